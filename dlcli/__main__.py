@@ -1,0 +1,3 @@
+from dlcli.cli import main
+
+main(prog_name="dlcli")

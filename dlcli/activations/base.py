@@ -1,0 +1,132 @@
+"""The Activation record and the one registry every command reads."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dlcli.errors import InputError, unknown_name
+
+Array = np.ndarray
+Params = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A named parameter with its default and valid interval."""
+
+    name: str
+    default: float
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    help: str = ""
+
+    def interval(self) -> str:
+        lo = "-inf" if self.low == -math.inf else f"{self.low:g}"
+        hi = "inf" if self.high == math.inf else f"{self.high:g}"
+        return f"{'(' if self.low_open or self.low == -math.inf else '['}{lo}, {hi}" + (
+            ")" if self.high_open or self.high == math.inf else "]"
+        )
+
+    def validate(self, value: float) -> float:
+        ok = math.isfinite(value)
+        ok = ok and (value > self.low if self.low_open else value >= self.low)
+        ok = ok and (value < self.high if self.high_open else value <= self.high)
+        if not ok:
+            raise InputError(f"parameter {self.name}={value:g} is out of range {self.interval()}")
+        return value
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation function: values, analytic derivative and the facts about it.
+
+    `fn(x, **params)` and `grad(x, **params)` take and return float64 arrays. For element-wise
+    activations `grad` is f'(x) element by element; for vector ones (`vector=True`, softmax)
+    `fn` maps a 1-D vector to a vector and `grad` returns its Jacobian matrix.
+    `torch_ref(torch, x, params)` computes the same function with torch (a torch.nn.functional
+    call, or a direct transcription of the formula where torch has none): it is the reference
+    that `activations check` and the tests differentiate with autograd.
+    """
+
+    name: str
+    formula: str
+    fn: Callable[..., Array]
+    grad: Callable[..., Array]
+    torch_ref: Callable[[Any, Any, Params], Any]
+    output_range: str
+    bounds: Callable[[Params], tuple[float, float]]
+    zero_centred: bool
+    monotonic: bool
+    saturates: str  # "no", "left", "right" or "both"
+    kinks: str = "smooth"  # "smooth", or where f or f' is not differentiable
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    vector: bool = False
+    vector_max_abs_grad: float = 0.0  # sup of |Jacobian entries|, for vector activations
+    torch_native: bool = True  # False: torch_ref is our transcription of the formula
+    undefined_grad_at: Callable[[Params], tuple[float, ...]] = field(default=lambda p: ())
+    notes: str = ""
+
+    def resolve(self, given: Mapping[str, float | str] | None = None) -> Params:
+        """Defaults overridden by `given`, each validated; unknown names are an InputError."""
+        known = {p.name: p for p in self.params}
+        values = {p.name: p.default for p in self.params}
+        for key, raw in (given or {}).items():
+            if key not in known:
+                if not known:
+                    raise InputError(f"{self.name} takes no parameters (got '{key}')")
+                raise unknown_name(f"parameter of {self.name}", key, known)
+            try:
+                value = float(raw)
+            except ValueError:
+                raise InputError(f"parameter {key}={raw!r} is not a number") from None
+            values[key] = known[key].validate(value)
+        return values
+
+    def __call__(self, x: Array | float, **params: float) -> Array:
+        return self.fn(np.asarray(x, dtype=np.float64), **self.resolve(params))
+
+    def derivative(self, x: Array | float, **params: float) -> Array:
+        return self.grad(np.asarray(x, dtype=np.float64), **self.resolve(params))
+
+
+_REGISTRY: dict[str, Activation] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(act: Activation) -> Activation:
+    for key in (act.name, *act.aliases):
+        if key in _REGISTRY or key in _ALIASES:
+            raise ValueError(f"activation name '{key}' registered twice")
+    _REGISTRY[act.name] = act
+    for alias in act.aliases:
+        _ALIASES[alias] = act.name
+    return act
+
+
+def get(name: str) -> Activation:
+    """The activation called `name` (or one of its aliases); an InputError naming the closest match."""
+    key = name.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise unknown_name("activation", name, [*_REGISTRY, *_ALIASES])
+    return _REGISTRY[key]
+
+
+def names(*, include_aliases: bool = False, elementwise_only: bool = False) -> list[str]:
+    """Registered names in registration order (the notes' set first)."""
+    out = [n for n, a in _REGISTRY.items() if not (elementwise_only and a.vector)]
+    if include_aliases:
+        out += [a for a, n in _ALIASES.items() if not (elementwise_only and _REGISTRY[n].vector)]
+    return out
+
+
+def all_activations() -> list[Activation]:
+    return list(_REGISTRY.values())

@@ -1,0 +1,22 @@
+"""The two kinds of failure every command distinguishes: bad input (exit 2) and a failed run (exit 1)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class InputError(ValueError):
+    """The user asked for something invalid: a bad name, number, option or file. The CLI exits 2."""
+
+
+class RunError(RuntimeError):
+    """The input was fine but the run failed (a check did not pass, a resource ran out). The CLI exits 1."""
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str]) -> InputError:
+    """An InputError for an unknown `name`, suggesting the closest of `choices`."""
+    choices = list(choices)
+    close = difflib.get_close_matches(name.lower(), choices, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; choose from: {', '.join(choices)}"
+    return InputError(f"unknown {kind} '{name}'{hint}")
