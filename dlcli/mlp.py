@@ -9,6 +9,7 @@ from a fresh initialisation drawn from the same seeded stream, and every restart
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,7 +122,9 @@ def loss_and_gradients(net: Network, x: np.ndarray, t: np.ndarray, act: activati
 
 def train_mlp(fn: BooleanFunction, hidden: int, act_name: str = "tanh", lr: float = 1.0,
               max_epochs: int = 5000, seed: int | None = None,
-              act_params: dict[str, float | str] | None = None) -> MLPResult:
+              act_params: dict[str, float | str] | None = None,
+              on_restart: Callable[[Restart], None] | None = None,
+              progress: Callable[[int, int, float], None] | None = None) -> MLPResult:
     """Train until every row is right and the loss is below TARGET_LOSS, restarting stalled attempts."""
     if hidden < 1:
         raise InputError(f"--hidden must be at least 1 (got {hidden})")
@@ -143,6 +146,8 @@ def train_mlp(fn: BooleanFunction, hidden: int, act_name: str = "tanh", lr: floa
         for epoch in range(1, max_epochs + 1):
             loss, grads = loss_and_gradients(net, x, t, act, params)
             losses.append(loss)
+            if progress is not None:
+                progress(attempt, epoch, loss)
             if loss < TARGET_LOSS and _predictions(net, x, act, params) == fn.table:
                 outcome = "solved"
                 break
@@ -163,6 +168,8 @@ def train_mlp(fn: BooleanFunction, hidden: int, act_name: str = "tanh", lr: floa
                   "diverged": "loss became non-finite (learning rate too large?)",
                   "epochs": f"not solved within {max_epochs} epochs"}[outcome]
         restarts.append(Restart(attempt, len(losses), losses[-1], reason))
+        if on_restart is not None:
+            on_restart(restarts[-1])
     _, _, _, p = forward(net, x, act, params)
     return MLPResult(
         function=fn, hidden=hidden, act=act.name, lr=lr, seed=seed, solved=outcome == "solved",

@@ -11,6 +11,7 @@ showing the hulls of the 1-rows and 0-rows meet.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -107,7 +108,8 @@ def parse_rate(text: str | float | int) -> Fraction:
 
 
 def train(fn: BooleanFunction, lr: Fraction | int = 1, max_epochs: int = 1000, init: str = "zero",
-          shuffle: bool = False, seed: int | None = None) -> TrainResult:
+          shuffle: bool = False, seed: int | None = None,
+          progress: Callable[[Epoch], None] | None = None) -> TrainResult:
     """Run the perceptron rule w += lr·(t − o)·x, b += lr·(t − o) until an epoch without mistakes,
     a repeated state (fixed order only) or `max_epochs`; then attach the exact LP verdict."""
     if init not in INIT_CHOICES:
@@ -144,6 +146,8 @@ def train(fn: BooleanFunction, lr: Fraction | int = 1, max_epochs: int = 1000, i
                 state = [w + delta * step * x for w, x in zip(state, row, strict=True)]
         history.append(Epoch(epoch, mistakes, tuple(Fraction(w, scale) for w in state[:-1]),
                              Fraction(state[-1], scale)))
+        if progress is not None:
+            progress(history[-1])
         if mistakes == 0:
             converged = True
             break
@@ -238,3 +242,48 @@ def _checked(fn: BooleanFunction, verdict: Verdict) -> Verdict:
         if combo != hull.point:
             raise AssertionError("hull certificate combinations do not meet at the stated point")
     return verdict
+
+
+def decision_picture(weights: tuple, bias, table: str, width: int = 29, height: int = 13) -> list[str]:
+    """ASCII picture of a two-input perceptron on [-0.5, 1.5]²: the four rows drawn as their target
+    digit, the line w·x + b = 0, and '.' over the side where the unit outputs 1."""
+    if len(table) != 4 or len(weights) != 2:
+        raise InputError("the decision picture is drawn for two-input functions only")
+    w1, w2, b = (float(v) for v in (*weights, bias))
+
+    def value(x1: float, x2: float) -> float:
+        return w1 * x1 + w2 * x2 + b
+
+    def to_x(col: float) -> float:
+        return -0.5 + 2.0 * col / (width - 1)
+
+    def to_y(row: float) -> float:
+        return 1.5 - 2.0 * row / (height - 1)
+
+    dx, dy = 2.0 / (width - 1), 2.0 / (height - 1)  # data units per character cell
+    across, down = abs(w1) * dx, abs(w2) * dy  # change of w·x + b per cell step right / down
+    slope = across / down if down else float("inf")  # rows per column along the line
+    stroke = "|" if slope > 2.5 else "-" if slope < 0.4 else ("\\" if w1 * w2 > 0 else "/")
+    grid = []
+    for r in range(height):
+        line = []
+        for c in range(width):
+            v = value(to_x(c), to_y(r))
+            on_line = (w1 or w2) and abs(v) <= max(across, down) / 2
+            line.append(stroke if on_line else "." if v >= 0 else " ")
+        grid.append(line)
+    for index, target in enumerate(table):
+        x1, x2 = index >> 1, index & 1
+        col = round((x1 + 0.5) * (width - 1) / 2.0)
+        row = round((1.5 - x2) * (height - 1) / 2.0)
+        grid[row][col] = target
+    body = ["     |" + "".join(line) for line in grid]
+    for value_y, label in ((1.0, "x2=1 "), (0.0, "x2=0 ")):
+        row = round((1.5 - value_y) * (height - 1) / 2.0)
+        body[row] = label + body[row][5:]
+    axis = "     +" + "-" * width
+    ticks = [" "] * width
+    for value_x in (0, 1):
+        col = round((value_x + 0.5) * (width - 1) / 2.0)
+        ticks[col - 2:col + 3] = list(f"x1={value_x}")
+    return [*body, axis, "      " + "".join(ticks).rstrip()]

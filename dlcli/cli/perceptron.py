@@ -1,0 +1,380 @@
+"""`dlcli perceptron ...`: train a perceptron (or an MLP) on a Boolean function; count threshold functions."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from fractions import Fraction
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from dlcli import boolean
+from dlcli.cli import render
+from dlcli.cli.render import Format
+from dlcli.errors import RunError
+
+if TYPE_CHECKING:
+    from dlcli.census import Census
+    from dlcli.mlp import MLPResult, Restart
+    from dlcli.perceptron import Epoch, TrainResult, Verdict
+
+app = typer.Typer(help="The perceptron: Boolean functions, the learning rule, exact separability, and XOR.",
+                  no_args_is_help=True)
+
+HISTORY_HEAD = 12  # epochs shown at each end of a long training table
+FnOpt = Annotated[str, typer.Option(
+    "--fn", help=f"A name ({', '.join(boolean.FUNCTION_NAMES)}) or a truth table such as 0110 "
+    "(character i = output for the row spelling i in binary, first input most significant).")]
+InputsOpt = Annotated[int | None, typer.Option(
+    "--inputs", "-n", help="Inputs for a named n-ary function [default: 2].")]
+FormatOpt = Annotated[Format | None, typer.Option(
+    "--format", "-f", help="Output format [default: table on a terminal, plain when piped].")]
+
+
+def _show(value: Fraction | float) -> str:
+    """A weight for people: an integer, a short exact decimal, or a fraction a/b."""
+    if isinstance(value, Fraction):
+        if value.denominator == 1:
+            return str(value.numerator)
+        as_float = float(value)
+        exact = Fraction(as_float) == value
+        return render.fmt_float(as_float) if exact else f"{value.numerator}/{value.denominator}"
+    return render.fmt_short(value, 4)
+
+
+def _vector(values) -> str:
+    return "(" + ", ".join(_show(v) for v in values) + ")"
+
+
+HiddenOpt = Annotated[int | None, typer.Option(
+    "--hidden", help="Train a multi-layer perceptron with this many hidden units (backpropagation).")]
+ActOpt = Annotated[str, typer.Option("--act", help="Hidden-unit activation from the registry (--hidden).")]
+ParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="Activation parameter as key=value (repeatable, with --hidden).")]
+EpochsOpt = Annotated[int | None, typer.Option(
+    "--epochs", help="Epoch cap [default: 1000; with --hidden 5000 per attempt].")]
+InitOpt = Annotated[str, typer.Option(
+    "--init", help="Initial weights: zero, or random (uniform on [-1, 1] in steps of 0.01).")]
+ShuffleOpt = Annotated[bool, typer.Option("--shuffle", help="New random row order each epoch.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for random choices (shown).")]
+PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the picture or loss curve (tables).")]
+
+
+@app.command()
+def train(
+    fn: FnOpt,
+    inputs: InputsOpt = None,
+    hidden: HiddenOpt = None,
+    act: ActOpt = "tanh",
+    param: ParamOpt = None,
+    lr: Annotated[str, typer.Option("--lr", help="Learning rate (exact: 0.1 means 1/10).")] = "1",
+    epochs: EpochsOpt = None,
+    init: InitOpt = "zero",
+    shuffle: ShuffleOpt = False,
+    seed: SeedOpt = None,
+    plot: PlotOpt = True,
+    fmt: FormatOpt = None,
+) -> None:
+    """Train on a Boolean function; give the exact verdict: weights that work, or a proof that none do."""
+    function = boolean.parse_spec(fn, inputs)
+    fmt = render.resolve_format(fmt)
+    if hidden is not None:
+        _train_mlp(function, hidden, act, param, lr, epochs, seed, plot, fmt)
+        return
+    from dlcli import perceptron
+
+    if (shuffle or init == "random") and seed is None:
+        seed = secrets.randbelow(2**31)
+        render.message(f"seed: {seed}")
+    progress = _EpochProgress() if render.colour_allowed(sys.stderr) else None
+    result = perceptron.train(function, perceptron.parse_rate(lr), epochs or 1000, init, shuffle, seed,
+                              progress=progress)
+    if progress is not None:
+        progress.clear()
+    if fmt is Format.json:
+        render.write_json(_single_json(result))
+    elif fmt is Format.csv:
+        names = [f"w{i + 1}" for i in range(function.inputs)]
+        rows = ([e.epoch, e.mistakes, *map(float, e.weights), float(e.bias)] for e in result.history)
+        render.write_csv(["epoch", "mistakes", *names, "bias"], rows)
+    elif fmt is Format.plain:
+        data = _single_json(result)
+        data["certificate"] = data["certificate"]["text"]
+        render.write_plain(f"{k}\t{_plain_value(v)}" for k, v in data.items() if k != "history")
+    else:
+        _single_story(result, plot)
+
+
+class _EpochProgress:
+    """A transient progress line on a terminal's stderr for long runs."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, epoch: Epoch) -> None:
+        if epoch.epoch % 200 == 0:
+            sys.stderr.write(f"\repoch {epoch.epoch}: {epoch.mistakes} mistakes ")
+            sys.stderr.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _plain_value(value) -> str:
+    if isinstance(value, float):
+        return render.fmt_float(value)
+    if isinstance(value, list):
+        return " ".join(_plain_value(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "-" if value is None else str(value)
+
+
+def _certificate(verdict: Verdict, table: str, cycle: tuple[int, int] | None) -> dict:
+    """The exact verdict as JSON: integer separating weights, or the hull coefficients (and any cycle)."""
+    if verdict.separable:
+        terms = " ".join(f"{'+' if w >= 0 else '-'} {abs(w)}·x{i + 1}" for i, w in enumerate(verdict.weights))
+        bias = f"{'+' if verdict.bias >= 0 else '-'} {abs(verdict.bias)}"
+        return {"kind": "separating_weights", "weights": list(verdict.weights), "bias": verdict.bias,
+                "text": f"step({terms.lstrip('+ ')} {bias}) reproduces {table}"}
+    hull = verdict.hull
+    assert hull is not None
+    return {
+        "kind": "convex_hulls_meet",
+        "ones": [{"row": row, "coefficient": str(c)} for row, c in hull.ones],
+        "zeros": [{"row": row, "coefficient": str(c)} for row, c in hull.zeros],
+        "point": [str(v) for v in hull.point],
+        "cycle": {"epoch": cycle[0], "repeated_after_epoch": cycle[1]} if cycle else None,
+        "text": hull.text(),
+    }
+
+
+def _single_json(result: TrainResult) -> dict:
+    fn = result.function
+    return {
+        "function": fn.name, "inputs": fn.inputs, "truth_table": fn.table,
+        "separable": result.verdict.separable, "converged": result.converged, "epochs": result.epochs,
+        "weights": [float(w) for w in result.weights], "bias": float(result.bias),
+        "predictions": result.predictions, "accuracy": result.accuracy,
+        "certificate": _certificate(result.verdict, fn.table, result.cycle),
+        "lr": float(result.lr), "init": result.init, "shuffle": result.shuffle, "seed": result.seed,
+        "history": [{"epoch": e.epoch, "mistakes": e.mistakes, "weights": [float(w) for w in e.weights],
+                     "bias": float(e.bias)} for e in result.history],
+    }
+
+
+def _single_story(result: TrainResult, plot: bool) -> None:
+    fn = result.function
+    order = f"shuffled rows (seed {result.seed})" if result.shuffle else "rows in fixed order"
+    start = "zero" if result.init == "zero" else (
+        f"random (seed {result.seed}): w = {_vector(result.initial[0])}, b = {_show(result.initial[1])}")
+    plural = "s" if fn.inputs > 1 else ""
+    out = render.console()
+    out.print(f"perceptron on {fn.name} ({fn.inputs} input{plural}, truth table {fn.table}): "
+              f"O = step(w·x + b), lr {_show(result.lr)}, start {start}, {order}", highlight=False)
+    names = [f"w{i + 1}" for i in range(fn.inputs)]
+    table = render.make_table(">epoch", ">mistakes", *(">" + n for n in names), ">b", title="training")
+    history = result.history
+    shown = history if len(history) <= 2 * HISTORY_HEAD + 1 else (*history[:HISTORY_HEAD], None,
+                                                                   *history[-HISTORY_HEAD:])
+    for epoch in shown:
+        if epoch is None:
+            table.add_row("…", f"({len(history) - 2 * HISTORY_HEAD} more)", *([""] * (fn.inputs + 1)))
+        else:
+            table.add_row(str(epoch.epoch), str(epoch.mistakes), *map(_show, epoch.weights),
+                          _show(epoch.bias))
+    render.print_renderable(table)
+    columns = [f"x{i + 1}" for i in range(fn.inputs)]
+    rows = render.make_table(*columns, ">target", ">w·x + b", ">output", "", title="truth table")
+    for row, target, out_bit in zip(fn.rows, fn.table, result.predictions, strict=True):
+        z = sum((w * int(x) for w, x in zip(result.weights, row, strict=True)), result.bias)
+        rows.add_row(*map(str, row), target, _show(z), out_bit, "" if target == out_bit else "wrong")
+    render.print_renderable(rows)
+    if plot and fn.inputs == 2:
+        from dlcli.perceptron import decision_picture
+
+        out.print(f"final line w·x + b = 0 with w = {_vector(result.weights)}, b = {_show(result.bias)} "
+                  "('.' = side where the unit outputs 1; digits are the targets):", highlight=False)
+        render.write_plain(decision_picture(result.weights, result.bias, fn.table))
+    for line in _verdict_lines(result):
+        out.print(line, highlight=False)
+
+
+def _verdict_lines(result: TrainResult) -> list[str]:
+    verdict, fn = result.verdict, result.function
+    if verdict.separable:
+        if result.converged:
+            return [f"linearly separable: yes. The rule converged: epoch {result.epochs} made no mistakes, "
+                    f"and w = {_vector(result.weights)}, b = {_show(result.bias)} "
+                    f"(θ = {_show(-result.bias)}) reproduce {fn.table} (re-checked)."]
+        return [f"linearly separable: yes (exact LP). Training stopped after {result.epochs} epochs without "
+                "converging (raise --epochs); integer weights that work: "
+                + _certificate(verdict, fn.table, None)["text"] + "."]
+    lines = ["linearly separable: no."]
+    if result.cycle:
+        first, again = result.cycle
+        lines.append(f"Proof 1 (perceptron cycling): the weights after epoch {again} equal those after epoch "
+                     f"{first}, so with the rows in this fixed order the rule repeats forever; a separable "
+                     "function would have converged (perceptron convergence theorem).")
+    else:
+        last = result.history[-1].mistakes
+        lines.append(f"Training stopped after {result.epochs} epochs with {last} mistakes in the last.")
+    lines.append(f"Proof{' 2' if result.cycle else ''} (convex hulls meet): {verdict.hull.text()}: "
+                 "a point that is a convex combination of 1-rows and also of 0-rows, where w·x + b would "
+                 "have to be ≥ 0 and < 0 at once.")
+    return lines
+
+
+# --- multi-layer ------------------------------------------------------------------------------------
+
+def _train_mlp(function, hidden, act, param, lr, epochs, seed, plot, fmt) -> None:
+    from dlcli.cli.activations import parse_params
+    from dlcli.mlp import train_mlp
+    from dlcli.numio import parse_number
+    from dlcli.perceptron import decide
+
+    def announce(restart: Restart) -> None:
+        render.message(f"restart: attempt {restart.attempt} gave up after {restart.epochs} epochs at loss "
+                       f"{render.fmt_short(restart.loss, 4)} ({restart.reason}); "
+                       "trying a fresh initialisation")
+
+    result = train_mlp(function, hidden, act, parse_number(lr, "--lr"), epochs or 5000, seed,
+                       parse_params(param), on_restart=announce)
+    if seed is None:
+        render.message(f"seed: {result.seed}")
+    verdict = decide(function)
+    if fmt is Format.json:
+        render.write_json(_mlp_json(result, verdict))
+    elif fmt is Format.csv:
+        render.write_csv(["epoch", "loss"], ([i + 1, v] for i, v in enumerate(result.loss)))
+    elif fmt is Format.plain:
+        data = _mlp_json(result, verdict)
+        data.pop("loss")
+        data["certificate"] = data["certificate"]["text"]
+        units = data.pop("hidden_units")
+        render.write_plain([*(f"{k}\t{_plain_value(v)}" for k, v in data.items() if k != "restarts"),
+                            *(f"h{i + 1}\t{u['table']}\t{u['computes']}" for i, u in enumerate(units))])
+    else:
+        _mlp_story(result, verdict, plot)
+    if not result.solved:
+        raise RunError(f"did not solve {function.name} with {hidden} hidden unit{'s' if hidden > 1 else ''} "
+                       f"in {len(result.restarts) + 1} attempts; try more --hidden units or --epochs")
+
+
+def _mlp_json(result: MLPResult, verdict) -> dict:
+    fn, net = result.function, result.network
+    return {
+        "function": fn.name, "inputs": fn.inputs, "truth_table": fn.table, "separable": verdict.separable,
+        "converged": result.solved, "epochs": result.epochs, "weights": [float(w) for w in net.w2],
+        "bias": float(net.b2), "predictions": result.predictions, "accuracy": result.accuracy,
+        "certificate": _certificate(verdict, fn.table, None),
+        "hidden": result.hidden, "loss": list(result.loss),
+        "act": result.act, "lr": result.lr, "seed": result.seed,
+        "restarts": [{"attempt": r.attempt, "epochs": r.epochs, "loss": r.loss, "reason": r.reason}
+                     for r in result.restarts],
+        "hidden_units": [{"weights": list(u.weights), "bias": u.bias, "output_weight": u.output_weight,
+                          "table": u.table, "computes": u.meaning} for u in result.units],
+        "outputs": list(result.outputs),
+    }
+
+
+def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
+    import numpy as np
+
+    fn = result.function
+    out = render.console()
+    out.print(f"multi-layer perceptron on {fn.name} ({fn.inputs} inputs, truth table {fn.table}): "
+              f"{fn.inputs} inputs → {result.hidden} {result.act} hidden units → sigmoid output, "
+              f"cross-entropy loss, lr {render.fmt_short(result.lr)}, seed {result.seed}", highlight=False)
+    if plot:
+        from dlcli import canvas
+        from dlcli.cli.plot import print_chart
+
+        epochs = np.arange(1, len(result.loss) + 1, dtype=float)
+        attempt = len(result.restarts) + 1
+        chart = canvas.Chart([canvas.Series("loss", epochs, np.array(result.loss))], log_y=True,
+                             title=f"loss per epoch (attempt {attempt}, log scale)", x_label="epoch")
+        print_chart(chart, 60, 10)
+    names = [f"x{i + 1}" for i in range(fn.inputs)]
+    units = [f"h{j + 1}" for j in range(result.hidden)]
+    rows = render.make_table(*names, ">target", ">output", ">prediction", *units, title="truth table")
+    for i, row in enumerate(fn.rows):
+        rows.add_row(*map(str, row), fn.table[i], render.fmt_short(result.outputs[i], 3),
+                     result.predictions[i], *(u.table[i] for u in result.units))
+    render.print_renderable(rows)
+    table = render.make_table("unit", "weights", ">bias", ">→ output", "fires on", "computes",
+                              title="what each hidden unit computes (read as step(w·x + b))")
+    for j, unit in enumerate(result.units):
+        table.add_row(units[j], _vector(unit.weights), render.fmt_short(unit.bias, 4),
+                      render.fmt_short(unit.output_weight, 4), unit.table, unit.meaning)
+    render.print_renderable(table)
+    status = (f"solved: all {len(fn.table)} rows right after {result.epochs} epochs"
+              if result.solved else f"not solved: {result.accuracy:.0%} of rows right")
+    tried = f" (attempt {len(result.restarts) + 1}, after {len(result.restarts)} restart" \
+            f"{'s' if len(result.restarts) != 1 else ''})" if result.restarts else ""
+    single = "is" if verdict.separable else "is not"
+    out.print(f"{status}{tried}, final loss {render.fmt_short(result.loss[-1], 4)}. "
+              f"A single perceptron: {fn.name} {single} linearly separable.", highlight=False)
+
+
+# --- census -------------------------------------------------------------------------------------------
+
+@app.command()
+def census(
+    inputs: Annotated[int, typer.Option("--inputs", "-n", help="Number of inputs N (1 to 5).")],
+    list_: Annotated[bool, typer.Option(
+        "--list", help="List every threshold function with integer weights (N ≤ 4).")] = False,
+    method: Annotated[str, typer.Option(
+        "--method", help="auto, direct (all integer weights within Muroga's bound), orbits (non-negative "
+        "sorted weights + input symmetries; fast for N = 5) or lp (exact LP per table; N ≤ 3).")] = "auto",
+    fmt: FormatOpt = None,
+) -> None:
+    """Count the Boolean functions of N inputs one perceptron can represent (exact; OEIS A000609)."""
+    from dlcli.census import OEIS_A000609
+    from dlcli.census import census as count
+
+    started = time.perf_counter()
+    result = count(inputs, method, list_)
+    render.message(f"counted in {time.perf_counter() - started:.3g} s by method {result.method} "
+                   f"(integer weights |w_i| ≤ {result.weight_bound}, Muroga's bound)")
+    fmt = render.resolve_format(fmt)
+    facts = {"inputs": result.inputs, "functions": result.functions, "separable": result.separable}
+    if fmt is Format.json:
+        if list_:
+            facts["list"] = [{"table": r.table, "weights": list(r.weights), "bias": r.bias}
+                             for r in result.realisations]
+        render.write_json(facts)
+    elif fmt is Format.csv:
+        if list_:
+            names = [f"w{i + 1}" for i in range(inputs)]
+            render.write_csv(["table", *names, "bias"],
+                             ([r.table, *r.weights, r.bias] for r in result.realisations))
+        else:
+            render.write_csv(list(facts), [list(facts.values())])
+    elif fmt is Format.plain:
+        if list_:
+            render.write_plain(f"{r.table}\t{' '.join(map(str, r.weights))}\t{r.bias}"
+                               for r in result.realisations)
+        else:
+            render.write_plain(f"{k}\t{v}" for k, v in facts.items())
+    else:
+        _census_story(result, OEIS_A000609[inputs], list_)
+
+
+def _census_story(result: Census, published: int, list_: bool) -> None:
+    if list_:
+        title = f"the {result.separable} threshold functions of {result.inputs} inputs"
+        table = render.make_table("truth table", "computes", "weights", ">bias", title=title)
+        for r in result.realisations:
+            table.add_row(r.table, boolean.describe(r.table), _vector(r.weights), str(r.bias))
+        render.print_renderable(table)
+    table = render.make_table("inputs N", ">Boolean functions 2^(2^N)", ">one perceptron represents",
+                              ">share", ">OEIS A000609", title="threshold functions (exact count)")
+    table.add_row(str(result.inputs), f"{result.functions:,}", f"{result.separable:,}",
+                  f"{result.separable / result.functions:.3g}", f"{published:,}")
+    render.print_renderable(table)
