@@ -99,7 +99,7 @@ def _from_table(text: str, inputs: int | None) -> BooleanFunction:
     length = len(text)
     n = length.bit_length() - 1
     if length < 2 or length != 2**n:
-        raise InputError(f"truth table '{text}' has length {length}; it must be a power of two 2^n")
+        raise InputError(f"truth table '{text}' has length {length}, not a power of two")
     if n > MAX_INPUTS:
         limit = f"at most {MAX_INPUTS} inputs, length {2**MAX_INPUTS}"
         raise InputError(f"truth table of {n} inputs is too large ({limit})")
