@@ -175,7 +175,7 @@ def _single_story(result: TrainResult, plot: bool) -> None:
         f"random (seed {result.seed}): w = {_vector(result.initial[0])}, b = {_show(result.initial[1])}")
     plural = "s" if fn.inputs > 1 else ""
     out = render.console()
-    out.print(f"perceptron on {fn.name} ({fn.inputs} input{plural}, truth table {fn.table}): "
+    out.print(f"perceptron on {fn.name} ({fn.inputs} input{plural}, truth table {fn.table})\n"
               f"O = step(w·x + b), lr {_show(result.lr)}, start {start}, {order}", highlight=False)
     names = [f"w{i + 1}" for i in range(fn.inputs)]
     table = render.make_table(">epoch", ">mistakes", *(">" + n for n in names), ">b", title="training")
@@ -198,8 +198,8 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     if plot and fn.inputs == 2:
         from dlcli.perceptron import decision_picture
 
-        out.print(f"final line w·x + b = 0 with w = {_vector(result.weights)}, b = {_show(result.bias)} "
-                  "('.' = side where the unit outputs 1; digits are the targets):", highlight=False)
+        out.print(f"the final line w·x + b = 0, w = {_vector(result.weights)}, b = {_show(result.bias)}\n"
+                  "('.' = where the unit outputs 1; digits are the targets)", highlight=False)
         render.write_plain(decision_picture(result.weights, result.bias, fn.table))
     for line in _verdict_lines(result):
         out.print(line, highlight=False)
@@ -209,24 +209,25 @@ def _verdict_lines(result: TrainResult) -> list[str]:
     verdict, fn = result.verdict, result.function
     if verdict.separable:
         if result.converged:
-            return [f"linearly separable: yes. The rule converged: epoch {result.epochs} made no mistakes, "
-                    f"and w = {_vector(result.weights)}, b = {_show(result.bias)} "
-                    f"(θ = {_show(-result.bias)}) reproduce {fn.table} (re-checked)."]
+            return ["linearly separable: yes.",
+                    f"The rule converged: epoch {result.epochs} made no mistakes.",
+                    f"w = {_vector(result.weights)}, b = {_show(result.bias)} (θ = {_show(-result.bias)}) "
+                    f"reproduce {fn.table} (re-checked)."]
         return [f"linearly separable: yes (exact LP). Training stopped after {result.epochs} epochs without "
                 "converging (raise --epochs); integer weights that work: "
                 + _certificate(verdict, fn.table, None)["text"] + "."]
     lines = ["linearly separable: no."]
     if result.cycle:
         first, again = result.cycle
-        lines.append(f"Proof 1 (perceptron cycling): the weights after epoch {again} equal those after epoch "
-                     f"{first}, so with the rows in this fixed order the rule repeats forever; a separable "
-                     "function would have converged (perceptron convergence theorem).")
+        lines.append(f"Proof 1 (perceptron cycling): the weights after epoch {again} equal those after "
+                     f"epoch {first},\nso with the rows in this fixed order the rule repeats forever; "
+                     "a separable function\nwould have converged (perceptron convergence theorem).")
     else:
         last = result.history[-1].mistakes
         lines.append(f"Training stopped after {result.epochs} epochs with {last} mistakes in the last.")
-    lines.append(f"Proof{' 2' if result.cycle else ''} (convex hulls meet): {verdict.hull.text()}: "
-                 "a point that is a convex combination of 1-rows and also of 0-rows, where w·x + b would "
-                 "have to be ≥ 0 and < 0 at once.")
+    lines.append(f"Proof{' 2' if result.cycle else ''} (convex hulls meet): {verdict.hull.text()}\n"
+                 "is a convex combination of 1-rows and also of 0-rows, so any w·x + b would have to be\n"
+                 "≥ 0 and < 0 there at once.")
     return lines
 
 
@@ -288,7 +289,7 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
 
     fn = result.function
     out = render.console()
-    out.print(f"multi-layer perceptron on {fn.name} ({fn.inputs} inputs, truth table {fn.table}): "
+    out.print(f"multi-layer perceptron on {fn.name} ({fn.inputs} inputs, truth table {fn.table})\n"
               f"{fn.inputs} inputs → {result.hidden} {result.act} hidden units → sigmoid output, "
               f"cross-entropy loss, lr {render.fmt_short(result.lr)}, seed {result.seed}", highlight=False)
     if plot:
@@ -318,7 +319,7 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
     tried = f" (attempt {len(result.restarts) + 1}, after {len(result.restarts)} restart" \
             f"{'s' if len(result.restarts) != 1 else ''})" if result.restarts else ""
     single = "is" if verdict.separable else "is not"
-    out.print(f"{status}{tried}, final loss {render.fmt_short(result.loss[-1], 4)}. "
+    out.print(f"{status}{tried}, final loss {render.fmt_short(result.loss[-1], 6)}.\n"
               f"A single perceptron: {fn.name} {single} linearly separable.", highlight=False)
 
 
