@@ -132,7 +132,8 @@ def test_history_csv(cli):
     ["train", "--fn", "and", "--inputs", "9"], ["train", "--fn", "and", "--lr", "0"],
     ["train", "--fn", "and", "--init", "ones"], ["train", "--fn", "xor", "--hidden", "2", "--act", "step"],
     ["train", "--fn", "xor", "--hidden", "2", "--act", "nope"], ["census", "--inputs", "6"],
-    ["census", "--inputs", "5", "--list"],
+    ["census", "--inputs", "5", "--list"], ["train", "--fn", "xor", "--act", "relu"],
+    ["train", "--fn", "xor", "--hidden", "2", "--shuffle"],
 ])
 def test_bad_input_exits_2_with_one_line(cli, args):
     result = cli("perceptron", *args)

@@ -13,7 +13,7 @@ import typer
 from dlcli import boolean
 from dlcli.cli import render
 from dlcli.cli.render import Format
-from dlcli.errors import RunError
+from dlcli.errors import InputError, RunError
 
 if TYPE_CHECKING:
     from dlcli.census import Census
@@ -24,6 +24,7 @@ app = typer.Typer(help="The perceptron: Boolean functions, the learning rule, ex
                   no_args_is_help=True)
 
 HISTORY_HEAD = 12  # epochs shown at each end of a long training table
+MAX_TABLE_ROWS = 32  # truth tables longer than this show only wrong rows
 FnOpt = Annotated[str, typer.Option(
     "--fn", help=f"A name ({', '.join(boolean.FUNCTION_NAMES)}) or a truth table such as 0110 "
     "(character i = output for the row spelling i in binary, first input most significant).")]
@@ -50,7 +51,8 @@ def _vector(values) -> str:
 
 HiddenOpt = Annotated[int | None, typer.Option(
     "--hidden", help="Train a multi-layer perceptron with this many hidden units (backpropagation).")]
-ActOpt = Annotated[str, typer.Option("--act", help="Hidden-unit activation from the registry (--hidden).")]
+ActOpt = Annotated[str | None, typer.Option(
+    "--act", help="Hidden-unit activation from the registry (with --hidden) [default: tanh].")]
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="Activation parameter as key=value (repeatable, with --hidden).")]
 EpochsOpt = Annotated[int | None, typer.Option(
@@ -67,7 +69,7 @@ def train(
     fn: FnOpt,
     inputs: InputsOpt = None,
     hidden: HiddenOpt = None,
-    act: ActOpt = "tanh",
+    act: ActOpt = None,
     param: ParamOpt = None,
     lr: Annotated[str, typer.Option("--lr", help="Learning rate (exact: 0.1 means 1/10).")] = "1",
     epochs: EpochsOpt = None,
@@ -81,8 +83,12 @@ def train(
     function = boolean.parse_spec(fn, inputs)
     fmt = render.resolve_format(fmt)
     if hidden is not None:
-        _train_mlp(function, hidden, act, param, lr, epochs, seed, plot, fmt)
+        if shuffle or init != "zero":
+            raise InputError("--shuffle and --init belong to the single-layer perceptron; drop them with --hidden")
+        _train_mlp(function, hidden, act or "tanh", param, lr, epochs, seed, plot, fmt)
         return
+    if act is not None or param:
+        raise InputError("--act and --param choose the hidden units' activation; they need --hidden H")
     from dlcli import perceptron
 
     if (shuffle or init == "random") and seed is None:
@@ -190,11 +196,22 @@ def _single_story(result: TrainResult, plot: bool) -> None:
                           _show(epoch.bias))
     render.print_renderable(table)
     columns = [f"x{i + 1}" for i in range(fn.inputs)]
-    rows = render.make_table(*columns, ">target", ">w·x + b", ">output", "", title="truth table")
+    wrong = sum(t != p for t, p in zip(fn.table, result.predictions, strict=True))
+    brief = len(fn.table) > MAX_TABLE_ROWS  # big tables: only the rows the final weights get wrong
+    title = f"truth table: the {min(wrong, MAX_TABLE_ROWS)} rows of {len(fn.table)} shown are wrong" if brief \
+        else "truth table"
+    rows = render.make_table(*columns, ">target", ">w·x + b", ">output", "", title=title)
+    shown = 0
     for row, target, out_bit in zip(fn.rows, fn.table, result.predictions, strict=True):
+        if brief and (target == out_bit or shown == MAX_TABLE_ROWS):
+            continue
+        shown += 1
         z = sum((w * int(x) for w, x in zip(result.weights, row, strict=True)), result.bias)
         rows.add_row(*map(str, row), target, _show(z), out_bit, "" if target == out_bit else "wrong")
-    render.print_renderable(rows)
+    if shown or not brief:
+        render.print_renderable(rows)
+    if brief:
+        out.print(f"{len(fn.table) - wrong} of {len(fn.table)} rows right with the final weights", highlight=False)
     if plot and fn.inputs == 2:
         from dlcli.perceptron import decision_picture
 
