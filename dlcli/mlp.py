@@ -11,12 +11,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
 from dlcli import activations
 from dlcli.boolean import BooleanFunction, describe, table_from_outputs
+from dlcli.census import MAX_LIST_INPUTS, census
 from dlcli.errors import InputError
+from dlcli.perceptron import decide, threshold_text
 
 TARGET_LOSS = 0.05  # mean cross-entropy at which a fully correct network counts as solved
 STALL_WINDOW = 500  # epochs over which the loss must fall by STALL_DROP (relative) to keep going
@@ -183,11 +186,30 @@ def _predictions(net: Network, x: np.ndarray, act: activations.Activation, param
     return table_from_outputs(forward(net, x, act, params)[3] >= 0.5)
 
 
+def meaning(table: str) -> str:
+    """A name for a hidden unit's truth table ('nand', 'x1 and not x2'), else its smallest integer
+    threshold form ('x1 + x2 - x3 ≥ 1'): every step(w·x + b) computes a threshold function."""
+    name = describe(table)
+    if name != table:
+        return name
+    n = len(table).bit_length() - 1
+    if n <= MAX_LIST_INPUTS:
+        realisation = _smallest_realisations(n)[table]
+        return threshold_text(realisation.weights, realisation.bias)
+    verdict = decide(BooleanFunction(table, n, table))
+    return threshold_text(verdict.weights, verdict.bias) if verdict.separable else table
+
+
+@cache
+def _smallest_realisations(n: int) -> dict:
+    return {r.table: r for r in census(n, "direct", listing=True).realisations}
+
+
 def _hidden_units(net: Network, x: np.ndarray) -> tuple[HiddenUnit, ...]:
     z1 = x @ net.w1 + net.b1
     units = []
     for j in range(net.w1.shape[1]):
         table = table_from_outputs(z1[:, j] >= 0)
         units.append(HiddenUnit(tuple(float(v) for v in net.w1[:, j]), float(net.b1[j]), float(net.w2[j]),
-                                table, describe(table)))
+                                table, meaning(table)))
     return tuple(units)

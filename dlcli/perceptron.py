@@ -287,3 +287,24 @@ def decision_picture(weights: tuple, bias, table: str, width: int = 29, height: 
         col = round((value_x + 0.5) * (width - 1) / 2.0)
         ticks[col - 2:col + 3] = list(f"x1={value_x}")
     return [*body, axis, "      " + "".join(ticks).rstrip()]
+
+
+def threshold_text(weights: tuple[int, ...], bias: int) -> str:
+    """step(w·x + b) with integer weights as a readable inequality: 'x1 + x2 - 2·x3 ≥ 1', or with the
+    signs flipped when most weights are negative: '2·x1 + x2 + x3 ≤ 1'."""
+    weights, bound = list(weights), -bias  # w·x ≥ bound
+    common = math.gcd(*weights)
+    if common > 1:  # w·x is then a multiple of `common`: round the bound up to one
+        weights, bound = [w // common for w in weights], -(-bound // common)
+    relation = "≥"
+    if sum(w < 0 for w in weights) > sum(w > 0 for w in weights):
+        weights, bound, relation = [-w for w in weights], -bound, "≤"
+    terms = []
+    for i, w in enumerate(weights):
+        if w:
+            size = "" if abs(w) == 1 else f"{abs(w)}·"
+            terms.append(("- " if w < 0 else "+ ") + f"{size}x{i + 1}")
+    left = " ".join(terms).removeprefix("+ ") or "0"
+    if left.startswith("- "):
+        left = "-" + left[2:]
+    return f"{left} {relation} {bound}"

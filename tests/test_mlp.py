@@ -6,7 +6,7 @@ import pytest
 from dlcli import activations
 from dlcli.boolean import parse_spec
 from dlcli.errors import InputError
-from dlcli.mlp import TARGET_LOSS, init_network, loss_and_gradients, train_mlp
+from dlcli.mlp import TARGET_LOSS, init_network, loss_and_gradients, meaning, train_mlp
 
 
 def torch_outputs(torch, net, x, act_name, params=None):
@@ -96,3 +96,10 @@ def test_bad_options():
         with pytest.raises(InputError):
             train_mlp(parse_spec("xor"), **kwargs)
 
+
+
+def test_hidden_unit_meanings():
+    assert meaning("0001") == "and" and meaning("1011") == "x1 or not x2"
+    # rows 000, 001, 010 on: 2·x1 + x2 + x3 ≤ 1 holds exactly there
+    assert meaning("11100000") == "2·x1 + x2 + x3 ≤ 1"
+    assert meaning("0" * 30 + "11") == "x1 + x2 + x3 + x4 ≥ 4"  # 5 inputs: the LP route, reduced

@@ -1,6 +1,7 @@
 """The perceptron rule, both exact separability routes and the census, against theory and OEIS A000609."""
 
 import math
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from dlcli.boolean import input_rows, parse_spec
 from dlcli.census import census, muroga_bound
 from dlcli.errors import InputError
-from dlcli.perceptron import cycling_verdict, decide, parse_rate, train
+from dlcli.perceptron import cycling_verdict, decide, parse_rate, threshold_text, train
 
 A000609 = {1: 4, 2: 14, 3: 104, 4: 1882, 5: 94572}  # OEIS: threshold functions of n or fewer variables
 
@@ -156,3 +157,20 @@ def test_census_limits():
                    {"n": 3, "method": "magic"}):
         with pytest.raises(InputError):
             census(**kwargs)
+
+
+def evaluate_inequality(text, row):
+    """Read 'x1 + 2·x3 ≤ 1' independently: sum the signed terms, then compare."""
+    left, relation, bound = re.fullmatch(r"(.+) (≥|≤) (-?\d+)", text).groups()
+    total = 0
+    for sign, size, var in re.findall(r"(-|\+)?\s*(?:(\d+)·)?x(\d+)", left):
+        total += (-1 if sign == "-" else 1) * int(size or 1) * row[int(var) - 1]
+    return total >= int(bound) if relation == "≥" else total <= int(bound)
+
+
+def test_threshold_text_reproduces_every_three_input_threshold_function():
+    for r in census(3, listing=True).realisations:
+        text = threshold_text(r.weights, r.bias)
+        assert "".join("1" if evaluate_inequality(text, row) else "0" for row in input_rows(3)) == r.table, text
+    assert threshold_text((2, 2, 2, 2), -7) == "x1 + x2 + x3 + x4 ≥ 4"  # and: w·x ≥ 7 means all four on
+    assert threshold_text((-2, -2), 3) == "x1 + x2 ≤ 1"  # nand
