@@ -93,7 +93,8 @@ def test_activations_torch_lacks_against_finite_differences(name):
 def direct_transcription(name, z, r=2.0):
     """The notes' and the paper's formulas written out in torch, for autograd."""
     if name == "eru":
-        return torch.where(z >= 0, (r * r * z.clamp(min=0) + 1) ** (1 / r) - 1 / r, torch.exp(r * z.clamp(max=0)) - 1 / r)
+        pos = (r * r * z.clamp(min=0) + 1) ** (1 / r) - 1 / r
+        return torch.where(z >= 0, pos, torch.exp(r * z.clamp(max=0)) - 1 / r)
     if name == "oru":
         pos = (r * r * z.clamp(min=0) + 1) ** (1 / r) - 1
         neg = -((r * r * (-z).clamp(min=0) + 1) ** (1 / r) - 1)
@@ -148,7 +149,7 @@ MP = {
     "silu": lambda x: x * mp_sigmoid(x),
     "mish": lambda x: x * mpmath.tanh(mp_softplus(x)),
     "softsign": lambda x: x / (1 + abs(x)),
-    "eru": lambda x: (R * R * x + 1) ** (mpmath.mpf(1) / R) - mpmath.mpf(1) / R if x >= 0 else mpmath.exp(R * x) - mpmath.mpf(1) / R,
+    "eru": lambda x: ((R * R * x + 1) ** (mpmath.mpf(1) / R) if x >= 0 else mpmath.exp(R * x)) - mpmath.mpf(1) / R,
     "oru": lambda x: mpmath.sign(x) * ((R * R * abs(x) + 1) ** (mpmath.mpf(1) / R) - 1),
     "tanhshrink": lambda x: x - mpmath.tanh(x),
 }

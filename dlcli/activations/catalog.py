@@ -352,7 +352,7 @@ register(Activation(
     grad=lambda x, lambd: (np.abs(x) > lambd).astype(np.float64),
     torch_ref=lambda t, x, p: F(t).hardshrink(x, p["lambd"]),
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
-    zero_centred=True, monotonic=False, saturates="no", kinks="jumps at ±λ (when λ > 0)",
+    zero_centred=True, monotonic=True, saturates="no", kinks="jumps at ±λ (when λ > 0)",
     notes="Hard thresholding: zeroes small inputs.",
 ))
 
@@ -364,7 +364,7 @@ register(Activation(
     grad=lambda x, a: np.where(x > 0, 1.0, a),
     torch_ref=lambda t, x, p: F(t).prelu(x, t.tensor([p["a"]], dtype=x.dtype)),
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF) if p["a"] != 0 else (0.0, INF),
-    zero_centred=False, monotonic=False, saturates="no", kinks="kink at 0",
+    zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="Leaky ReLU whose slope is learned; monotonic only for a ≥ 0.",
 ))
 
@@ -392,8 +392,8 @@ register(Activation(
     torch_ref=lambda t, x, p: F(t).threshold(x, p["threshold"], p["value"]),
     output_range="{value} ∪ (threshold, ∞)",
     bounds=lambda p: (min(p["value"], p["threshold"]), INF),
-    zero_centred=False, monotonic=False, saturates="left", kinks="jump at threshold unless value = threshold",
-    notes="torch.nn.Threshold; the defaults make it ReLU.",
+    zero_centred=False, monotonic=True, saturates="left", kinks="jump at threshold unless value = threshold",
+    notes="torch.nn.Threshold; the defaults make it ReLU (monotonic only while value ≤ threshold).",
 ))
 
 register(Activation(
