@@ -7,8 +7,10 @@ distinct truth tables counts them exactly.
 
 - `direct`: the whole box [−W, W]^n (also gives the smallest realisation of each function).
 - `orbits`: only sorted non-negative weights (negating an input flips a weight's sign, permuting
-  inputs permutes weights), then the images of those tables under all 2^n·n! input negations and
-  permutations. Same set, a tiny fraction of the weight vectors: this makes n = 5 fast.
+  inputs permutes weights). Their tables under all n! input permutations are exactly the positive
+  threshold functions g (OEIS A000617). Every threshold function is g with some inputs negated, and
+  g fixes which: negating an input g ignores changes nothing, negating one it depends on gives a new
+  function. So the count is Σ_g 2^(number of inputs g depends on). This makes n = 5 and 6 fast.
 - `lp`: the exact LP verdict on every one of the 2^(2^n) truth tables (slow; a cross-check for n ≤ 3).
 """
 
@@ -24,7 +26,7 @@ from dlcli.boolean import BooleanFunction, input_rows
 from dlcli.errors import InputError
 
 METHODS = ("auto", "direct", "orbits", "lp")
-MAX_CENSUS_INPUTS = 5
+MAX_CENSUS_INPUTS = 6
 MAX_LIST_INPUTS = 4
 OEIS_A000609 = {0: 2, 1: 4, 2: 14, 3: 104, 4: 1882, 5: 94572, 6: 15028134}
 
@@ -82,7 +84,7 @@ def census(n: int, method: str = "auto", listing: bool = False) -> Census:
             )
         count = len(masks)
     elif method == "orbits":
-        count = len(_orbits(n, bound))
+        count = _orbits(n, bound)
     else:
         count = _by_lp(n)
     return Census(n, 2 ** 2**n, count, method, bound, realisations)
@@ -113,35 +115,45 @@ def _direct(n: int, bound: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return unique, grid[first // (2**n + 1)], biases.ravel()[first]
 
 
-def _orbits(n: int, bound: int) -> np.ndarray:
-    """Distinct tables: sorted non-negative weights, then every input negation and permutation."""
+def _orbits(n: int, bound: int) -> int:
+    """Count via positive functions: each positive threshold function g yields 2^(inputs g depends on)
+    threshold functions by negating inputs."""
+    positive = positive_threshold_functions(n, bound)
+    size = 2**n
+    shifts = np.arange(size - 1, -1, -1, dtype=np.uint64)
+    cube = ((positive[:, None] >> shifts[None, :]) & np.uint64(1)).astype(bool).reshape((-1,) + (2,) * n)
+    relevant = np.zeros(len(positive), dtype=np.int64)
+    for axis in range(1, n + 1):  # g depends on input `axis` iff its two half-cubes differ
+        differ = np.take(cube, 0, axis=axis) != np.take(cube, 1, axis=axis)
+        relevant += differ.reshape(len(positive), -1).any(axis=1)
+    return int((np.int64(1) << relevant).sum())
+
+
+def positive_threshold_functions(n: int, bound: int | None = None) -> np.ndarray:
+    """Truth tables (as integers) of every threshold function with non-negative weights (OEIS A000617):
+    the tables of sorted non-negative weight vectors within the bound, under all input permutations."""
+    bound = muroga_bound(n) if bound is None else bound
     canonical = np.array(list(itertools.combinations_with_replacement(range(bound + 1), n)), dtype=np.int64)
     masks, _ = _cuts(canonical, n)
     seeds = np.unique(masks.ravel())
     size = 2**n
     shifts = np.arange(size - 1, -1, -1, dtype=np.uint64)
-    bits = ((seeds[:, None] >> shifts[None, :]) & np.uint64(1)).astype(bool)
-    images = _symmetry_maps(n)  # (G, R): image row r of table f∘g reads f at images[g, r]
     powers = np.left_shift(np.uint64(1), shifts)
+    bits = ((seeds[:, None] >> shifts[None, :]) & np.uint64(1)).astype(bool)
+    perms = _permutation_maps(n)  # (n!, R): row r of the permuted table reads the original at perms[p, r]
     found = []
-    per_batch = max(1, 2_000_000 // (len(images) * size))
+    per_batch = max(1, 4_000_000 // (len(perms) * size))
     for start in range(0, len(bits), per_batch):
-        block = bits[start:start + per_batch][:, images]  # (B, G, R)
+        block = bits[start:start + per_batch][:, perms]  # (B, n!, R)
         found.append(np.unique(block.reshape(-1, size).astype(np.uint64) @ powers))
     return np.unique(np.concatenate(found))
 
 
-def _symmetry_maps(n: int) -> np.ndarray:
-    """Row index maps of the 2^n·n! input negations and permutations (the hyperoctahedral group)."""
+def _permutation_maps(n: int) -> np.ndarray:
+    """Row index maps of the n! permutations of the inputs."""
     rows = input_rows(n)
     place = 1 << np.arange(n - 1, -1, -1)
-    maps = []
-    for perm in itertools.permutations(range(n)):
-        permuted = rows[:, list(perm)]
-        for flip in range(2**n):
-            flips = (flip >> np.arange(n - 1, -1, -1)) & 1
-            maps.append((permuted ^ flips) @ place)
-    return np.array(maps, dtype=np.int64)
+    return np.array([rows[:, list(perm)] @ place for perm in itertools.permutations(range(n))], dtype=np.int64)
 
 
 def _by_lp(n: int) -> int:

@@ -97,7 +97,7 @@ def test_restarts_are_announced(cli):
 
 
 def test_unsolvable_network_exits_1_after_printing(cli):
-    result = cli("perceptron", "train", "--fn", "xor", "--hidden", "1", "--epochs", "600", "--seed", "0",
+    result = cli("perceptron", "train", "--fn", "xor", "--hidden", "1", "--epochs", "300", "--seed", "0",
                  "--format", "json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["converged"] is False
@@ -108,6 +108,12 @@ def test_unsolvable_network_exits_1_after_printing(cli):
 def test_census_json_matches_oeis(cli, n):
     data, _ = run_json(cli, "perceptron", "census", "--inputs", str(n))
     assert data == {"inputs": n, "functions": 2 ** 2**n, "separable": A000609[n]}
+
+
+def test_census_six_inputs_json_past_64_bits():
+    result = run_cli("perceptron", "census", "--inputs", "6", "--format", "json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {"inputs": 6, "functions": 2**64, "separable": 15028134}
 
 
 def test_census_list_csv_rows_reproduce_their_tables(cli):
@@ -129,9 +135,9 @@ def test_history_csv(cli):
 
 @pytest.mark.parametrize("args", [
     ["train", "--fn", "011"], ["train", "--fn", "0120"], ["train", "--fn", "xro"],
-    ["train", "--fn", "and", "--inputs", "9"], ["train", "--fn", "and", "--lr", "0"],
+    ["train", "--fn", "and", "--inputs", "9"], ["train", "--fn", "and", "--lr", "0"], ["census", "--inputs", "7"],
     ["train", "--fn", "and", "--init", "ones"], ["train", "--fn", "xor", "--hidden", "2", "--act", "step"],
-    ["train", "--fn", "xor", "--hidden", "2", "--act", "nope"], ["census", "--inputs", "6"],
+    ["train", "--fn", "xor", "--hidden", "2", "--act", "nope"], ["census", "--inputs", "0"],
     ["census", "--inputs", "5", "--list"], ["train", "--fn", "xor", "--act", "relu"],
     ["train", "--fn", "xor", "--hidden", "2", "--shuffle"],
 ])

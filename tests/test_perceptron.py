@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from dlcli.boolean import input_rows, parse_spec
-from dlcli.census import census, muroga_bound
+from dlcli.census import census, muroga_bound, positive_threshold_functions
 from dlcli.errors import InputError
 from dlcli.perceptron import cycling_verdict, decide, parse_rate, threshold_text, train
 
-A000609 = {1: 4, 2: 14, 3: 104, 4: 1882, 5: 94572}  # OEIS: threshold functions of n or fewer variables
+A000609 = {1: 4, 2: 14, 3: 104, 4: 1882, 5: 94572, 6: 15028134}  # OEIS: threshold functions, ≤ n variables
+A000617 = {1: 3, 2: 6, 3: 20, 4: 150, 5: 3287, 6: 244158}  # OEIS: threshold functions with weights ≥ 0
 
 
 def all_functions(n):
@@ -147,13 +148,18 @@ def test_census_list_realisations_reproduce_their_tables():
     assert max(max(abs(w) for w in r.weights) for r in listed4) <= muroga_bound(4)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_positive_threshold_functions_match_oeis(n):
+    assert len(positive_threshold_functions(n)) == A000617[n]
+
+
 def test_muroga_bound():
     for n in range(1, 9):
         assert muroga_bound(n) == math.floor((n + 1) ** ((n + 1) / 2) / 2**n)
 
 
 def test_census_limits():
-    for kwargs in ({"n": 6}, {"n": 0}, {"n": 5, "listing": True}, {"n": 4, "method": "lp"},
+    for kwargs in ({"n": 7}, {"n": 0}, {"n": 5, "listing": True}, {"n": 4, "method": "lp"},
                    {"n": 3, "method": "magic"}):
         with pytest.raises(InputError):
             census(**kwargs)

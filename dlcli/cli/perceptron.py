@@ -344,12 +344,12 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
 
 @app.command()
 def census(
-    inputs: Annotated[int, typer.Option("--inputs", "-n", help="Number of inputs N (1 to 5).")],
+    inputs: Annotated[int, typer.Option("--inputs", "-n", help="Number of inputs N (1 to 6).")],
     list_: Annotated[bool, typer.Option(
         "--list", help="List every threshold function with integer weights (N ≤ 4).")] = False,
     method: Annotated[str, typer.Option(
         "--method", help="auto, direct (all integer weights within Muroga's bound), orbits (non-negative "
-        "sorted weights + input symmetries; fast for N = 5) or lp (exact LP per table; N ≤ 3).")] = "auto",
+        "sorted weights + input symmetries; for N = 5, 6) or lp (exact LP per table; N ≤ 3).")] = "auto",
     fmt: FormatOpt = None,
 ) -> None:
     """Count the Boolean functions of N inputs one perceptron can represent (exact; OEIS A000609)."""
@@ -366,7 +366,12 @@ def census(
         if list_:
             facts["list"] = [{"table": r.table, "weights": list(r.weights), "bias": r.bias}
                              for r in result.realisations]
-        render.write_json(facts)
+        if result.functions < 2**64:
+            render.write_json(facts)
+        else:  # 2^(2^6) = 2^64 is past orjson's integer range; these facts hold integers only
+            import json
+
+            render.write_plain([json.dumps(facts, separators=(",", ":"))])
     elif fmt is Format.csv:
         if list_:
             names = [f"w{i + 1}" for i in range(inputs)]
