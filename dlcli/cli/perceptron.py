@@ -29,9 +29,9 @@ FnOpt = Annotated[str, typer.Option(
     "--fn", help=f"A name ({', '.join(boolean.FUNCTION_NAMES)}) or a truth table such as 0110 "
     "(character i = output for the row spelling i in binary, first input most significant).")]
 InputsOpt = Annotated[int | None, typer.Option(
-    "--inputs", "-n", help="Inputs for a named n-ary function [default: 2].")]
+    "--inputs", "-n", help="Inputs for a named n-ary function \\[default: 2].")]
 FormatOpt = Annotated[Format | None, typer.Option(
-    "--format", "-f", help="Output format [default: table on a terminal, plain when piped].")]
+    "--format", "-f", help="Output format \\[default: table on a terminal, plain when piped].")]
 
 
 def _show(value: Fraction | float) -> str:
@@ -52,11 +52,11 @@ def _vector(values) -> str:
 HiddenOpt = Annotated[int | None, typer.Option(
     "--hidden", help="Train a multi-layer perceptron with this many hidden units (backpropagation).")]
 ActOpt = Annotated[str | None, typer.Option(
-    "--act", help="Hidden-unit activation from the registry (with --hidden) [default: tanh].")]
+    "--act", help="Hidden-unit activation from the registry (with --hidden) \\[default: tanh].")]
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="Activation parameter as key=value (repeatable, with --hidden).")]
 EpochsOpt = Annotated[int | None, typer.Option(
-    "--epochs", help="Epoch cap [default: 1000; with --hidden 5000 per attempt].")]
+    "--epochs", help="Epoch cap \\[default: 1000; with --hidden 5000 per attempt].")]
 InitOpt = Annotated[str, typer.Option(
     "--init", help="Initial weights: zero, or random (uniform on [-1, 1] in steps of 0.01).")]
 ShuffleOpt = Annotated[bool, typer.Option("--shuffle", help="New random row order each epoch.")]
