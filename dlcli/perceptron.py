@@ -123,6 +123,21 @@ def train(fn: BooleanFunction, lr: Fraction | int = 1, max_epochs: int = 1000, i
         start = [Fraction(int(k), 100) for k in rng.integers(-100, 101, size=n + 1)]
     else:
         start = [Fraction(0)] * (n + 1)
+    history, converged, cycle = _run_rule(fn, lr, start, max_epochs, rng if shuffle else None, progress)
+    weights, bias = history[-1].weights, history[-1].bias
+    return TrainResult(
+        function=fn, lr=lr, init=init, shuffle=shuffle, seed=seed, history=tuple(history),
+        converged=converged, cycle=cycle, weights=weights, bias=bias,
+        predictions=predict(fn.rows, weights, bias), verdict=decide(fn),
+        initial=(tuple(start[:-1]), start[-1]),
+    )
+
+
+def _run_rule(fn: BooleanFunction, lr: Fraction, start: list[Fraction], max_epochs: int,
+              shuffler: np.random.Generator | None, progress: Callable[[Epoch], None] | None = None,
+              ) -> tuple[list[Epoch], bool, tuple[int, int] | None]:
+    """The perceptron rule epoch by epoch: (history, converged, cycle). Cycles are only looked for
+    with the rows in fixed order (`shuffler` None), where a repeated state proves an endless loop."""
     # Work in integers: scale everything by a common denominator (the step is scale-invariant).
     scale = math.lcm(lr.denominator, *(v.denominator for v in start))
     state = [int(v * scale) for v in start]  # weights then bias
@@ -132,15 +147,13 @@ def train(fn: BooleanFunction, lr: Fraction | int = 1, max_epochs: int = 1000, i
     order = list(range(len(rows)))
     seen = {tuple(state): 0}
     history: list[Epoch] = []
-    converged, cycle = False, None
     for epoch in range(1, max_epochs + 1):
-        if shuffle:
-            order = [int(i) for i in rng.permutation(len(rows))]
+        if shuffler is not None:
+            order = [int(i) for i in shuffler.permutation(len(rows))]
         mistakes = 0
         for i in order:
             row = rows[i]
-            out = 1 if sum(w * x for w, x in zip(state, row, strict=True)) >= 0 else 0
-            delta = targets[i] - out
+            delta = targets[i] - (1 if sum(w * x for w, x in zip(state, row, strict=True)) >= 0 else 0)
             if delta:
                 mistakes += 1
                 state = [w + delta * step * x for w, x in zip(state, row, strict=True)]
@@ -149,45 +162,20 @@ def train(fn: BooleanFunction, lr: Fraction | int = 1, max_epochs: int = 1000, i
         if progress is not None:
             progress(history[-1])
         if mistakes == 0:
-            converged = True
-            break
+            return history, True, None
         key = tuple(state)
-        if not shuffle:
+        if shuffler is None:
             if key in seen:
-                cycle = (seen[key], epoch)
-                break
+                return history, False, (seen[key], epoch)
             seen[key] = epoch
-    weights = tuple(Fraction(w, scale) for w in state[:-1])
-    bias = Fraction(state[-1], scale)
-    return TrainResult(
-        function=fn, lr=lr, init=init, shuffle=shuffle, seed=seed, history=tuple(history),
-        converged=converged, cycle=cycle, weights=weights, bias=bias,
-        predictions=predict(fn.rows, weights, bias), verdict=decide(fn),
-        initial=(tuple(start[:-1]), start[-1]),
-    )
+    return history, False, None
 
 
 def cycling_verdict(fn: BooleanFunction, max_epochs: int = 100_000) -> bool | None:
-    """Separability by the rule alone (zero start, fixed order): True on convergence, False on a
-    repeated state, None if neither happened within `max_epochs`."""
-    rows = [[int(v) for v in row] + [1] for row in fn.rows]
-    targets = [int(c) for c in fn.table]
-    state = [0] * (fn.inputs + 1)
-    seen = {tuple(state)}
-    for _ in range(max_epochs):
-        mistakes = 0
-        for row, target in zip(rows, targets, strict=True):
-            delta = target - (1 if sum(w * x for w, x in zip(state, row, strict=True)) >= 0 else 0)
-            if delta:
-                mistakes += 1
-                state = [w + delta * x for w, x in zip(state, row, strict=True)]
-        if mistakes == 0:
-            return True
-        key = tuple(state)
-        if key in seen:
-            return False
-        seen.add(key)
-    return None
+    """Separability by the rule alone (zero start, fixed order, no LP): True on convergence, False on
+    a repeated state, None if neither happened within `max_epochs`."""
+    _, converged, cycle = _run_rule(fn, Fraction(1), [Fraction(0)] * (fn.inputs + 1), max_epochs, None)
+    return True if converged else False if cycle else None
 
 
 def decide(fn: BooleanFunction) -> Verdict:

@@ -13,11 +13,10 @@ import typer
 from dlcli import boolean
 from dlcli.cli import render
 from dlcli.cli.render import Format
-from dlcli.errors import InputError, RunError
+from dlcli.errors import InputError
 
 if TYPE_CHECKING:
     from dlcli.census import Census
-    from dlcli.mlp import MLPResult, Restart
     from dlcli.perceptron import Epoch, TrainResult, Verdict
 
 app = typer.Typer(help="The perceptron: Boolean functions, the learning rule, exact separability, and XOR.",
@@ -45,7 +44,7 @@ def _show(value: Fraction | float) -> str:
     return render.fmt_short(value, 4)
 
 
-def _vector(values) -> str:
+def vector_text(values) -> str:
     return "(" + ", ".join(_show(v) for v in values) + ")"
 
 
@@ -85,7 +84,9 @@ def train(
     if hidden is not None:
         if shuffle or init != "zero":
             raise InputError("--shuffle and --init belong to the single-layer perceptron; drop them with --hidden")
-        _train_mlp(function, hidden, act or "tanh", param, lr, epochs, seed, plot, fmt)
+        from dlcli.cli.perceptron_mlp import train_network
+
+        train_network(function, hidden, act or "tanh", param, lr, epochs, seed, plot, fmt)
         return
     if act is not None or param:
         raise InputError("--act and --param choose the hidden units' activation; they need --hidden H")
@@ -108,7 +109,7 @@ def train(
     elif fmt is Format.plain:
         data = _single_json(result)
         data["certificate"] = data["certificate"]["text"]
-        render.write_plain(f"{k}\t{_plain_value(v)}" for k, v in data.items() if k != "history")
+        render.write_plain(f"{k}\t{plain_value(v)}" for k, v in data.items() if k != "history")
     else:
         _single_story(result, plot)
 
@@ -131,17 +132,17 @@ class _EpochProgress:
             sys.stderr.flush()
 
 
-def _plain_value(value) -> str:
+def plain_value(value) -> str:
     if isinstance(value, float):
         return render.fmt_float(value)
     if isinstance(value, list):
-        return " ".join(_plain_value(v) for v in value)
+        return " ".join(plain_value(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return "-" if value is None else str(value)
 
 
-def _certificate(verdict: Verdict, table: str, cycle: tuple[int, int] | None) -> dict:
+def certificate_json(verdict: Verdict, table: str, cycle: tuple[int, int] | None) -> dict:
     """The exact verdict as JSON: integer separating weights, or the hull coefficients (and any cycle)."""
     if verdict.separable:
         terms = " ".join(f"{'+' if w >= 0 else '-'} {abs(w)}·x{i + 1}" for i, w in enumerate(verdict.weights))
@@ -167,7 +168,7 @@ def _single_json(result: TrainResult) -> dict:
         "separable": result.verdict.separable, "converged": result.converged, "epochs": result.epochs,
         "weights": [float(w) for w in result.weights], "bias": float(result.bias),
         "predictions": result.predictions, "accuracy": result.accuracy,
-        "certificate": _certificate(result.verdict, fn.table, result.cycle),
+        "certificate": certificate_json(result.verdict, fn.table, result.cycle),
         "lr": float(result.lr), "init": result.init, "shuffle": result.shuffle, "seed": result.seed,
         "history": [{"epoch": e.epoch, "mistakes": e.mistakes, "weights": [float(w) for w in e.weights],
                      "bias": float(e.bias)} for e in result.history],
@@ -178,7 +179,7 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     fn = result.function
     order = f"shuffled rows (seed {result.seed})" if result.shuffle else "rows in fixed order"
     start = "zero" if result.init == "zero" else (
-        f"random (seed {result.seed}): w = {_vector(result.initial[0])}, b = {_show(result.initial[1])}")
+        f"random (seed {result.seed}): w = {vector_text(result.initial[0])}, b = {_show(result.initial[1])}")
     plural = "s" if fn.inputs > 1 else ""
     out = render.console()
     out.print(f"perceptron on {fn.name} ({fn.inputs} input{plural}, truth table {fn.table})\n"
@@ -215,7 +216,7 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     if plot and fn.inputs == 2:
         from dlcli.perceptron import decision_picture
 
-        out.print(f"the final line w·x + b = 0, w = {_vector(result.weights)}, b = {_show(result.bias)}\n"
+        out.print(f"the final line w·x + b = 0, w = {vector_text(result.weights)}, b = {_show(result.bias)}\n"
                   "('.' = where the unit outputs 1; digits are the targets)", highlight=False)
         render.write_plain(decision_picture(result.weights, result.bias, fn.table))
     for line in _verdict_lines(result):
@@ -228,11 +229,11 @@ def _verdict_lines(result: TrainResult) -> list[str]:
         if result.converged:
             return ["linearly separable: yes.",
                     f"The rule converged: epoch {result.epochs} made no mistakes.",
-                    f"w = {_vector(result.weights)}, b = {_show(result.bias)} (θ = {_show(-result.bias)}) "
+                    f"w = {vector_text(result.weights)}, b = {_show(result.bias)} (θ = {_show(-result.bias)}) "
                     f"reproduce {fn.table} (re-checked)."]
         return [f"linearly separable: yes (exact LP). Training stopped after {result.epochs} epochs without "
                 "converging (raise --epochs); integer weights that work: "
-                + _certificate(verdict, fn.table, None)["text"] + "."]
+                + certificate_json(verdict, fn.table, None)["text"] + "."]
     lines = ["linearly separable: no."]
     if result.cycle:
         first, again = result.cycle
@@ -246,98 +247,6 @@ def _verdict_lines(result: TrainResult) -> list[str]:
                  "is a convex combination of 1-rows and also of 0-rows, so any w·x + b would have to be\n"
                  "≥ 0 and < 0 there at once.")
     return lines
-
-
-# --- multi-layer ------------------------------------------------------------------------------------
-
-def _train_mlp(function, hidden, act, param, lr, epochs, seed, plot, fmt) -> None:
-    from dlcli.cli.activations import parse_params
-    from dlcli.mlp import train_mlp
-    from dlcli.numio import parse_number
-    from dlcli.perceptron import decide
-
-    def announce(restart: Restart) -> None:
-        render.message(f"restart: attempt {restart.attempt} gave up after {restart.epochs} epochs at loss "
-                       f"{render.fmt_short(restart.loss, 4)} ({restart.reason}); "
-                       "trying a fresh initialisation")
-
-    result = train_mlp(function, hidden, act, parse_number(lr, "--lr"), epochs or 5000, seed,
-                       parse_params(param), on_restart=announce)
-    if seed is None:
-        render.message(f"seed: {result.seed}")
-    verdict = decide(function)
-    if fmt is Format.json:
-        render.write_json(_mlp_json(result, verdict))
-    elif fmt is Format.csv:
-        render.write_csv(["epoch", "loss"], ([i + 1, v] for i, v in enumerate(result.loss)))
-    elif fmt is Format.plain:
-        data = _mlp_json(result, verdict)
-        data.pop("loss")
-        data["certificate"] = data["certificate"]["text"]
-        units = data.pop("hidden_units")
-        render.write_plain([*(f"{k}\t{_plain_value(v)}" for k, v in data.items() if k != "restarts"),
-                            *(f"h{i + 1}\t{u['table']}\t{u['computes']}" for i, u in enumerate(units))])
-    else:
-        _mlp_story(result, verdict, plot)
-    if not result.solved:
-        raise RunError(f"did not solve {function.name} with {hidden} hidden unit{'s' if hidden > 1 else ''} "
-                       f"in {len(result.restarts) + 1} attempts; try more --hidden units or --epochs")
-
-
-def _mlp_json(result: MLPResult, verdict) -> dict:
-    fn, net = result.function, result.network
-    return {
-        "function": fn.name, "inputs": fn.inputs, "truth_table": fn.table, "separable": verdict.separable,
-        "converged": result.solved, "epochs": result.epochs, "weights": [float(w) for w in net.w2],
-        "bias": float(net.b2), "predictions": result.predictions, "accuracy": result.accuracy,
-        "certificate": _certificate(verdict, fn.table, None),
-        "hidden": result.hidden, "loss": list(result.loss),
-        "act": result.act, "lr": result.lr, "seed": result.seed,
-        "restarts": [{"attempt": r.attempt, "epochs": r.epochs, "loss": r.loss, "reason": r.reason}
-                     for r in result.restarts],
-        "hidden_units": [{"weights": list(u.weights), "bias": u.bias, "output_weight": u.output_weight,
-                          "table": u.table, "computes": u.meaning} for u in result.units],
-        "outputs": list(result.outputs),
-    }
-
-
-def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
-    import numpy as np
-
-    fn = result.function
-    out = render.console()
-    out.print(f"multi-layer perceptron on {fn.name} ({fn.inputs} inputs, truth table {fn.table})\n"
-              f"{fn.inputs} inputs → {result.hidden} {result.act} hidden units → sigmoid output, "
-              f"cross-entropy loss, lr {render.fmt_short(result.lr)}, seed {result.seed}", highlight=False)
-    if plot:
-        from dlcli import canvas
-        from dlcli.cli.plot import print_chart
-
-        epochs = np.arange(1, len(result.loss) + 1, dtype=float)
-        attempt = len(result.restarts) + 1
-        chart = canvas.Chart([canvas.Series("loss", epochs, np.array(result.loss))], log_y=True,
-                             title=f"loss per epoch (attempt {attempt}, log scale)", x_label="epoch")
-        print_chart(chart, 60, 10)
-    names = [f"x{i + 1}" for i in range(fn.inputs)]
-    units = [f"h{j + 1}" for j in range(result.hidden)]
-    rows = render.make_table(*names, ">target", ">output", ">prediction", *units, title="truth table")
-    for i, row in enumerate(fn.rows):
-        rows.add_row(*map(str, row), fn.table[i], render.fmt_short(result.outputs[i], 3),
-                     result.predictions[i], *(u.table[i] for u in result.units))
-    render.print_renderable(rows)
-    table = render.make_table("unit", "weights", ">bias", ">→ output", "fires on", "computes",
-                              title="what each hidden unit computes (read as step(w·x + b))")
-    for j, unit in enumerate(result.units):
-        table.add_row(units[j], _vector(unit.weights), render.fmt_short(unit.bias, 4),
-                      render.fmt_short(unit.output_weight, 4), unit.table, unit.meaning)
-    render.print_renderable(table)
-    status = (f"solved: all {len(fn.table)} rows right after {result.epochs} epochs"
-              if result.solved else f"not solved: {result.accuracy:.0%} of rows right")
-    tried = f" (attempt {len(result.restarts) + 1}, after {len(result.restarts)} restart" \
-            f"{'s' if len(result.restarts) != 1 else ''})" if result.restarts else ""
-    single = "is" if verdict.separable else "is not"
-    out.print(f"{status}{tried}, final loss {render.fmt_short(result.loss[-1], 6)}.\n"
-              f"A single perceptron: {fn.name} {single} linearly separable.", highlight=False)
 
 
 # --- census -------------------------------------------------------------------------------------------
@@ -394,7 +303,7 @@ def _census_story(result: Census, published: int, list_: bool) -> None:
         title = f"the {result.separable} threshold functions of {result.inputs} inputs"
         table = render.make_table("truth table", "computes", "weights", ">bias", title=title)
         for r in result.realisations:
-            table.add_row(r.table, boolean.describe(r.table), _vector(r.weights), str(r.bias))
+            table.add_row(r.table, boolean.describe(r.table), vector_text(r.weights), str(r.bias))
         render.print_renderable(table)
     table = render.make_table("inputs N", ">Boolean functions 2^(2^N)", ">one perceptron represents",
                               ">share", ">OEIS A000609", title="threshold functions (exact count)")
