@@ -161,3 +161,10 @@ def test_cli_module_does_not_import_torch():
     code = "import sys, dlcli.cli.perceptron, dlcli.mlp, dlcli.census; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_weights_are_shown_exactly():
+    from dlcli.cli.perceptron import _show
+
+    shown = [_show(Fraction(*v)) for v in [(47, 25), (1, 3), (-3, 10), (7, 1), (1, 1024), (-21, 20)]]
+    assert shown == ["1.88", "1/3", "-0.3", "7", "1/1024", "-1.05"]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dlcli import boolean
+from dlcli.boolean import BooleanFunction
 from dlcli.cli import render
 from dlcli.cli.render import Format
 from dlcli.errors import InputError
@@ -38,10 +39,24 @@ def _show(value: Fraction | float) -> str:
     if isinstance(value, Fraction):
         if value.denominator == 1:
             return str(value.numerator)
-        as_float = float(value)
-        exact = Fraction(as_float) == value
-        return render.fmt_float(as_float) if exact else f"{value.numerator}/{value.denominator}"
+        rest, places = value.denominator, 0
+        while rest % 10 == 0 or rest % 2 == 0 or rest % 5 == 0:  # 2^a·5^b needs max(a, b) places
+            rest //= 10 if rest % 10 == 0 else 2 if rest % 2 == 0 else 5
+            places += 1
+        if rest == 1 and places <= 8:  # a short terminating decimal: print it exactly
+            scaled = abs(value.numerator) * 10**places // value.denominator
+            sign = "-" if value < 0 else ""
+            return f"{sign}{scaled // 10**places}.{scaled % 10**places:0{places}d}".rstrip("0")
+        return f"{value.numerator}/{value.denominator}"
     return render.fmt_short(value, 4)
+
+
+def function_title(fn: BooleanFunction) -> str:
+    """'xor (2 inputs, truth table 0110)'; long tables are not repeated in full."""
+    plural = "s" if fn.inputs > 1 else ""
+    table = f"truth table {fn.table}" if len(fn.table) <= MAX_TABLE_ROWS else f"a {len(fn.table)}-row truth table"
+    name = "a function" if fn.name == fn.table and len(fn.table) > MAX_TABLE_ROWS else fn.name
+    return f"{name} ({fn.inputs} input{plural}, {table})"
 
 
 def vector_text(values) -> str:
@@ -180,9 +195,8 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     order = f"shuffled rows (seed {result.seed})" if result.shuffle else "rows in fixed order"
     start = "zero" if result.init == "zero" else (
         f"random (seed {result.seed}): w = {vector_text(result.initial[0])}, b = {_show(result.initial[1])}")
-    plural = "s" if fn.inputs > 1 else ""
     out = render.console()
-    out.print(f"perceptron on {fn.name} ({fn.inputs} input{plural}, truth table {fn.table})\n"
+    out.print(f"perceptron on {function_title(fn)}\n"
               f"O = step(w·x + b), lr {_show(result.lr)}, start {start}, {order}", highlight=False)
     names = [f"w{i + 1}" for i in range(fn.inputs)]
     table = render.make_table(">epoch", ">mistakes", *(">" + n for n in names), ">b", title="training")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from dlcli.boolean import BooleanFunction
 from dlcli.cli import render
-from dlcli.cli.perceptron import certificate_json, plain_value, vector_text
+from dlcli.cli.perceptron import MAX_TABLE_ROWS, certificate_json, function_title, plain_value, vector_text
 from dlcli.cli.render import Format
 from dlcli.errors import RunError
 
@@ -72,7 +72,7 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
 
     fn = result.function
     out = render.console()
-    out.print(f"multi-layer perceptron on {fn.name} ({fn.inputs} inputs, truth table {fn.table})\n"
+    out.print(f"multi-layer perceptron on {function_title(fn)}\n"
               f"{fn.inputs} inputs → {result.hidden} {result.act} hidden units → sigmoid output, "
               f"cross-entropy loss, lr {render.fmt_short(result.lr)}, seed {result.seed}", highlight=False)
     if plot:
@@ -86,11 +86,18 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
         print_chart(chart, 60, 10)
     names = [f"x{i + 1}" for i in range(fn.inputs)]
     units = [f"h{j + 1}" for j in range(result.hidden)]
-    rows = render.make_table(*names, ">target", ">output", ">prediction", *units, title="truth table")
+    brief = len(fn.table) > MAX_TABLE_ROWS  # big tables: only the rows the network gets wrong
+    rows = render.make_table(*names, ">target", ">output", ">prediction", *units,
+                             title="truth table: wrong rows only" if brief else "truth table")
+    shown = 0
     for i, row in enumerate(fn.rows):
+        if brief and (fn.table[i] == result.predictions[i] or shown == MAX_TABLE_ROWS):
+            continue
+        shown += 1
         rows.add_row(*map(str, row), fn.table[i], render.fmt_short(result.outputs[i], 3),
                      result.predictions[i], *(u.table[i] for u in result.units))
-    render.print_renderable(rows)
+    if shown or not brief:
+        render.print_renderable(rows)
     table = render.make_table("unit", "weights", ">bias", ">→ output", "fires on", "computes",
                               title="what each hidden unit computes (read as step(w·x + b))")
     for j, unit in enumerate(result.units):
