@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import torch
+
 from conftest import ROOT, run_cli
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import ROOT
 
 # The pure core that mypy checks (kept fast: a few seconds).
