@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from conftest import run_cli
 
 A000609 = {1: 4, 2: 14, 3: 104, 4: 1882, 5: 94572}
