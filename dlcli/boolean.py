@@ -25,7 +25,7 @@ _RULES: dict[str, tuple[Callable[[tuple[int, ...]], bool], int | None]] = {
     "nor": (lambda r: not any(r), None),
     "xor": (lambda r: sum(r) % 2 == 1, None),
     "xnor": (lambda r: sum(r) % 2 == 0, None),
-    "implies": (lambda r: (not r[0]) or r[1], 2),
+    "implies": (lambda r: not r[0] or bool(r[1]), 2),
     "majority": (lambda r: 2 * sum(r) > len(r), None),
     "parity": (lambda r: sum(r) % 2 == 1, None),
     "true": (lambda r: True, None),

@@ -280,15 +280,15 @@ def decision_picture(weights: tuple, bias, table: str, width: int = 29, height: 
 def threshold_text(weights: tuple[int, ...], bias: int) -> str:
     """step(w·x + b) with integer weights as a readable inequality: 'x1 + x2 - 2·x3 ≥ 1', or with the
     signs flipped when most weights are negative: '2·x1 + x2 + x3 ≤ 1'."""
-    weights, bound = list(weights), -bias  # w·x ≥ bound
-    common = math.gcd(*weights)
+    coefficients, bound = list(weights), -bias  # w·x ≥ bound
+    common = math.gcd(*coefficients)
     if common > 1:  # w·x is then a multiple of `common`: round the bound up to one
-        weights, bound = [w // common for w in weights], -(-bound // common)
+        coefficients, bound = [w // common for w in coefficients], -(-bound // common)
     relation = "≥"
-    if sum(w < 0 for w in weights) > sum(w > 0 for w in weights):
-        weights, bound, relation = [-w for w in weights], -bound, "≤"
+    if sum(w < 0 for w in coefficients) > sum(w > 0 for w in coefficients):
+        coefficients, bound, relation = [-w for w in coefficients], -bound, "≤"
     terms = []
-    for i, w in enumerate(weights):
+    for i, w in enumerate(coefficients):
         if w:
             size = "" if abs(w) == 1 else f"{abs(w)}·"
             terms.append(("- " if w < 0 else "+ ") + f"{size}x{i + 1}")
