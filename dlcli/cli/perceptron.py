@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import sys
-import time
 from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated
 
@@ -279,10 +278,9 @@ def census(
     from dlcli.census import OEIS_A000609
     from dlcli.census import census as count
 
-    started = time.perf_counter()
     result = count(inputs, method, list_)
-    render.message(f"counted in {time.perf_counter() - started:.3g} s by method {result.method} "
-                   f"(integer weights |w_i| ≤ {result.weight_bound}, Muroga's bound)")
+    render.message(f"method {result.method}: integer weights |w_i| ≤ {result.weight_bound} (Muroga's bound) "
+                   "reach every threshold function")
     fmt = render.resolve_format(fmt)
     facts = {"inputs": result.inputs, "functions": result.functions, "separable": result.separable}
     if fmt is Format.json:
