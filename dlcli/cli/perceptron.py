@@ -109,11 +109,10 @@ def train(
     if (shuffle or init == "random") and seed is None:
         seed = secrets.randbelow(2**31)
         render.message(f"seed: {seed}")
-    progress = _EpochProgress() if render.colour_allowed(sys.stderr) else None
+    progress = ProgressLine()
     result = perceptron.train(function, perceptron.parse_rate(lr), epochs or 1000, init, shuffle, seed,
-                              progress=progress)
-    if progress is not None:
-        progress.clear()
+                              progress=progress.epoch)
+    progress.clear()
     if fmt is Format.json:
         render.write_json(_single_json(result))
     elif fmt is Format.csv:
@@ -128,15 +127,16 @@ def train(
         _single_story(result, plot)
 
 
-class _EpochProgress:
-    """A transient progress line on a terminal's stderr for long runs."""
+class ProgressLine:
+    """A transient progress line for long runs, on stderr and only when that is a terminal."""
 
     def __init__(self) -> None:
+        self.enabled = render.colour_allowed(sys.stderr)
         self.shown = False
 
-    def __call__(self, epoch: Epoch) -> None:
-        if epoch.epoch % 200 == 0:
-            sys.stderr.write(f"\repoch {epoch.epoch}: {epoch.mistakes} mistakes ")
+    def update(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r{text}\x1b[K")
             sys.stderr.flush()
             self.shown = True
 
@@ -144,6 +144,11 @@ class _EpochProgress:
         if self.shown:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+            self.shown = False
+
+    def epoch(self, epoch: Epoch) -> None:
+        if epoch.epoch % 200 == 0:
+            self.update(f"epoch {epoch.epoch}: {epoch.mistakes} mistakes")
 
 
 def plain_value(value) -> str:

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 from dlcli.boolean import BooleanFunction
 from dlcli.cli import render
-from dlcli.cli.perceptron import MAX_TABLE_ROWS, certificate_json, function_title, plain_value, vector_text
+from dlcli.cli.perceptron import (
+    MAX_TABLE_ROWS,
+    ProgressLine,
+    certificate_json,
+    function_title,
+    plain_value,
+    vector_text,
+)
 from dlcli.cli.render import Format
 from dlcli.errors import RunError
 
@@ -22,13 +29,21 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
     from dlcli.numio import parse_number
     from dlcli.perceptron import decide
 
+    line = ProgressLine()
+
+    def show(attempt: int, epoch: int, loss: float) -> None:
+        if epoch % 250 == 0:
+            line.update(f"attempt {attempt}, epoch {epoch}: loss {render.fmt_short(loss, 4)}")
+
     def announce(restart: Restart) -> None:
+        line.clear()
         render.message(f"restart: attempt {restart.attempt} gave up after {restart.epochs} epochs at loss "
                        f"{render.fmt_short(restart.loss, 4)} ({restart.reason}); "
                        "trying a fresh initialisation")
 
     result = train_mlp(function, hidden, act, parse_number(lr, "--lr"), epochs or 5000, seed,
-                       parse_params(param), on_restart=announce)
+                       parse_params(param), on_restart=announce, progress=show)
+    line.clear()
     if seed is None:
         render.message(f"seed: {result.seed}")
     verdict = decide(function)
