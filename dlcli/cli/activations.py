@@ -45,7 +45,7 @@ ParamOpt = Annotated[
 ]
 FormatOpt = Annotated[
     Format | None,
-    typer.Option("--format", "-f", help="Output format [default: table on a terminal, plain when piped]."),
+    typer.Option("--format", "-f", help="Output format \\[default: table on a terminal, plain when piped]."),
 ]
 
 
@@ -294,7 +294,7 @@ def _chart(act: Activation, params: dict[str, float], x_range: tuple[float, floa
 @app.command()
 def plot(
     names: Annotated[
-        list[str] | None, typer.Argument(help=f"Activations to draw [default: {' '.join(DEFAULT_PLOT)}].",
+        list[str] | None, typer.Argument(help=f"Activations to draw \\[default: {' '.join(DEFAULT_PLOT)}].",
                                          autocompletion=complete_name)
     ] = None,
     param: ParamOpt = None,
@@ -350,7 +350,7 @@ def _write_file_atomically(path: Path, text: str) -> None:
 
 @app.command()
 def check(
-    names: Annotated[list[str] | None, typer.Argument(help="Activations to check [default: all].",
+    names: Annotated[list[str] | None, typer.Argument(help="Activations to check \\[default: all].",
                                                       autocompletion=complete_name)] = None,
     param: ParamOpt = None,
     fmt: FormatOpt = None,
