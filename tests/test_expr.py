@@ -160,6 +160,7 @@ def test_tokens_carry_their_columns():
         "x" + "**1" * 10000,
         "x" + "+1" * 10000,
     ],
+    ids=["parentheses", "calls", "signs", "powers", "sums"],
 )
 def test_ten_thousand_nested_operations_parse_without_recursion(expression):
     tree = parse(expression)
