@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -16,6 +15,8 @@ class RunError(RuntimeError):
 
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> InputError:
     """An InputError for an unknown `name`, suggesting the closest of `choices`."""
+    import difflib
+
     choices = list(choices)
     close = difflib.get_close_matches(name.lower(), choices, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else f"; choose from: {', '.join(choices)}"

@@ -71,6 +71,7 @@ class Activation:
     vector: bool = False
     vector_max_abs_grad: float = 0.0  # sup of |Jacobian entries|, for vector activations
     torch_native: bool = True  # False: torch_ref is our transcription of the formula
+    reference_rtol: float = 1e-12  # agreement demanded of torch_ref's values and autograd derivatives
     undefined_grad_at: Callable[[Params], tuple[float, ...]] = field(default=lambda p: ())
     notes: str = ""
 

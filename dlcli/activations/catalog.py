@@ -293,6 +293,7 @@ register(Activation(
     fn=lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
     grad=lambda x: np.where((x > -3) & (x < 3), 1.0 / 6.0, 0.0),
     torch_ref=lambda t, x, p: F(t).hardsigmoid(x),
+    reference_rtol=1e-7,  # torch 2.x's float64 backward uses the float32 constant 1/6 = 0.16666667163
     output_range="[0, 1]", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=True, saturates="both", kinks="kinks at −3 and 3",
     notes="A piecewise-linear sigmoid.",
@@ -302,7 +303,7 @@ register(Activation(
     name="hardswish",
     formula="f(x) = x·min(max(0, x + 3), 6) / 6",
     fn=lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
-    grad=lambda x: np.where(x < -3, 0.0, np.where(x <= 3, x / 3.0 + 0.5, 1.0)),
+    grad=lambda x: np.where(x <= -3, 0.0, np.where(x < 3, x / 3.0 + 0.5, 1.0)),
     torch_ref=lambda t, x, p: F(t).hardswish(x),
     output_range="[−0.375, ∞)", bounds=lambda p: (-0.375, INF),
     zero_centred=False, monotonic=False, saturates="left", kinks="f' jumps at −3 and 3",

@@ -1,0 +1,64 @@
+"""Side-by-side timing of whole commands: interleaved runs, medians, ratios (machines here are noisy)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = sys.executable
+FLOOR = [PY, "-c", "import typer, rich, numpy, pydantic"]
+
+
+def dlcli(*args: str) -> list[str]:
+    return [PY, "-m", "dlcli", *args]
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_once(cmd: list[str] | str, stdin_path: str | None = None, shell: bool = False, clock: str = "wall") -> float:
+    """Seconds one run takes: wall-clock, or CPU time (user + sys of the children: steadier on a busy machine)."""
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    try:
+        start, cpu = time.perf_counter(), _cpu()
+        subprocess.run(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                       shell=shell, cwd=ROOT)
+        return (_cpu() - cpu) if clock == "cpu" else (time.perf_counter() - start)
+    finally:
+        if stdin_path:
+            stdin.close()
+
+
+def medians(commands: dict[str, dict], repeats: int) -> dict[str, float]:
+    """Run every command `repeats` times, interleaved so load drifts hit all alike; return median seconds."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for spec in commands.values():  # warm-up (page cache, .pyc)
+        time_once(**spec)
+    for _ in range(repeats):
+        for name, spec in commands.items():
+            times[name].append(time_once(**spec))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def report(title: str, results: dict[str, float], baseline: str, budgets: dict[str, tuple[str, float]]) -> bool:
+    """Print each command's median as a ratio to `baseline`; budgets: name -> ('<=', max ratio)."""
+    print(title)
+    ok = True
+    base = results[baseline]
+    for name, seconds in results.items():
+        ratio = seconds / base
+        line = f"  {name:<48} {ratio:6.2f}x {baseline}"
+        if name in budgets:
+            _, limit = budgets[name]
+            passed = ratio <= limit
+            ok &= passed
+            line += f"   (budget <= {limit}x: {'ok' if passed else 'OVER'})"
+        print(line)
+    return ok

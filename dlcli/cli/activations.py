@@ -1,0 +1,397 @@
+"""`dlcli activations ...`: list, show, eval, plot and check the registry's activation functions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import numpy as np
+import typer
+
+from dlcli import activations as registry
+from dlcli import numio
+from dlcli.activations import Activation
+from dlcli.cli import render
+from dlcli.cli.render import Format
+from dlcli.errors import InputError, RunError
+
+if TYPE_CHECKING:
+    from dlcli import canvas
+
+app = typer.Typer(help="Activation functions: values, exact derivatives, properties and plots.", no_args_is_help=True)
+
+DEFAULT_PLOT = ["sigmoid", "tanh", "relu", "gelu"]
+
+
+def complete_name(incomplete: str) -> list[str]:
+    return [n for n in registry.names(include_aliases=True) if n.startswith(incomplete)]
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, str]:
+    """`key=value` strings into a dict; the registry validates names and ranges."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param expects key=value, got '{pair}'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+NameArg = Annotated[str, typer.Argument(help="Activation name or alias.", autocompletion=complete_name)]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", "-p", help="Parameter as key=value (repeatable), e.g. -p alpha=0.1.")
+]
+FormatOpt = Annotated[
+    Format | None,
+    typer.Option("--format", "-f", help="Output format [default: table on a terminal, plain when piped]."),
+]
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+@app.command("list")
+def list_(fmt: FormatOpt = None) -> None:
+    """The registry as a table: name, parameters, range, f'(0), max |f'|, notes."""
+    rows = []
+    for act in registry.all_activations():
+        props = registry.properties(act)
+        rows.append({
+            "name": act.name,
+            "aliases": list(act.aliases),
+            "params": {p.name: p.default for p in act.params},
+            "range": act.output_range,
+            "grad_at_zero": props.grad_at_zero,
+            "max_abs_grad": props.max_abs_grad,
+            "zero_centred": act.zero_centred,
+            "monotonic": act.monotonic,
+            "saturates": act.saturates,
+            "smoothness": act.kinks,
+            "notes": act.notes,
+        })
+    fmt = render.resolve_format(fmt)
+    if fmt is Format.json:
+        render.write_json(rows)
+    elif fmt is Format.csv:
+        render.write_csv(
+            ["name", "params", "range", "grad_at_zero", "max_abs_grad", "saturates", "notes"],
+            ([r["name"], _params_text(r["params"]), r["range"], r["grad_at_zero"], r["max_abs_grad"],
+              r["saturates"], r["notes"]] for r in rows),
+        )
+    elif fmt is Format.plain:
+        render.write_plain(
+            "\t".join([r["name"], _params_text(r["params"]) or "-", r["range"], render.fmt_float(r["grad_at_zero"]),
+                       render.fmt_float(r["max_abs_grad"]), r["notes"]])
+            for r in rows
+        )
+    else:
+        table = render.make_table("name", "params", "range", ">f'(0)", ">max |f'|", "notes")
+        for r in rows:
+            name = r["name"] + (f" ({', '.join(r['aliases'])})" if r["aliases"] else "")
+            table.add_row(name, _params_text(r["params"]), r["range"], render.fmt_short(r["grad_at_zero"], 4),
+                          render.fmt_short(r["max_abs_grad"], 4), r["notes"])
+        render.print_renderable(table)
+
+
+def _params_text(params: dict[str, float]) -> str:
+    return " ".join(f"{k}={render.fmt_short(v)}" for k, v in params.items())
+
+
+# --- show ----------------------------------------------------------------------------------------
+
+@app.command()
+def show(
+    name: NameArg,
+    param: ParamOpt = None,
+    fmt: FormatOpt = None,
+    width: Annotated[int, typer.Option(min=16, max=400, help="Plot width in characters.")] = 60,
+    height: Annotated[int, typer.Option(min=4, max=200, help="Plot height in rows.")] = 12,
+) -> None:
+    """Formula, properties, and a small plot of f and f'."""
+    act = registry.get(name)
+    params = act.resolve(parse_params(param))
+    props = registry.properties(act, params)
+    facts = {
+        "name": act.name,
+        "aliases": list(act.aliases),
+        "formula": act.formula,
+        "params": params,
+        "range": act.output_range,
+        "zero_centred": act.zero_centred,
+        "monotonic": act.monotonic,
+        "smoothness": act.kinks,
+        "saturates": act.saturates,
+        "value_at_zero": props.value_at_zero,
+        "grad_at_zero": props.grad_at_zero,
+        "max_abs_grad": props.max_abs_grad,
+        "grad_undefined_at": list(act.undefined_grad_at(params)),
+        "vector": act.vector,
+        "notes": act.notes,
+    }
+    fmt = render.resolve_format(fmt)
+    if fmt is Format.json:
+        render.write_json(facts)
+        return
+    if fmt in (Format.plain, Format.csv):
+        if fmt is Format.csv:
+            render.write_csv(["property", "value"], ([k, _fact_text(v)] for k, v in facts.items()))
+        else:
+            render.write_plain(f"{k}\t{_fact_text(v)}" for k, v in facts.items())
+        return
+    table = render.make_table("property", "value", title=f"{act.name}: {act.formula}")
+    for key, value in facts.items():
+        if key not in ("name", "formula"):
+            table.add_row(key.replace("_", " "), _fact_text(value, short=True))
+    render.print_renderable(table)
+    if not act.vector:
+        from dlcli.cli.plot import print_chart
+
+        print_chart(_chart(act, params, (-5.0, 5.0), both=True, points=width * 8), width, height)
+
+
+def _fact_text(value: object, short: bool = False) -> str:
+    if isinstance(value, float):
+        return render.fmt_short(value) if short else render.fmt_float(value)
+    if isinstance(value, dict):
+        return " ".join(f"{k}={render.fmt_short(v) if short else render.fmt_float(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(_fact_text(v, short) for v in value) or "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+# --- eval ----------------------------------------------------------------------------------------
+
+@app.command("eval", context_settings={"ignore_unknown_options": True})
+def eval_(
+    name: NameArg,
+    x: Annotated[
+        list[str] | None,
+        typer.Argument(help="Numbers (negative ones too); none or '-' reads whitespace-separated numbers from stdin."),
+    ] = None,
+    param: ParamOpt = None,
+    derivative: Annotated[bool, typer.Option("--derivative", "-d", help="Output f'(x) instead of f(x).")] = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """Evaluate f (or f') at the given numbers, or at numbers streamed from stdin."""
+    act = registry.get(name)
+    params = act.resolve(parse_params(param))
+    fmt = render.resolve_format(fmt)
+    tokens = x or ["-"]
+    from_stdin = tokens == ["-"]
+    if "-" in tokens and not from_stdin:
+        raise InputError("'-' (read stdin) cannot be mixed with numbers on the command line")
+    if from_stdin and not act.vector and fmt in (Format.plain, Format.csv):
+        _stream_eval(act, params, derivative, fmt)
+        return
+    if from_stdin:
+        if sys.stdin.isatty():
+            render.message("reading numbers from stdin (end with Ctrl-D)")
+        xs = numio.parse_numbers(sys.stdin.buffer.read())
+    else:
+        xs = np.array([_parse_argument(t) for t in tokens], dtype=np.float64)
+    if xs.size == 0:
+        raise InputError("no numbers given (on the command line or stdin)")
+    values, grads = act.fn(xs, **params), act.grad(xs, **params)
+    _note_undefined(act, params, xs)
+    if fmt is Format.json:
+        render.write_json({"activation": act.name, "params": params, "x": xs, "value": values, "derivative": grads})
+    elif fmt is Format.plain:
+        if derivative and act.vector:
+            render.write_plain(" ".join(render.fmt_float(v) for v in row) for row in grads)
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(numio.format_column(grads if derivative else values))
+            sys.stdout.flush()
+    elif fmt is Format.csv:
+        if act.vector:
+            header = ["x", "value", *(f"derivative_{j + 1}" for j in range(xs.size))]
+            render.write_csv(header, ([a, b, *row] for a, b, row in zip(xs.tolist(), values.tolist(), grads.tolist(),
+                                                                           strict=True)))
+        else:
+            sys.stdout.write("x,value,derivative\n")
+            sys.stdout.flush()
+            sys.stdout.buffer.write(numio.format_rows([xs, values, grads]))
+            sys.stdout.flush()
+    else:
+        _eval_table(act, params, xs, values, grads)
+
+
+def _parse_argument(token: str) -> float:
+    try:
+        return numio.parse_number(token)
+    except InputError:
+        if token.startswith("-"):
+            raise InputError(f"no such option: {token} (and not a number either)") from None
+        raise
+
+
+def _eval_table(act: Activation, params: dict[str, float], xs, values, grads) -> None:
+    title = act.name + (f" ({_params_text(params)})" if params else "")
+    if act.vector:
+        table = render.make_table(">x", f">{act.name}(x)", *(f">∂/∂x{j + 1}" for j in range(xs.size)), title=title)
+        for a, b, row in zip(xs, values, grads, strict=True):
+            table.add_row(render.fmt_short(a, 10), render.fmt_short(b, 10), *(render.fmt_short(v, 6) for v in row))
+    else:
+        table = render.make_table(">x", ">f(x)", ">f'(x)", title=title)
+        for a, b, c in zip(xs, values, grads, strict=True):
+            table.add_row(render.fmt_short(a, 10), render.fmt_short(b, 10), render.fmt_short(c, 10))
+    render.print_renderable(table)
+
+
+def _note_undefined(act: Activation, params: dict[str, float], xs: np.ndarray) -> bool:
+    points = [p for p in act.undefined_grad_at(params) if np.any(xs == p)]
+    for p in points:
+        render.message(f"note: {act.name}'(x) is undefined at x = {render.fmt_float(p)}; shown as 0")
+    return bool(points)
+
+
+def _stream_eval(act: Activation, params: dict[str, float], derivative: bool, fmt: Format) -> None:
+    from dlcli.cli.stream import stream
+
+    fn = act.grad if derivative else act.fn
+    noted = False
+
+    def plain(xs: np.ndarray) -> bytes:
+        nonlocal noted
+        if not noted and derivative:
+            noted = _note_undefined(act, params, xs)
+        return numio.format_column(fn(xs, **params))
+
+    def rows(xs: np.ndarray) -> bytes:
+        nonlocal noted
+        if not noted:
+            noted = _note_undefined(act, params, xs)
+        return numio.format_rows([xs, act.fn(xs, **params), act.grad(xs, **params)])
+
+    if sys.stdin.isatty():
+        render.message("reading numbers from stdin (end with Ctrl-D)")
+    if fmt is Format.plain:
+        count = stream(plain)
+    else:
+        count = stream(rows, header=b"x,value,derivative\n")
+    if count == 0:
+        raise InputError("no numbers on stdin")
+
+
+# --- plot ----------------------------------------------------------------------------------------
+
+def _chart(act: Activation, params: dict[str, float], x_range: tuple[float, float], *, derivative: bool = False,
+           both: bool = False, points: int = 801) -> canvas.Chart:
+    from dlcli import canvas
+
+    xs = np.linspace(x_range[0], x_range[1], max(points, 201))
+    series = []
+    if both or not derivative:
+        series.append(canvas.Series(f"{act.name}(x)", xs, act.fn(xs, **params)))
+    if both or derivative:
+        series.append(canvas.Series(f"{act.name}'(x)", xs, act.grad(xs, **params)))
+    return canvas.Chart(series, x_label="x", x_range=x_range)
+
+
+@app.command()
+def plot(
+    names: Annotated[
+        list[str] | None, typer.Argument(help=f"Activations to draw [default: {' '.join(DEFAULT_PLOT)}].",
+                                         autocompletion=complete_name)
+    ] = None,
+    param: ParamOpt = None,
+    derivative: Annotated[bool, typer.Option("--derivative", "-d", help="Plot f' instead of f.")] = False,
+    both: Annotated[bool, typer.Option("--both", "-b", help="Plot f and f'.")] = False,
+    xmin: Annotated[float, typer.Option(help="Left end of the x range.")] = -5.0,
+    xmax: Annotated[float, typer.Option(help="Right end of the x range.")] = 5.0,
+    width: Annotated[int, typer.Option(min=16, max=400, help="Plot width in characters.")] = 72,
+    height: Annotated[int, typer.Option(min=4, max=200, help="Plot height in rows.")] = 20,
+    svg: Annotated[Path | None, typer.Option(help="Also save the picture as an SVG file.")] = None,
+) -> None:
+    """Plot one or several activations (and/or their derivatives) on one canvas in the terminal."""
+    if not xmin < xmax:
+        raise InputError(f"--xmin ({xmin:g}) must be less than --xmax ({xmax:g})")
+    acts = [registry.get(n) for n in (names or DEFAULT_PLOT)]
+    given = parse_params(param)
+    for act in acts:
+        if act.vector:
+            raise InputError(f"{act.name} acts on a whole vector; plot draws element-wise activations "
+                             f"(try 'dlcli activations eval {act.name} 1 2 3')")
+    if given and len(acts) > 1:
+        raise InputError("--param applies to a single activation; plot one activation at a time with parameters")
+    from dlcli import canvas
+    from dlcli.cli.plot import print_chart
+
+    series: list[canvas.Series] = []
+    for act in acts:
+        params = act.resolve(given)
+        part = _chart(act, params, (xmin, xmax), derivative=derivative, both=both, points=width * 8)
+        series.extend(part.series)
+    what = "f and f'" if both else ("f'" if derivative else "f")
+    chart = canvas.Chart(series, x_label="x", x_range=(xmin, xmax), title=f"{what} on [{xmin:g}, {xmax:g}]")
+    if svg is not None:
+        from dlcli.svgplot import to_svg
+
+        _write_file_atomically(svg, to_svg(chart))
+        render.message(f"saved {svg}")
+    print_chart(chart, width, height)
+
+
+def _write_file_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a failure never leaves a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+@app.command()
+def check(
+    names: Annotated[list[str] | None, typer.Argument(help="Activations to check [default: all].",
+                                                      autocompletion=complete_name)] = None,
+    param: ParamOpt = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Prove every analytic derivative against torch autograd (and finite differences); exit 1 on a mismatch."""
+    acts = [registry.get(n) for n in names] if names else registry.all_activations()
+    given = parse_params(param)
+    if given and len(acts) != 1:
+        raise InputError("--param applies to a single activation; name exactly one")
+    for act in acts:
+        act.resolve(given)
+    try:
+        from dlcli.derivcheck import check as check_one
+    except ImportError as exc:
+        raise RunError("activations check needs torch: pip install torch==2.13.0 (see README)") from exc
+    try:
+        results = [check_one(act, given) for act in acts]
+    except ImportError as exc:
+        raise RunError(f"activations check needs torch ({exc}); pip install torch==2.13.0 (see README)") from None
+    fmt = render.resolve_format(fmt)
+    if fmt is Format.json:
+        render.write_json([r.__dict__ for r in results])
+    elif fmt in (Format.plain, Format.csv):
+        header = ["name", "reference", "points", "value_rel_err", "grad_abs_err", "grad_rel_err", "fd_rel_err",
+                  "passed"]
+        rows = [[r.name, r.reference, r.points, r.value_rel_err, r.grad_abs_err, r.grad_rel_err,
+                 "" if r.fd_rel_err is None else r.fd_rel_err, "pass" if r.passed else "FAIL"] for r in results]
+        if fmt is Format.csv:
+            render.write_csv(header, rows)
+        else:
+            render.write_plain("\t".join(render.fmt_float(v) if isinstance(v, float) else str(v) for v in row)
+                               for row in rows)
+    else:
+        table = render.make_table("activation", "reference", ">points", ">value rel err", ">f' abs err",
+                                  ">f' rel err", ">fin. diff", "result")
+        for r in results:
+            table.add_row(r.name, r.reference, str(r.points), f"{r.value_rel_err:.1e}", f"{r.grad_abs_err:.1e}",
+                          f"{r.grad_rel_err:.1e}", "" if r.fd_rel_err is None else f"{r.fd_rel_err:.1e}",
+                          "pass" if r.passed else "FAIL")
+        render.print_renderable(table)
+    failed = [r.name for r in results if not r.passed]
+    if failed:
+        raise RunError(f"derivative check failed for: {', '.join(failed)}")
+    render.message(f"all {len(results)} derivatives agree with their references")

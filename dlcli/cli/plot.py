@@ -1,0 +1,44 @@
+"""Charts on the terminal: a canvas Drawing turned into Rich text, coloured per series or marked per series."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.text import Text
+
+from dlcli import canvas
+from dlcli.cli.render import colour_allowed, console
+
+PALETTE = ["cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_black"]
+SVG_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def print_chart(chart: canvas.Chart, width: int, height: int) -> None:
+    """Draw `chart` on stdout: braille in colour on a terminal; distinct markers when colour is off."""
+    colour = colour_allowed(sys.stdout)
+    markers = not colour and len(chart.series) > 1
+    drawing = canvas.draw(chart, width, height, markers=markers)
+    out = console()
+    if not colour:
+        out.file.write(canvas.to_text(drawing) + "\n")
+        out.file.flush()
+        return
+    text = Text()
+    for row in drawing.rows:
+        for segment, who in row:
+            text.append(segment, style=_style(who))
+        text.append("\n")
+    for n, (label, i) in enumerate(drawing.legend):
+        text.append(("   " if n else "") + "── ", style=_style(i))
+        text.append(label)
+    out.print(text)
+
+
+def _style(who: int | None) -> str:
+    if who is None:
+        return ""
+    if who == canvas.GRID:
+        return "bright_black"
+    if who in (canvas.AXIS, canvas.LABEL):
+        return "dim" if who == canvas.AXIS else ""
+    return PALETTE[who % len(PALETTE)]
