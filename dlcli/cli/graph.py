@@ -15,20 +15,19 @@ from dlcli.cli.render import Format
 from dlcli.errors import InputError, RunError
 from dlcli.expr import ExprError
 
-HELP = """Build the computational graph of EXPR, run it forward and backward, and show every step.
+HELP = (
+    "Build the computational graph of EXPR, run it forward and backward, and show every step.\n\n"
+    "EXPR uses numbers, names, + - * / **, parentheses and the functions exp log sqrt abs sin cos max min "
+    "plus every element-wise activation (sigmoid(x), leaky_relu(x, alpha=0.1), ...). A name or "
+    "subexpression that appears twice is one node; its gradient is the sum over its branches. Put EXPR in "
+    "quotes; an EXPR like \"-h*x\" that starts with '-' and a letter needs a space in front (\" -h*x\") or "
+    "to come after '--'.\n\n"
+    "[bold]Examples[/bold]: dlcli graph \"(x+y)*z\" x=-2 y=5 z=-4  ·  "
+    "dlcli graph --example sigmoid-neuron --check"
+)
 
-EXPR uses numbers, names, + - * / **, parentheses and the functions exp log sqrt abs sin cos max min plus
-every element-wise activation (sigmoid(x), leaky_relu(x, alpha=0.1), ...). A name or subexpression that
-appears twice is one node; its gradient is the sum over its branches. Put EXPR in quotes; an EXPR like
-"-h*x" that starts with '-' and a letter needs a space in front (" -h*x") or to come after '--'.
 
-[bold]Examples[/bold]: dlcli graph "(x+y)*z" x=-2 y=5 z=-4  ·  dlcli graph --example sigmoid-neuron --check
-"""
-
-
-def register(app: typer.Typer) -> None:
-    """Add `graph` to the root app. Unknown '-...' words become arguments, so "-x*y" is an expression."""
-    app.command("graph", help=HELP, context_settings={"ignore_unknown_options": True})(command)
+app = typer.Typer(rich_markup_mode="rich", pretty_exceptions_enable=False, add_completion=False)
 
 
 def complete_example(incomplete: str) -> list[str]:
@@ -54,6 +53,8 @@ def parse_values(pairs: list[str]) -> dict[str, float]:
     return values
 
 
+# Unknown '-...' words become arguments, so "-x*y" is an expression, not an unknown option.
+@app.command("graph", help=HELP, context_settings={"ignore_unknown_options": True})
 def command(
     expression: Annotated[str | None, typer.Argument(metavar="EXPR", help="The expression, e.g. \"(x+y)*z\".",
                                                      show_default=False)] = None,
@@ -66,7 +67,7 @@ def command(
     check: Annotated[bool, typer.Option("--check", help="Compare every input gradient with central finite "
                                         "differences; exit 1 if one is off.")] = False,
     dot: Annotated[bool, typer.Option("--dot", help="Print the graph as Graphviz DOT instead.")] = False,
-    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format [default: table on a "
+    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format \\[default: table on a "
                                                "terminal, plain when piped].")] = None,
 ) -> None:
     """Forward values, local gradients and backprop through an expression's computational graph."""
