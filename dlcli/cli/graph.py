@@ -164,11 +164,12 @@ def _show(result: core.GraphResult, rows: list[core.CheckRow] | None, fmt: Forma
 
 
 def _node_cells(
-    node: core.NodeResult, result: core.GraphResult, fmt: draw.Formatter, sep: str = " ", none: str = ""
+    node: core.NodeResult, result: core.GraphResult, fmt: draw.Formatter, sep: str = " ",
+    no_local: str = "null", no_grad: str = ""
 ) -> list[str]:
-    """id, gate, text, inputs, value, local gradients, gradient as text (`none` where a constant has none)."""
-    local = sep.join(none if g is None else fmt(g) for g in node.local)
-    grad = none if node.grad is None else fmt(node.grad)
+    """id, gate, text, inputs, value, local gradients, gradient as text (constants have no gradient)."""
+    local = sep.join(no_local if g is None else fmt(g) for g in node.local)
+    grad = no_grad if node.grad is None else fmt(node.grad)
     inputs = sep.join(result.nodes[i].node.id for i in node.node.inputs)
     return [node.node.id, core.describe_op(node.node), node.node.label, inputs, fmt(node.value), local, grad]
 
@@ -228,7 +229,7 @@ def _show_tables(result: core.GraphResult, rows: list[core.CheckRow] | None) -> 
                               "role", title=f"nodes in topological order: {result.graph.expression[:60]}")
     shown = result.nodes if len(result.nodes) <= MAX_TABLE_ROWS else result.nodes[-MAX_TABLE_ROWS:]
     for node in shown:
-        cells = _node_cells(node, result, fmt, sep=", ", none="—")
+        cells = _node_cells(node, result, fmt, sep=", ", no_local="—", no_grad="—")
         table.add_row(*cells[:6], draw.branch_sum(node, fmt), node.role)
     console.print(table)
     if len(shown) < len(result.nodes):
