@@ -62,8 +62,8 @@ class Activation:
     torch_ref: Callable[[Any, Any, Params], Any]
     output_range: str
     bounds: Callable[[Params], tuple[float, float]]
-    zero_centred: bool
-    monotonic: bool
+    zero_centred: bool  # odd, f(−x) = −f(x), so outputs centre on 0 (at the default parameters)
+    monotonic: bool  # never decreasing (at the default parameters)
     saturates: str  # "no", "left", "right" or "both"
     kinks: str = "smooth"  # "smooth", or where f or f' is not differentiable
     params: tuple[Param, ...] = ()
