@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
+from conftest import run_cli
 from typer.testing import CliRunner
 
 from dlcli import activations
@@ -195,12 +193,6 @@ def test_expression_starting_with_minus():
         assert json.loads(result.stdout)["value"] == -6.0
 
 
-def run_dlcli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    return subprocess.run([sys.executable, "-m", "dlcli", "graph", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=60)
-
-
 def test_hostile_expressions_in_a_real_process_run_nothing(tmp_path):
     marker = tmp_path / "pwned"
     for expression in (f"__import__('os').system('touch {marker}')",
@@ -208,15 +200,15 @@ def test_hostile_expressions_in_a_real_process_run_nothing(tmp_path):
                        "x.__class__.__mro__[1].__subclasses__()",
                        "(lambda: 1)()",
                        "10**10**10"):
-        proc = run_dlcli(expression, "x=1", cwd=tmp_path)
+        proc = run_cli("graph", expression, "x=1")
         assert proc.returncode == 2, expression
-        assert proc.stderr.startswith("dlcli: error: ") and "Traceback" not in proc.stderr
-        assert proc.stdout == ""
+        assert proc.stderr.startswith(b"dlcli: error: ") and b"Traceback" not in proc.stderr
+        assert proc.stdout == b""
     assert not marker.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_piped_output_is_plain_without_ansi():
-    proc = run_dlcli("(x+y)*z", "x=-2", "y=5", "z=-4")
+    proc = run_cli("graph", "(x+y)*z", "x=-2", "y=5", "z=-4")
     assert proc.returncode == 0
-    assert proc.stdout.startswith("expression\t(x+y)*z\nvalue\t-12.0\ngrad\tx\t-4.0\n")
-    assert "\x1b[" not in proc.stdout
+    assert proc.stdout.startswith(b"expression\t(x+y)*z\nvalue\t-12.0\ngrad\tx\t-4.0\n")
+    assert b"\x1b[" not in proc.stdout
