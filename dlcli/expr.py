@@ -35,6 +35,7 @@ _TOKEN = re.compile(
     r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
     r"|(?P<op>\*\*|[-+*/(),=])"
 )
+_BLANKS = str.maketrans("\t\r\n", "   ")
 _HINTS = {
     "^": "use ** for powers",
     ".": "attribute access is not part of the grammar",
@@ -58,7 +59,7 @@ class ExprError(InputError):
     def caret_lines(self, width: int = 72) -> tuple[str, str]:
         """The expression (a window of it when long) and a line with ^~~ under the offending part."""
         start = max(0, min(self.column - width // 2, len(self.source) - width))
-        shown = self.source[start:start + width]
+        shown = self.source[start:start + width].translate(_BLANKS)  # one line, columns kept
         prefix = "…" if start > 0 else ""
         suffix = "…" if start + width < len(self.source) else ""
         column = self.column - start + len(prefix)

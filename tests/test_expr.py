@@ -90,6 +90,13 @@ def test_caret_line_sits_under_the_column():
     assert caret == "    ^~~"
 
 
+def test_caret_display_stays_on_one_line():
+    with pytest.raises(ExprError) as caught:
+        parse("x +\n\ty $")
+    text, caret = caught.value.caret_lines()
+    assert text == "x +  y $" and caret.index("^") == 7
+
+
 def test_caret_window_for_a_long_expression():
     source = "x+" * 500 + "$" + "+x" * 500
     with pytest.raises(ExprError) as caught:
