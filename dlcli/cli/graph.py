@@ -238,7 +238,9 @@ def _show_tables(result: core.GraphResult, rows: list[core.CheckRow] | None) -> 
     console.print(Text("the graph (output at the root, inputs at the leaves):", style="bold"))
     for row, text in _tree_texts(result):
         style = "dim" if row.repeat or row.index is None else ""
-        line = Text(row.prefix, style="dim") + Text(text, style=style)
+        line = Text()
+        line.append(row.prefix, style="dim")
+        line.append(text, style=style)
         console.print(line, no_wrap=True, overflow="ellipsis")
     grads = render.make_table("input", ">value", ">∂f/∂input", title=f"f = {fmt(result.value)}")
     for name, grad in result.gradients.items():
