@@ -218,6 +218,8 @@ def backprop(graph: Graph, values: Mapping[str, float]) -> GraphResult:
             if slope is None:
                 continue
             contribution = upstream * slope
+            if not math.isfinite(contribution):
+                raise _blame(graph, node, "the gradient overflows float64 here")
             terms[source].append((node.index, contribution))
             grad[source] = contribution if grad[source] is None else grad[source] + contribution
     results = tuple(

@@ -277,6 +277,7 @@ def test_check_flags_a_kink():
         ("x**-1", {"x": 0.0}, 2, "division by zero"),
         ("(-2)**x", {"x": 2.0}, 5, "base is negative"),
         ("exp(exp(x))", {"x": 7.0}, 1, "overflows"),
+        ("1e300 * sin(x * 1e10)", {"x": 1.0}, 15, "gradient overflows"),  # f is finite, df/dx ≈ 8.7e309
         ("x*y + z*w", {"x": 1.0, "w": 1.0}, 3, "no value for y, z"),
     ],
 )
