@@ -387,7 +387,7 @@ register(Activation(
     name="threshold",
     formula="f(x) = x if x > threshold else value",
     params=(Param("threshold", 0.0, help="cut-off"), Param("value", 0.0, help="output at or below the cut-off")),
-    fn=lambda x, threshold, value: np.where(x > threshold, x, value),
+    fn=lambda x, threshold, value: np.where(x > threshold, x, np.float64(value)),
     grad=lambda x, threshold, value: (x > threshold).astype(np.float64),
     torch_ref=lambda t, x, p: F(t).threshold(x, p["threshold"], p["value"]),
     output_range="{value} ∪ (threshold, ∞)",
