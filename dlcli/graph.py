@@ -222,16 +222,17 @@ def backprop(graph: Graph, values: Mapping[str, float]) -> GraphResult:
             if not math.isfinite(contribution):
                 raise _blame(graph, node, "the gradient overflows float64 here")
             terms[source].append((node.index, contribution))
-            grad[source] = contribution if grad[source] is None else grad[source] + contribution
+            previous = grad[source]
+            grad[source] = contribution if previous is None else previous + contribution
     results = tuple(
         NodeResult(node, value[node.index], local[node.index], grad[node.index],
                    tuple(sorted(terms[node.index], key=lambda term: term[0])), ROLES.get(node.op, ""))
         for node in graph.nodes
     )
-    gradients = {}
+    gradients: dict[str, float] = {}
     for node in graph.nodes:
         if node.op == "input":
-            gradients[node.name] = grad[node.index] if grad[node.index] is not None else 0.0
+            gradients[node.name] = grad[node.index] or 0.0
     used = {name: float(values[name]) for name in graph.inputs}
     return GraphResult(graph, used, value[graph.output], gradients, results)
 

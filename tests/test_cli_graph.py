@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
 from typer.testing import CliRunner
 
+from conftest import run_cli
 from dlcli import activations
 from dlcli.cli import app
 from dlcli.graph import EXAMPLES
