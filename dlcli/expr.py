@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dlcli import activations
 from dlcli.errors import InputError, unknown_name
@@ -85,8 +86,7 @@ class Expr:
         return f"Expr({self.kind} {detail} [{self.start}:{self.end}] children={len(self.children)})"
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # num, name, op, end
     text: str
     start: int
