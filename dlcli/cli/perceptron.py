@@ -292,12 +292,7 @@ def census(
         if list_:
             facts["list"] = [{"table": r.table, "weights": list(r.weights), "bias": r.bias}
                              for r in result.realisations]
-        if result.functions < 2**64:
-            render.write_json(facts)
-        else:  # 2^(2^6) = 2^64 is past orjson's integer range; these facts hold integers only
-            import json
-
-            render.write_plain([json.dumps(facts, separators=(",", ":"))])
+        render.write_json(facts)
     elif fmt is Format.csv:
         if list_:
             names = [f"w{i + 1}" for i in range(inputs)]
