@@ -166,12 +166,14 @@ def test_broken_pipe_ends_quietly(tmp_path):
     assert listing.stderr == b""
 
 
-def test_numpy_commands_never_import_torch():
+def test_help_and_numpy_commands_never_import_torch():
     code = (
         "import sys\n"
         "from dlcli.cli import app\n"
         "for args in (['--help'], ['activations', 'eval', 'sigmoid', '0'], ['activations', 'list'],\n"
-        "             ['activations', 'show', 'tanh'], ['activations', 'plot'], ['activations', '--help']):\n"
+        "             ['activations', 'show', 'tanh'], ['activations', 'plot'], ['activations', '--help'],\n"
+        "             ['perceptron', 'train', '--fn', 'xor', '--hidden', '2', '--seed', '1'],\n"
+        "             ['perceptron', 'census', '--inputs', '4'], ['graph', '(x+y)*z', 'x=1', 'y=2', 'z=3']):\n"
         "    try:\n"
         "        app(args, prog_name='dlcli')\n"
         "    except SystemExit as e:\n"
