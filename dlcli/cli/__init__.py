@@ -24,6 +24,7 @@ PROG = "dlcli"
 # command is one line here.
 SUBCOMMANDS: dict[str, str] = {
     "activations": "dlcli.cli.activations",
+    "vanish": "dlcli.cli.vanish",
 }
 
 
