@@ -194,8 +194,11 @@ def critical_gain(t: ActivationTables, sigma_b2: float) -> float | None:
     qs, chis = qs[ok], chis[ok]
     if qs.size == 0:
         return None
-    candidates = []
-    for i in np.nonzero(np.diff(np.sign(chis - 1.0)) != 0)[0]:
+    # χ1 − 1 within 1e-9 counts as zero (ReLU sits at exactly 1 for every q): such points are candidates
+    # themselves, and only clean sign changes between the others are refined.
+    side = np.where(np.abs(chis - 1.0) < 1e-9, 0.0, np.sign(chis - 1.0))
+    candidates = [float(q) for q in qs[side == 0][:3]]
+    for i in np.nonzero(side[:-1] * side[1:] < 0)[0][:3]:
         a, b = float(qs[i]), float(qs[i + 1])
         sa = math.copysign(1.0, gain_and_chi(a)[1] - 1.0)
         for _ in range(60):

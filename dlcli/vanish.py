@@ -87,9 +87,14 @@ def make_config(
     activation: str, *, depth: int | None = None, width: int | None = None, layers: Sequence[int] | None = None,
     params: dict[str, str | float] | None = None, init: str = "default", gain: float | None = None,
     bias_std: float | None = None, batch: int = 64, seed: int | None = None, dtype: str = "float64",
-    engine: str = "numpy", device: str = "cpu", loss: str = "projection",
+    engine: str | None = None, device: str = "cpu", loss: str = "projection",
 ) -> VanishConfig:
-    """Validate every option (InputError on the first bad one) and fill in the defaults."""
+    """Validate every option (InputError on the first bad one) and fill in the defaults.
+
+    Without an engine, cuda and bfloat16 choose torch (numpy has neither) and everything else numpy.
+    """
+    if engine is None:
+        engine = "torch" if device == "cuda" or dtype == "bfloat16" else "numpy"
     if layers is not None:
         if depth is not None or width is not None:
             raise InputError("give either --layers or --depth/--width, not both")

@@ -88,7 +88,8 @@ def vanish(
     seed: Annotated[int | None, typer.Option(help="Random seed [default: a fresh one, shown].")] = None,
     dtype: Annotated[str, typer.Option(help="float64, float32 or bfloat16 (torch engine); statistics are "
                                        "always float64.")] = "float64",
-    engine: Annotated[str, typer.Option(help="numpy (fast start) or torch (nn.Sequential + autograd).")] = "numpy",
+    engine: Annotated[str | None, typer.Option(help="numpy (fast start) or torch (nn.Sequential + autograd) "
+                                               "[default: torch for cuda or bfloat16, else numpy].")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda (torch engine).")] = "cpu",
     fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format [default: table on a "
                                                "terminal, plain when piped].")] = None,
