@@ -180,10 +180,13 @@ def _connect(cols: np.ndarray, rows: np.ndarray, px_w: int, px_h: int) -> tuple[
     return np.concatenate(out_c), np.concatenate(out_r)
 
 
-def _layout(chart, bits, owner, x_lim, y_lim, markers) -> Drawing:
+def _layout(chart: Chart, bits: np.ndarray, owner: np.ndarray, x_lim: tuple[float, float],
+            y_lim: tuple[float, float], markers: bool) -> Drawing:
     height, width = bits.shape
-    y_ticks = nice_ticks(*y_lim, count=max(2, min(6, height // 3)))
-    tick_rows = {}
+    y_ticks = nice_ticks(y_lim[0], y_lim[1], count=max(2, min(6, height // 2)))
+    if chart.log_y:  # decades only
+        y_ticks = [t for t in y_ticks if abs(t - round(t)) < 1e-9]
+    tick_rows: dict[int, str] = {}
     for t in y_ticks:
         row = round((y_lim[1] - t) / (y_lim[1] - y_lim[0]) * (height - 1))
         if 0 <= row < height:
@@ -196,17 +199,17 @@ def _layout(chart, bits, owner, x_lim, y_lim, markers) -> Drawing:
         drawing.rows.append([(chart.y_label.rjust(margin), LABEL)])
     for r in range(height):
         label = tick_rows.get(r, "")
-        row: list[tuple[str, int | None]] = [(label.rjust(margin), LABEL), ("┤" if label else "│", AXIS)]
+        cells: list[tuple[str, int | None]] = [(label.rjust(margin), LABEL), ("┤" if label else "│", AXIS)]
         for c in range(width):
             who = int(owner[r, c])
             if who == -99:
-                row.append((" ", None))
+                cells.append((" ", None))
             elif markers:
-                row.append(("." if who == GRID else MARKERS[who % len(MARKERS)], who))
+                cells.append(("." if who == GRID else MARKERS[who % len(MARKERS)], who))
             else:
-                row.append((chr(_BRAILLE_BASE + int(bits[r, c])), who))
-        drawing.rows.append(_merge(row))
-    x_ticks = nice_ticks(*x_lim, count=max(2, min(7, width // 10)))
+                cells.append((chr(_BRAILLE_BASE + int(bits[r, c])), who))
+        drawing.rows.append(_merge(cells))
+    x_ticks = nice_ticks(x_lim[0], x_lim[1], count=max(2, min(7, width // 10)))
     axis = ["─"] * width
     labels = [" "] * (width + 12)
     for t in x_ticks:

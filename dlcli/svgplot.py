@@ -47,9 +47,9 @@ def to_svg(chart: Chart, width: int = 720, height: int = 440) -> str:
     if not chart.log_y and y_lo < 0 < y_hi:
         parts.append(f'<line x1="{left}" y1="{sy(0):.1f}" x2="{left + plot_w}" y2="{sy(0):.1f}" stroke="#999"/>')
     parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>')
-    for i, (s, y) in enumerate(zip(chart.series, ys, strict=True)):
+    for i, (s, y_values) in enumerate(zip(chart.series, ys, strict=True)):
         colour = COLOURS[i % len(COLOURS)]
-        for run in _finite_runs(np.asarray(s.x, float), y):
+        for run in _finite_runs(np.asarray(s.x, float), y_values):
             points = " ".join(f"{sx(a):.2f},{sy(min(max(b, y_lo), y_hi)):.2f}" for a, b in run)
             parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
         ly = top + 16 + 16 * i

@@ -172,8 +172,8 @@ register(Activation(
 register(Activation(
     name="gelu",
     formula="f(x) = x·Φ(x),  Φ the standard normal CDF",
-    fn=lambda x: x * k.normal_cdf(x),
-    grad=lambda x: k.normal_cdf(x) + x * k.normal_pdf(x),
+    fn=lambda x: k.scale(x, k.normal_cdf(x)),
+    grad=lambda x: k.normal_cdf(x) + k.scale(x, k.normal_pdf(x)),
     torch_ref=lambda t, x, p: F(t).gelu(x),
     output_range="[−0.17, ∞)", bounds=lambda p: (-0.17000425396494035, INF),
     zero_centred=False, monotonic=False, saturates="left",
@@ -183,7 +183,7 @@ register(Activation(
 register(Activation(
     name="gelu_tanh", aliases=("gelu_approx",),
     formula="f(x) = ½x·(1 + tanh(√(2/π)·(x + 0.044715x³)))",
-    fn=lambda x: x * k.sigmoid(_gelu_tanh_arg(x)),
+    fn=lambda x: k.scale(x, k.sigmoid(_gelu_tanh_arg(x))),
     grad=lambda x: _gelu_tanh_grad(x),
     torch_ref=lambda t, x, p: F(t).gelu(x, approximate="tanh"),
     output_range="[−0.17, ∞)", bounds=lambda p: (-0.1701, INF),
@@ -208,8 +208,8 @@ def _gelu_tanh_grad(x):
 register(Activation(
     name="silu", aliases=("swish",),
     formula="f(x) = x·σ(x)",
-    fn=lambda x: x * k.sigmoid(x),
-    grad=lambda x: k.sigmoid(x) + x * k.sigmoid_grad(x),
+    fn=lambda x: k.scale(x, k.sigmoid(x)),
+    grad=lambda x: k.sigmoid(x) + k.scale(x, k.sigmoid_grad(x)),
     torch_ref=lambda t, x, p: F(t).silu(x),
     output_range="[−0.278, ∞)", bounds=lambda p: (-0.2784645427610738, INF),
     zero_centred=False, monotonic=False, saturates="left",
@@ -219,8 +219,8 @@ register(Activation(
 register(Activation(
     name="mish",
     formula="f(x) = x·tanh(softplus(x))",
-    fn=lambda x: x * np.tanh(k.softplus(x)),
-    grad=lambda x: np.tanh(k.softplus(x)) + x * k.sech2(k.softplus(x)) * k.sigmoid(x),
+    fn=lambda x: k.scale(x, np.tanh(k.softplus(x))),
+    grad=lambda x: np.tanh(k.softplus(x)) + k.scale(x, k.sech2(k.softplus(x)) * k.sigmoid(x)),
     torch_ref=lambda t, x, p: F(t).mish(x),
     output_range="[−0.309, ∞)", bounds=lambda p: (-0.30884, INF),
     zero_centred=False, monotonic=False, saturates="left",
@@ -253,7 +253,7 @@ register(Activation(
 register(Activation(
     name="softsign",
     formula="f(x) = x / (1 + |x|)",
-    fn=lambda x: x / (1.0 + np.abs(x)),
+    fn=lambda x: np.divide(x, 1.0 + np.abs(x), out=np.array(np.sign(x), dtype=np.float64), where=np.isfinite(x)),
     grad=lambda x: (1.0 / (1.0 + np.abs(x))) ** 2,
     torch_ref=lambda t, x, p: F(t).softsign(x),
     output_range="(−1, 1)", bounds=lambda p: (-1.0, 1.0),
@@ -302,7 +302,7 @@ register(Activation(
 register(Activation(
     name="hardswish",
     formula="f(x) = x·min(max(0, x + 3), 6) / 6",
-    fn=lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    fn=lambda x: k.scale(x, np.clip(x + 3.0, 0.0, 6.0) / 6.0),
     grad=lambda x: np.where(x <= -3, 0.0, np.where(x < 3, x / 3.0 + 0.5, 1.0)),
     torch_ref=lambda t, x, p: F(t).hardswish(x),
     output_range="[−0.375, ∞)", bounds=lambda p: (-0.375, INF),
@@ -352,7 +352,7 @@ register(Activation(
     grad=lambda x, lambd: (np.abs(x) > lambd).astype(np.float64),
     torch_ref=lambda t, x, p: F(t).hardshrink(x, p["lambd"]),
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
-    zero_centred=True, monotonic=False, saturates="no", kinks="jumps at ±λ (when λ > 0)",
+    zero_centred=True, monotonic=True, saturates="no", kinks="jumps at ±λ (when λ > 0)",
     notes="Hard thresholding: zeroes small inputs.",
 ))
 
@@ -364,7 +364,7 @@ register(Activation(
     grad=lambda x, a: np.where(x > 0, 1.0, a),
     torch_ref=lambda t, x, p: F(t).prelu(x, t.tensor([p["a"]], dtype=x.dtype)),
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF) if p["a"] != 0 else (0.0, INF),
-    zero_centred=False, monotonic=False, saturates="no", kinks="kink at 0",
+    zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="Leaky ReLU whose slope is learned; monotonic only for a ≥ 0.",
 ))
 
@@ -387,13 +387,13 @@ register(Activation(
     name="threshold",
     formula="f(x) = x if x > threshold else value",
     params=(Param("threshold", 0.0, help="cut-off"), Param("value", 0.0, help="output at or below the cut-off")),
-    fn=lambda x, threshold, value: np.where(x > threshold, x, value),
+    fn=lambda x, threshold, value: np.where(x > threshold, x, np.float64(value)),
     grad=lambda x, threshold, value: (x > threshold).astype(np.float64),
     torch_ref=lambda t, x, p: F(t).threshold(x, p["threshold"], p["value"]),
     output_range="{value} ∪ (threshold, ∞)",
     bounds=lambda p: (min(p["value"], p["threshold"]), INF),
-    zero_centred=False, monotonic=False, saturates="left", kinks="jump at threshold unless value = threshold",
-    notes="torch.nn.Threshold; the defaults make it ReLU.",
+    zero_centred=False, monotonic=True, saturates="left", kinks="jump at threshold unless value = threshold",
+    notes="torch.nn.Threshold; the defaults make it ReLU (monotonic only while value ≤ threshold).",
 ))
 
 register(Activation(

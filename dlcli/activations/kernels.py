@@ -13,6 +13,12 @@ _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+def scale(x: Array, s: Array) -> Array:
+    """x·s, taken as 0 wherever s is 0, so that ±inf·0 gives the limit 0 these activations have, not NaN."""
+    x, s = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(s, dtype=np.float64))
+    return np.multiply(x, s, out=np.zeros(x.shape), where=s != 0.0)
+
+
 def sigmoid(x: Array) -> Array:
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -55,6 +61,8 @@ def root_growth(z: Array, r: float) -> Array:
 def root_slope(z: Array, r: float) -> Array:
     """d/dz (r²z + 1)^(1/r) = r (r²z + 1)^(1/r − 1) for z ≥ 0."""
     z = np.maximum(z, 0.0)
+    if r == 1.0:
+        return np.ones_like(z)
     log_base = np.where(z < 1.0, np.log1p(r * r * np.minimum(z, 1.0)), 2.0 * math.log(r) + np.log(z + 1.0 / r**2))
     return r * np.exp(log_base * (1.0 / r - 1.0))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -13,8 +13,7 @@ from dlcli.activations.base import Activation, Params
 _GRID = np.linspace(-20.0, 20.0, 40_001)
 
 
-@dataclass(frozen=True)
-class Properties:
+class Properties(NamedTuple):
     name: str
     params: Params
     value_at_zero: float

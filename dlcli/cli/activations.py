@@ -87,8 +87,12 @@ def list_(fmt: FormatOpt = None) -> None:
         )
     else:
         table = render.make_table("name", "params", "range", ">f'(0)", ">max |f'|", "notes")
+        table.columns[0].no_wrap = True
+        for column, ratio in zip(table.columns[1:], (1, 1, None, None, 3), strict=True):
+            column.ratio = ratio  # the notes take most of the width the names and numbers leave
+        table.expand = True
         for r in rows:
-            name = r["name"] + (f" ({', '.join(r['aliases'])})" if r["aliases"] else "")
+            name = r["name"] + (f"\n({', '.join(r['aliases'])})" if r["aliases"] else "")
             table.add_row(name, _params_text(r["params"]), r["range"], render.fmt_short(r["grad_at_zero"], 4),
                           render.fmt_short(r["max_abs_grad"], 4), r["notes"])
         render.print_renderable(table)

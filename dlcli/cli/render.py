@@ -60,7 +60,7 @@ def console(stderr: bool = False) -> Console:
 
     stream = sys.stderr if stderr else sys.stdout
     colour = colour_allowed(stream)
-    width = None if _isatty(stream) else 100
+    width = None if _isatty(stream) else 120
     return Console(
         file=stream,
         color_system="auto" if colour else None,
@@ -133,10 +133,18 @@ def write_plain(lines: Iterable[str]) -> None:
 
 
 def make_table(*columns: str, title: str | None = None, justify_numbers: bool = True) -> Table:
-    """A Rich table in the house style; columns named with a leading '>' are right-aligned."""
-    from rich.table import Table
+    """A Rich table in the house style; columns named with a leading '>' are right-aligned.
 
-    table = Table(title=title, title_justify="left", header_style="bold", show_edge=True, expand=False)
+    Cells are taken literally: "[min_val, max_val]" is text, not Rich markup.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    class LiteralTable(Table):
+        def add_row(self, *cells: Any, **kwargs: Any) -> None:
+            super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+    table = LiteralTable(title=title, title_justify="left", header_style="bold", show_edge=True, expand=False)
     for name in columns:
         right = name.startswith(">")
         table.add_column(name.lstrip(">"), justify="right" if right and justify_numbers else "left")

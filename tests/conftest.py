@@ -1,0 +1,36 @@
+"""Shared test helpers: run the CLI in-process (CliRunner) or as a real subprocess (pipes, exit codes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, input: bytes | str | None = None, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    """`python -m dlcli ARGS` as a subprocess with stdout/stderr captured (so stdout is a pipe, not a tty)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("NO_COLOR", None) if env is None or "NO_COLOR" not in env else None
+    data = input.encode() if isinstance(input, str) else input
+    return subprocess.run([sys.executable, "-m", "dlcli", *args], input=data, capture_output=True, env=full_env,
+                          cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    """Invoke the app in-process: cli("activations", "eval", "relu", "1") -> Result (exit_code, stdout, stderr)."""
+    from dlcli.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(app, list(args), input=input, prog_name="dlcli")
+
+    return invoke

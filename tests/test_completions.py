@@ -1,0 +1,31 @@
+"""The shipped completion scripts are exactly what the app generates, and names complete."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts_are_up_to_date(shell):
+    generated = run_cli(env={"_DLCLI_COMPLETE": f"source_{shell}"}).stdout.decode()
+    shipped = (ROOT / "completions" / f"dlcli.{shell}").read_text()
+    assert generated == shipped, f"completions/dlcli.{shell} is stale: regenerate it (see README, Completion)"
+
+
+def test_activation_names_complete_wherever_a_name_is_expected():
+    for words, cword in (("dlcli activations eval sig", 3), ("dlcli activations show lr", 3),
+                         ("dlcli activations plot relu ta", 4), ("dlcli activations check gel", 3)):
+        out = run_cli(env={"_DLCLI_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)})
+        prefix = words.split()[-1]
+        candidates = out.stdout.decode().split()
+        assert candidates and all(c.startswith(prefix) for c in candidates), (words, candidates)
+    env = {"_DLCLI_COMPLETE": "complete_bash", "COMP_WORDS": "dlcli activations eval gelu", "COMP_CWORD": "3"}
+    out = run_cli(env=env)
+    assert set(out.stdout.decode().split()) == {"gelu", "gelu_tanh", "gelu_approx"}
+
+
+def test_subcommands_complete():
+    out = run_cli(env={"_DLCLI_COMPLETE": "complete_bash", "COMP_WORDS": "dlcli act", "COMP_CWORD": "1"})
+    assert out.stdout.decode().split() == ["activations"]
