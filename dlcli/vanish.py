@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dlcli import activations
+from dlcli import activations, blas
 from dlcli.activations.base import Params
 from dlcli.errors import InputError
 from dlcli.meanfield import LayerSpec
@@ -304,8 +304,11 @@ def run_numpy(config: VanishConfig, progress: Progress | None = None) -> list[La
     """Per-layer statistics (layer 1 first) from the numpy engine."""
     net = build_numpy(config)
     threshold = SATURATION_LEVEL * max_abs_grad(config)
-    stats = [layer_stats(layer, dphi, a, delta, dw, threshold)
-             for layer, dphi, a, delta, dw in forward_backward(config, net, progress)]
+    # Products below ~16M multiply-adds gain nothing from a second BLAS thread (see dlcli.blas).
+    small = config.batch * max(i * o for i, o in zip(config.widths, config.widths[1:], strict=False)) < 1 << 24
+    with blas.single_thread(small):
+        stats = [layer_stats(layer, dphi, a, delta, dw, threshold)
+                 for layer, dphi, a, delta, dw in forward_backward(config, net, progress)]
     return stats[::-1]
 
 
