@@ -26,7 +26,7 @@ from dlcli.vanish import (
     max_abs_grad,
 )
 
-N_STATS = 6  # ‖∂W‖, ‖δ‖, mean a, std a, saturated count, dead count
+N_STATS = 7  # ‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c (a centring constant)
 
 
 def torch_dtype(torch: Any, name: str) -> Any:
@@ -108,53 +108,82 @@ def run_torch(config: VanishConfig, progress: Progress | None = None) -> list[La
 
 
 def forward_with_grads(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
-                       progress: Progress | None = None) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
-    """Forward through the Sequential keeping z_l and a_l, then autograd: (zs, acts, ∂loss/∂z_l, ∂loss/∂W_l)."""
+                       progress: Progress | None = None, on_layer: Any = None, on_grad: Any = None,
+                       ) -> tuple[list[Any], list[Any]]:
+    """Forward through the Sequential, then autograd: (∂loss/∂z_l, ∂loss/∂W_l) for every layer.
+
+    on_layer(i, z, a) runs right after layer i's forward; on_grad(kind, i, g) as each gradient is made
+    ('z' or 'w'), while it is still in cache.
+    """
     linears = list(model[0::2])
     depth = len(linears)
-    zs, outs = [], []
+    zs = []
     a = x
-    for i, (linear, act) in enumerate(zip(model[0::2], model[1::2], strict=True)):
+    handles = []
+    for i, (linear, act) in enumerate(zip(linears, model[1::2], strict=True)):
         z = linear(a)
         a = act(z)
         zs.append(z)
-        outs.append(a)
+        if on_layer is not None:
+            on_layer(i, z, a)
+        if on_grad is not None:
+            handles.append(z.register_hook(lambda g, i=i: on_grad("z", i, g)))
+            handles.append(linear.weight.register_hook(lambda g, i=i: on_grad("w", i, g)))
         if progress:
             progress("forward", i + 1, depth)
-    if config.loss == "mse":
-        loss = 0.5 * ((a - head) ** 2).sum()
-    else:
-        loss = (a @ head).sum()
-    grads = torch.autograd.grad(loss, [*zs, *(lin.weight for lin in linears)])
-    return zs, outs, list(grads[:depth]), list(grads[depth:])
+    loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
+    try:
+        grads = torch.autograd.grad(loss, [*zs, *(lin.weight for lin in linears)])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return list(grads[:depth]), list(grads[depth:])
 
 
 def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
                progress: Progress | None = None) -> np.ndarray:
-    """A (depth, N_STATS) float64 table of per-layer statistics, computed on the device and copied once."""
-    zs, outs, dzs, dws = forward_with_grads(config, model, x, head, torch, progress)
-    depth = len(zs)
+    """A (depth, N_STATS) float64 table of per-layer statistics, computed on the device and copied once.
+
+    Each statistic is taken as its tensor is made (activations in the forward pass, gradients in autograd
+    hooks), while the data is still in cache: on CPU that halves their cost against a second sweep.
+    """
     act = activations.get(config.activation)
     threshold = SATURATION_LEVEL * max_abs_grad(config)
-    f64 = torch.float64
-    rows = []
-    for i in range(depth):
-        z = zs[i].detach().requires_grad_(True)
+    f64, u8 = torch.float64, torch.uint8
+    # Gradient norms accumulate in float64 always (float32 gradients of a deep sigmoid stack are ~1e-32:
+    # their squares vanish in float32). Activation sums accumulate in float32 for float32/bfloat16 input:
+    # torch's float64-accumulating reductions of float32 input run ~4× slower here, and O(1) activations,
+    # centred first, lose nothing that matters at float32 precision.
+    acc = f64 if config.dtype == "float64" else torch.float32
+    depth = config.depth
+    forward_rows: list[Any] = [None] * depth
+    norms: dict[str, list[Any]] = {"w": [None] * depth, "z": [None] * depth}
+
+    def on_layer(i: int, z: Any, a: Any) -> None:
+        zd = z.detach().requires_grad_(True)
         with torch.enable_grad():
-            (dphi,) = torch.autograd.grad(act.torch_ref(torch, z, config.params).sum(), z)
-        std, mean = torch.std_mean(outs[i].detach().to(f64), correction=0)
-        rows.append(torch.stack([
-            torch.linalg.vector_norm(dws[i], dtype=f64),
-            torch.linalg.vector_norm(dzs[i], dtype=f64),
-            mean,
-            std,
-            (dphi.abs() < threshold).sum().to(f64),
-            (dphi == 0).all(dim=0).sum().to(f64),
-        ]))
-        zs[i] = outs[i] = None
-        if progress:
-            progress("statistics", i + 1, depth)
-    table = torch.stack(rows).cpu().numpy()
+            (dphi,) = torch.autograd.grad(act.torch_ref(torch, zd, config.params).sum(), zd)
+        dphi.abs_()
+        ad = a.detach()
+        # Raw sums only (fewer tensor operations per layer); mean and std are formed on the host.
+        if acc is f64:  # Σa² − n·mean² then loses ~(mean/std)²·1e-16 relatively (1e-14 for a sigmoid layer)
+            centre = 0.0
+        else:           # at float32 precision, centre on one sample first so that nothing cancels
+            centre = ad.reshape(-1)[:1]
+            ad = ad - centre
+        forward_rows[i] = torch.stack([
+            ad.sum(dtype=acc).to(f64), torch.linalg.vector_norm(ad, dtype=acc).to(f64),
+            (dphi < threshold).view(u8).sum(dtype=f64),
+            (dphi.amax(dim=0) == 0).view(u8).sum(dtype=f64),
+            torch.as_tensor(centre, device=ad.device).reshape(-1)[0].to(f64),
+        ])
+
+    def on_grad(kind: str, i: int, g: Any) -> None:
+        norms[kind][i] = torch.linalg.vector_norm(g, dtype=f64)
+
+    dzs, dws = forward_with_grads(config, model, x, head, torch, progress, on_layer, on_grad)
+    table = torch.cat([torch.stack(norms["w"])[:, None], torch.stack(norms["z"])[:, None],
+                       torch.stack(forward_rows)], dim=1).cpu().numpy()
     # Entries below ~1e-154 square to 0 even in float64: redo those (rare) layers with a scaled norm.
     for col, tensors in ((0, dws), (1, dzs)):
         for i in np.nonzero(table[:, col] < 1e-140)[0]:
@@ -171,14 +200,17 @@ def _scaled_norm(t: Any, torch: Any) -> float:
 
 
 def to_layer_stats(config: VanishConfig, table: np.ndarray) -> list[LayerStats]:
+    """Rows of [‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c] into LayerStats."""
     out = []
     for i, row in enumerate(table):
         width, batch = config.widths[i + 1], config.batch
         n = width * batch
+        shifted_mean = row[2] / n
+        var = max(row[3] ** 2 / n - shifted_mean**2, 0.0)
         out.append(LayerStats(
             layer=i + 1, width=width,
             weight_grad_norm=float(row[0]), grad_rms=float(row[1]) / math.sqrt(n),
-            act_mean=float(row[2]), act_std=float(row[3]),
+            act_mean=float(row[6] + shifted_mean), act_std=math.sqrt(var),
             saturated_frac=float(row[4]) / n, dead_frac=float(row[5]) / width,
         ))
     return out
