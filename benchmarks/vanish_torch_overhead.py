@@ -38,7 +38,8 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
 
     from dlcli.vanish import inputs, loss_head, make_config
-    from dlcli.vanish_torch import build_model, resolve_device, statistics as instrumented, torch_dtype
+    from dlcli.vanish_torch import build_model, resolve_device, torch_dtype
+    from dlcli.vanish_torch import statistics as instrumented
 
     config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
                          engine="torch", device=args.device, seed=0)

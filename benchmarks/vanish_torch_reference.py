@@ -28,6 +28,6 @@ loss = (a @ v).sum()
 loss.backward()
 
 norms = [float(m.weight.grad.norm()) for m in model if isinstance(m, torch.nn.Linear)]
-for i, (norm, z) in enumerate(zip(norms, zs), start=1):
+for i, (norm, z) in enumerate(zip(norms, zs, strict=True), start=1):
     print(f"{i}\t{norm:.4g}\t{float(z.grad.pow(2).mean().sqrt()):.4g}")
 print(f"gradient ratio {norms[0] / norms[-1]:.3g}")
