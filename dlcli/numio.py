@@ -66,7 +66,14 @@ def format_rows(columns: list[np.ndarray]) -> bytes:
     """Comma-separated rows, one per index of the equally long `columns` (the body of a CSV file)."""
     if not columns or columns[0].size == 0:
         return b""
-    table = np.ascontiguousarray(np.column_stack(columns), dtype=np.float64)
+    return format_table(np.column_stack(columns))
+
+
+def format_table(table: np.ndarray) -> bytes:
+    """Comma-separated rows of a 2-D float64 array."""
+    table = np.ascontiguousarray(table, dtype=np.float64)
+    if table.size == 0:
+        return b""
     if np.isfinite(table).all():
         text = orjson.dumps(table, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2]
         return text.replace(b"],[", b"\n") + b"\n"

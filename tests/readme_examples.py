@@ -1,7 +1,7 @@
-"""README examples are real output: every ```console block's `$ dlcli ...` lines are run and compared.
+"""Documented examples are real output: every ```console block's `$ dlcli ...` lines are run and compared.
 
-    python tests/readme_examples.py          # rewrite README.md's outputs from the current code
-    pytest tests/test_readme.py              # fail when an output in README.md is stale
+    python tests/readme_examples.py          # rewrite the outputs in README.md and docs/*.md from the code
+    pytest tests/test_readme.py              # fail when a documented output is stale
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"```console\n(.*?)```", re.S)
 
 
@@ -38,8 +39,8 @@ def blocks(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def update() -> None:
-    text = README.read_text()
+def update(path: Path) -> None:
+    text = path.read_text()
 
     def fill(match: re.Match) -> str:
         parts = []
@@ -47,8 +48,9 @@ def update() -> None:
             parts.append(f"$ {command}\n{run(command).rstrip()}".rstrip())
         return "```console\n" + "\n".join(parts) + "\n```"
 
-    README.write_text(BLOCK.sub(fill, text))
+    path.write_text(BLOCK.sub(fill, text))
 
 
 if __name__ == "__main__":
-    update()
+    for document in DOCUMENTS:
+        update(document)

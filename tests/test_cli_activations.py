@@ -252,3 +252,34 @@ def test_check_can_fail(monkeypatch, cli):
     result = cli("activations", "check", "tanh", "-f", "plain")
     assert result.exit_code == 1
     assert "FAIL" in result.stdout
+
+
+def test_stream_in_memory_stdin(cli):
+    """The in-process path (no file descriptors, as under CliRunner) streams too."""
+    result = cli("activations", "eval", "relu", "-f", "plain", input="-1 2\n3\n")
+    assert result.exit_code == 0
+    assert result.stdout.split() == ["0.0", "2.0", "3.0"]
+
+
+def test_large_stream_in_order_with_constant_chunks(tmp_path):
+    values = [(i * 7919) % 2001 / 100 - 10 for i in range(200_000)]
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(map(repr, values)) + "\n")
+    with open(path, "rb") as f:
+        out = subprocess.run([sys.executable, "-m", "dlcli", "activations", "eval", "tanh", "-f", "csv"], stdin=f,
+                             capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    rows = out.stdout.decode().splitlines()
+    assert rows[0] == "x,value,derivative" and len(rows) == len(values) + 1
+    for i in (0, 1, 99_999, 199_999):
+        x, value, _ = map(float, rows[i + 1].split(","))
+        assert x == values[i] and value == pytest.approx(math.tanh(values[i]), rel=1e-15, abs=1e-300)
+
+
+def test_bad_line_after_good_output_still_exits_2(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_text("1\n" * 300_000 + "oops\n")
+    with open(path, "rb") as f:
+        out = subprocess.run([sys.executable, "-m", "dlcli", "activations", "eval", "relu"], stdin=f,
+                             capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.decode() == "dlcli: error: line 300001: 'oops' is not a number\n"

@@ -1,16 +1,16 @@
-"""README.md shows real output of the current code."""
+"""README.md and docs/*.md show real output of the current code."""
 
 from __future__ import annotations
 
 import pytest
 
-from readme_examples import README, blocks, run
+from readme_examples import DOCUMENTS, README, blocks, run
 
-EXAMPLES = blocks(README.read_text())
+EXAMPLES = [(command, recorded) for path in DOCUMENTS for command, recorded in blocks(path.read_text())]
 
 
 def test_readme_has_examples():
-    assert len(EXAMPLES) >= 5
+    assert len(blocks(README.read_text())) >= 5
 
 
 @pytest.mark.parametrize(("command", "recorded"), EXAMPLES, ids=[c for c, _ in EXAMPLES])

@@ -24,6 +24,7 @@ PROG = "dlcli"
 # command is one line here.
 SUBCOMMANDS: dict[str, str] = {
     "activations": "dlcli.cli.activations",
+    "graph": "dlcli.cli.graph",
     "vanish": "dlcli.cli.vanish",
 }
 

@@ -45,7 +45,7 @@ ParamOpt = Annotated[
 ]
 FormatOpt = Annotated[
     Format | None,
-    typer.Option("--format", "-f", help="Output format [default: table on a terminal, plain when piped]."),
+    typer.Option("--format", "-f", help="Output format \\[default: table on a terminal, plain when piped]."),
 ]
 
 
@@ -258,24 +258,20 @@ def _stream_eval(act: Activation, params: dict[str, float], derivative: bool, fm
     fn = act.grad if derivative else act.fn
     noted = False
 
-    def plain(xs: np.ndarray) -> bytes:
+    def compute(xs: np.ndarray) -> np.ndarray:
         nonlocal noted
-        if not noted and derivative:
+        if not noted and (derivative or fmt is Format.csv):
             noted = _note_undefined(act, params, xs)
-        return numio.format_column(fn(xs, **params))
-
-    def rows(xs: np.ndarray) -> bytes:
-        nonlocal noted
-        if not noted:
-            noted = _note_undefined(act, params, xs)
-        return numio.format_rows([xs, act.fn(xs, **params), act.grad(xs, **params)])
+        if fmt is Format.plain:
+            return fn(xs, **params)
+        return np.column_stack([xs, act.fn(xs, **params), act.grad(xs, **params)])
 
     if sys.stdin.isatty():
         render.message("reading numbers from stdin (end with Ctrl-D)")
     if fmt is Format.plain:
-        count = stream(plain)
+        count = stream(compute, numio.format_column)
     else:
-        count = stream(rows, header=b"x,value,derivative\n")
+        count = stream(compute, numio.format_table, header=b"x,value,derivative\n")
     if count == 0:
         raise InputError("no numbers on stdin")
 
@@ -298,7 +294,7 @@ def _chart(act: Activation, params: dict[str, float], x_range: tuple[float, floa
 @app.command()
 def plot(
     names: Annotated[
-        list[str] | None, typer.Argument(help=f"Activations to draw [default: {' '.join(DEFAULT_PLOT)}].",
+        list[str] | None, typer.Argument(help=f"Activations to draw \\[default: {' '.join(DEFAULT_PLOT)}].",
                                          autocompletion=complete_name)
     ] = None,
     param: ParamOpt = None,
@@ -354,7 +350,7 @@ def _write_file_atomically(path: Path, text: str) -> None:
 
 @app.command()
 def check(
-    names: Annotated[list[str] | None, typer.Argument(help="Activations to check [default: all].",
+    names: Annotated[list[str] | None, typer.Argument(help="Activations to check \\[default: all].",
                                                       autocompletion=complete_name)] = None,
     param: ParamOpt = None,
     fmt: FormatOpt = None,
