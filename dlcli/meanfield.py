@@ -155,6 +155,9 @@ def fixed_point(t: ActivationTables, sigma_w2: float, sigma_b2: float, q_start: 
             break
         lo = hi
     a, b = sorted((lo, hi))
+    if b < 1e-8 and variance_map(t, 0.0, sigma_w2, sigma_b2) == 0.0:
+        # q = 0 is itself a fixed point (φ(0) = 0, σ_b = 0); a crossing this close to it is quadrature error.
+        return 0.0
     da = excess(a)
     for _ in range(80):
         m = math.sqrt(a * b)

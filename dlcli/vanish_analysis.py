@@ -117,11 +117,7 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, v: str,
             f"{_g(_ratio(stats[0].grad_rms, stats[-1].grad_rms))}, layer by layer theory "
             f"{_g(t.predicted_ratio_layerwise)}."
         )
-        lines.append(
-            f"The notes' argument, max|φ'|^{depth - 1} = {_g(t.naive_bound)}, counts only φ'; "
-            f"the weights add a factor σ_w = {_g(math.sqrt(t.sigma_w2))} per layer"
-            + (" and push it lower still." if t.predicted_ratio < t.naive_bound else ".")
-        )
+        lines.append(_notes_argument(t, depth))
     sat = max(s.saturated_frac for s in stats)
     dead = max(s.dead_frac for s in stats)
     if sat >= 0.05:
@@ -132,6 +128,19 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, v: str,
     return tuple(lines)
 
 
+def _notes_argument(t: Theory, depth: int) -> str:
+    """Set the notes' bound max|φ'|^(L−1) beside the theory's per-layer factor."""
+    bound = t.naive_bound ** (1.0 / (depth - 1)) if t.naive_bound > 0 else 0.0
+    text = (f"The notes' argument multiplies max|φ'| = {_g(bound)} per layer ({_g(bound)}^{depth - 1} = "
+            f"{_g(t.naive_bound)}); it leaves out the weights")
+    if t.per_layer_factor < 0.8 * bound:
+        return text + (f": their scale σ_w = {_g(math.sqrt(t.sigma_w2))}, and E[φ'²] below max|φ'|², "
+                       f"make each layer's factor smaller still, {_g(t.per_layer_factor)}.")
+    if t.per_layer_factor > 1.25 * bound:
+        return text + f", whose scale σ_w = {_g(math.sqrt(t.sigma_w2))} lifts the factor to {_g(t.per_layer_factor)}."
+    return text + f", and with these weights the theory's per-layer factor is about the same, {_g(t.per_layer_factor)}."
+
+
 def _advice(config: VanishConfig, v: str, t: Theory) -> str:
     name = config.activation
     bias = f" --bias-std {config.bias_std:g}" if config.bias_std else ""
@@ -140,6 +149,9 @@ def _advice(config: VanishConfig, v: str, t: Theory) -> str:
     else:
         fix = (f"--init normal --gain {t.critical_gain:.4g}{bias} puts {name} at χ1 = 1 "
                f"(σ_w² = {t.critical_gain**2:.4g}, the edge of chaos)")
+    if abs(t.chi1 - 1.0) < 0.01:
+        return ("This stack already sits at χ1 ≈ 1 (the edge of chaos): on average gradients keep their size "
+                "however deep it is; what is left is the layer-to-layer scatter of a finite width, ~1/√(2·width).")
     if v == "healthy":
         return f"Gradients keep their size through {config.depth} layers; for much deeper stacks, {fix}."
     if name in ("sigmoid", "tanh", "softsign", "hardtanh", "hardsigmoid"):

@@ -270,9 +270,9 @@ def _chart(results: list[VanishResult]) -> Any:
     series = []
     for r in results:
         x = np.array([st.layer for st in r.layers], dtype=float)
-        series.append(canvas.Series(f"{r.config.activation} measured", x, np.array([st.grad_rms for st in r.layers])))
-        if len(results) == 1:
+        if len(results) == 1:  # drawn first, so that the measurement lies on top where they meet
             series.append(canvas.Series(f"{r.config.activation} theory", x, np.array(r.theory.predicted_grad_rms)))
+        series.append(canvas.Series(f"{r.config.activation} measured", x, np.array([st.grad_rms for st in r.layers])))
     depth = results[0].config.depth
     return canvas.Chart(series, title="grad_rms per layer (log scale; layer 1 = input side)", x_label="layer",
                         x_range=(1.0, float(max(depth, 2))), log_y=True)
