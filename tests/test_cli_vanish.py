@@ -139,3 +139,17 @@ def test_torch_engine_from_the_cli_matches_numpy(cli) -> None:
     for x, y in zip(a["layers"], b["layers"], strict=True):
         assert math.isclose(x["grad_rms"], y["grad_rms"], rel_tol=1e-12)
     assert b["config"]["engine"] == "torch"
+
+
+def test_numpy_engine_never_imports_torch() -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys; from typer.testing import CliRunner; from dlcli.cli import app; "
+            "r = CliRunner().invoke(app, ['vanish', '-d', '3', '-w', '8', '-f', 'json']); "
+            "assert r.exit_code == 0, r.output; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert out.stdout.strip() == "False", out.stderr

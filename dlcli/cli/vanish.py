@@ -129,9 +129,11 @@ def name_key(name: str) -> str:
 
 
 class ProgressReporter:
-    """Per-layer progress on stderr, shown only once a run has taken over a second."""
+    """Per-layer progress on stderr: a live bar on a terminal once a run has taken a second; elsewhere (a log
+    file, CI) a line every few seconds once it has taken ten, so that quick runs print nothing extra."""
 
     DELAY = 1.0
+    PLAIN_DELAY = 10.0
 
     def __init__(self) -> None:
         self.start = time.monotonic()
@@ -142,10 +144,11 @@ class ProgressReporter:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - self.start < self.DELAY:
+        terminal = _isatty(sys.stderr)
+        if now - self.start < (self.DELAY if terminal else self.PLAIN_DELAY):
             return
         description = f"{self.label} {stage}"
-        if render.colour_allowed(sys.stderr) or _isatty(sys.stderr):
+        if terminal:
             if self.bar is None:
                 from rich.progress import Progress
 
@@ -153,7 +156,7 @@ class ProgressReporter:
                 self.bar.start()
                 self.task = self.bar.add_task(description, total=total)
             self.bar.update(self.task, description=description, completed=done, total=total)
-        elif now - self.last_line >= 2.0 or done == total and stage == "statistics":
+        elif now - self.last_line >= 5.0:
             self.last_line = now
             render.message(f"vanish: {description} {done}/{total} layers")
 
