@@ -46,7 +46,7 @@ def build_model(config: VanishConfig, torch: Any, device: Any = "cpu") -> Any:
     act = activations.get(config.activation)
     params = config.params
 
-    class Activation(nn.Module):
+    class Activation(nn.Module):  # type: ignore[name-defined]  # torch is a parameter here
         """The registry activation as a module (its torch reference: a torch.nn.functional call)."""
 
         def forward(self, x: Any) -> Any:
