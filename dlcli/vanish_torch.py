@@ -180,8 +180,20 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
             centre,
         ])
 
+    z_max: list[Any] = [None] * depth
+
     def on_grad(kind: str, i: int, g: Any) -> None:
-        norms[kind][i] = torch.linalg.vector_norm(g, dtype=f64)
+        if acc is f64:
+            norms[kind][i] = torch.linalg.vector_norm(g, dtype=f64)
+        elif kind == "z":  # comes first: layer i's ∂W is made from it
+            norms["z"][i] = torch.linalg.vector_norm(g, dtype=f64)
+            z_max[i] = g.abs().amax().to(acc)
+        else:
+            # ∂W = δᵀa: divided by max|δ| its entries are O(batch·max|a|), so a float32 sum of squares can
+            # neither overflow nor underflow, and the norm keeps float32's ~1e-7 relative precision while
+            # skipping a float64 copy of the whole matrix (the dearest statistic at float32).
+            scale = z_max[i].clamp(min=torch.finfo(acc).tiny)
+            norms["w"][i] = torch.linalg.vector_norm(g.to(acc) / scale, dtype=acc).to(f64) * scale.to(f64)
 
     dzs, dws = forward_with_grads(config, model, x, head, torch, progress, on_layer, on_grad)
     table = torch.cat([torch.stack(norms["w"])[:, None], torch.stack(norms["z"])[:, None],
