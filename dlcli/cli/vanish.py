@@ -70,8 +70,8 @@ def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[st
 def vanish(
     act: Annotated[str, typer.Option("--act", "-a", help="Activation, or several comma-separated to compare.",
                                      autocompletion=complete_activation)] = "sigmoid",
-    depth: Annotated[int | None, typer.Option("--depth", "-d", help="Number of layers L  [default: 20].")] = None,
-    width: Annotated[int | None, typer.Option("--width", "-w", help="Units per layer, input included  [default: 256].")
+    depth: Annotated[int | None, typer.Option("--depth", "-d", help="Number of layers L \\[default: 20].")] = None,
+    width: Annotated[int | None, typer.Option("--width", "-w", help="Units per layer, input included \\[default: 256].")
                      ] = None,
     layers: Annotated[str | None, typer.Option(help="Explicit widths, input first, e.g. 784,128,10.")] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Examples in the batch.")] = 64,
@@ -79,19 +79,19 @@ def vanish(
                                                     "NAME:key=value for one of several (repeatable).")] = None,
     init: Annotated[str, typer.Option(help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal, or normal: "
                                       "W ~ N(0, gain²/fan_in), b ~ N(0, bias_std²).")] = "default",
-    gain: Annotated[float | None, typer.Option(help="Weight scale [default: the init's own, √2 for kaiming, "
+    gain: Annotated[float | None, typer.Option(help="Weight scale \\[default: the init's own, √2 for kaiming, "
                                                "else 1].")] = None,
-    bias_std: Annotated[float | None, typer.Option(help="Biases ~ N(0, S²) [default: nn.Linear's uniform for "
+    bias_std: Annotated[float | None, typer.Option(help="Biases ~ N(0, S²) \\[default: nn.Linear's uniform for "
                                                    "--init default, else 0].")] = None,
     loss: Annotated[str, typer.Option(help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
                                       "random targets.")] = "projection",
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: a fresh one, shown].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed \\[default: a fresh one, shown].")] = None,
     dtype: Annotated[str, typer.Option(help="float64, float32 or bfloat16 (torch engine); statistics are "
                                        "always float64.")] = "float64",
     engine: Annotated[str | None, typer.Option(help="numpy (fast start) or torch (nn.Sequential + autograd) "
-                                               "[default: torch for cuda or bfloat16, else numpy].")] = None,
+                                               "\\[default: torch for cuda or bfloat16, else numpy].")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda (torch engine).")] = "cpu",
-    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format [default: table on a "
+    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format \\[default: table on a "
                                                "terminal, plain when piped].")] = None,
     chart: Annotated[bool, typer.Option(help="Draw the gradient chart (table format).")] = True,
 ) -> None:
