@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -25,6 +26,7 @@ PROG = "dlcli"
 SUBCOMMANDS: dict[str, str] = {
     "activations": "dlcli.cli.activations",
     "graph": "dlcli.cli.graph",
+    "perceptron": "dlcli.cli.perceptron",
     "vanish": "dlcli.cli.vanish",
 }
 
@@ -43,13 +45,15 @@ class DlcliGroup(TyperGroup):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
         from typer._click.exceptions import ClickException, NoArgsIsHelpError
         from typer.exceptions import Abort
 
-        kwargs.setdefault("prog_name", PROG)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(args=args, prog_name=prog_name or PROG, complete_var=complete_var,
+                                  standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
         except NoArgsIsHelpError as exc:
             typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             result = 0

@@ -113,7 +113,13 @@ def write_json(obj: Any) -> None:
 
 
 def json_text(obj: Any) -> str:
-    return orjson.dumps(json_ready(obj)).decode()
+    ready = json_ready(obj)
+    try:
+        return orjson.dumps(ready).decode()
+    except TypeError:  # an integer past 64 bits (2^(2^6) Boolean functions of 6 inputs): the stdlib has no limit
+        import json
+
+        return json.dumps(ready, separators=(",", ":"), ensure_ascii=False)
 
 
 def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
