@@ -8,6 +8,7 @@ forward pass. Losses are sums over the batch, so per-example gradients do not de
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 from collections.abc import Callable, Iterator, Sequence
@@ -313,5 +314,10 @@ def run_numpy(config: VanishConfig, progress: Progress | None = None) -> list[La
 
 
 def max_abs_grad(config: VanishConfig) -> float:
-    act = activations.get(config.activation)
-    return activations.properties(act, config.params).max_abs_grad
+    """max|φ'| over the real line (a golden-section search: cached, as every run asks for it)."""
+    return _max_abs_grad(config.activation, tuple(sorted(config.params.items())))
+
+
+@functools.lru_cache(maxsize=64)
+def _max_abs_grad(name: str, params: tuple[tuple[str, float], ...]) -> float:
+    return activations.properties(activations.get(name), dict(params)).max_abs_grad

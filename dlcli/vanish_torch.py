@@ -221,16 +221,24 @@ def _derivative(torch: Any, act: Any, params: dict[str, float]) -> Any:
             (grad,) = torch.autograd.grad(act.torch_ref(torch, zd, params).sum(), zd)
         return grad
 
+    def forward(z: Any, tangent: Any) -> Any:
+        with fwad.dual_level():
+            return fwad.unpack_dual(act.torch_ref(torch, fwad.make_dual(z, tangent), params)).tangent
+
     def derivative(z: Any) -> Any:
         if state["forward"]:
             key = (z.shape, z.dtype, z.device)
             if key not in ones:
                 ones[key] = torch.ones_like(z)
             try:
-                with fwad.dual_level(), warnings.catch_warnings():
-                    # torch's forward-AD set-up warns, once, that torch.jit.script is deprecated: not ours to fix
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    tangent = fwad.unpack_dual(act.torch_ref(torch, fwad.make_dual(z, ones[key]), params)).tangent
+                if state.get("warmed"):
+                    tangent = forward(z, ones[key])
+                else:
+                    with warnings.catch_warnings():
+                        # torch's forward-AD set-up warns once that torch.jit.script is deprecated: not ours
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        tangent = forward(z, ones[key])
+                    state["warmed"] = True
                 return torch.zeros_like(z) if tangent is None else tangent
             except (NotImplementedError, RuntimeError):
                 state["forward"] = False
