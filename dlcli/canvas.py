@@ -160,24 +160,16 @@ def draw(chart: Chart, width: int = 72, height: int = 20, markers: bool = False)
 
 def _connect(cols: np.ndarray, rows: np.ndarray, px_w: int, px_h: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of the polyline through the points, broken at non-finite points."""
-    out_c, out_r = [], []
     finite = np.isfinite(cols) & np.isfinite(rows)
-    limit = 4 * (px_w + px_h)
-    for i in range(len(cols)):
-        if not finite[i]:
-            continue
-        out_c.append(np.array([cols[i]]))
-        out_r.append(np.array([rows[i]]))
-        if i + 1 < len(cols) and finite[i + 1]:
-            c0, r0, c1, r1 = cols[i], rows[i], cols[i + 1], rows[i + 1]
-            steps = int(min(max(abs(c1 - c0), abs(r1 - r0)), limit))
-            if steps > 1:
-                t = np.arange(1, steps) / steps
-                out_c.append(np.rint(c0 + (c1 - c0) * t))
-                out_r.append(np.rint(r0 + (r1 - r0) * t))
-    if not out_c:
-        return np.empty(0), np.empty(0)
-    return np.concatenate(out_c), np.concatenate(out_r)
+    joined = finite[:-1] & finite[1:]
+    c0, r0 = cols[:-1][joined], rows[:-1][joined]
+    dc, dr = cols[1:][joined] - c0, rows[1:][joined] - r0
+    steps = np.clip(np.maximum(np.abs(dc), np.abs(dr)), 1, 4 * (px_w + px_h)).astype(int)
+    segment = np.repeat(np.arange(steps.size), steps)
+    t = (np.arange(segment.size) - np.repeat(np.cumsum(steps) - steps, steps)) / np.repeat(steps, steps)
+    out_c = np.concatenate([cols[finite], np.rint(c0[segment] + dc[segment] * t)])
+    out_r = np.concatenate([rows[finite], np.rint(r0[segment] + dr[segment] * t)])
+    return out_c, out_r
 
 
 def _layout(chart: Chart, bits: np.ndarray, owner: np.ndarray, x_lim: tuple[float, float],
