@@ -1,0 +1,93 @@
+"""Overhead of the torch engine's statistics over a bare forward+backward of the same nn.Sequential (issue 4).
+
+Budget: at most 10% at depth 100, width 512 on CPU (batch 64, float64 unless --dtype says otherwise).
+The statistics are tensors on the device, copied to the host once per run: no per-layer synchronisation.
+Timed in one process, alternating bare and instrumented steps so load drifts hit both alike; medians.
+Run: python benchmarks/vanish_torch_overhead.py [repeats] [--dtype float32] [--depth N] [--width N] [--batch N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("repeats", nargs="?", type=int, default=7)
+    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--act", default="sigmoid")
+    parser.add_argument("--budget", type=float, default=0.10)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads [default: torch's]")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (steadier on a shared machine; use with --threads 1)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from dlcli.vanish import inputs, loss_head, make_config
+    from dlcli.vanish_torch import build_model, resolve_device, torch_dtype
+    from dlcli.vanish_torch import statistics as instrumented
+
+    config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
+                         engine="torch", device=args.device, seed=0)
+    device = resolve_device(torch, config.device)
+    model = build_model(config, torch, device)
+    dtype = torch_dtype(torch, config.dtype)
+    x = torch.from_numpy(inputs(config)).to(device=device, dtype=dtype)
+    v = torch.from_numpy(loss_head(config)).to(device=device, dtype=dtype)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def bare() -> None:
+        model.zero_grad(set_to_none=True)
+        loss = (model(x) @ v).sum()
+        loss.backward()
+        sync()
+
+    def with_stats() -> None:
+        instrumented(config, model, x, v, torch)  # ends with one copy of the statistics table to the host
+
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+
+    def timed(step) -> float:
+        sync()
+        start = clock()
+        step()
+        return clock() - start
+
+    bare(), with_stats()  # warm-up
+    times: dict[str, list[float]] = {"bare": [], "stats": []}
+    for _ in range(args.repeats):
+        times["bare"].append(timed(bare))
+        times["stats"].append(timed(with_stats))
+    # The minimum is the run least disturbed by other work on the machine; the median is shown beside it.
+    b, s = min(times["bare"]), min(times["stats"])
+    bm, sm = statistics.median(times["bare"]), statistics.median(times["stats"])
+    overhead = s / b - 1
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch engine statistics vs bare forward+backward: depth {args.depth}, width {args.width}, "
+          f"batch {args.batch}, {args.dtype}, {args.act}, {where}; {args.clock} time, {args.repeats} alternating runs")
+    print(f"  bare forward+backward  min {b * 1e3:9.1f} ms   median {bm * 1e3:9.1f} ms")
+    print(f"  with statistics        min {s * 1e3:9.1f} ms   median {sm * 1e3:9.1f} ms")
+    print(f"  overhead (min) {overhead:+.1%}, (median) {sm / bm - 1:+.1%}   "
+          f"(budget <= {args.budget:.0%}: {'ok' if overhead <= args.budget else 'OVER'})")
+    return 0 if overhead <= args.budget else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

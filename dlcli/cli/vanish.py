@@ -1,0 +1,300 @@
+"""`dlcli vanish`: gradient flow through a stack of dense layers, measured and set beside mean-field theory."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dlcli.cli import render
+from dlcli.cli.render import Format
+from dlcli.errors import InputError
+
+if TYPE_CHECKING:
+    from dlcli.vanish_analysis import VanishResult
+
+app = typer.Typer(help="Gradient flow through stacked dense layers: measured, explained, set beside theory.")
+
+LAYER_COLUMNS = ["layer", "width", "weight_grad_norm", "grad_rms", "act_mean", "act_std", "saturated_frac",
+                 "dead_frac"]
+TABLE_ROWS = 40  # longer stacks show their first and last layers in the table (all of them in other formats)
+
+
+def complete_activation(incomplete: str) -> list[str]:
+    from dlcli import activations
+
+    head, _, last = incomplete.rpartition(",")
+    prefix = head + "," if head else ""
+    return [prefix + n for n in activations.names(include_aliases=True, elementwise_only=True) if n.startswith(last)]
+
+
+def parse_layers(text: str) -> list[int]:
+    """'784,128,10' into widths; InputError naming a bad item."""
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            out.append(int(item))
+        except ValueError:
+            raise InputError(f"--layers expects comma-separated integers like 784,128,10, got '{text}'") from None
+    return out
+
+
+def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[str, str]]:
+    """-p key=value (for every activation) or -p NAME:key=value (for one) into per-activation dicts."""
+    from dlcli import activations
+
+    canonical = {n: activations.get(n).name for n in names}
+    out: dict[str, dict[str, str]] = {canonical[n]: {} for n in names}
+    for pair in pairs or []:
+        target, colon, rest = pair.partition(":")
+        if not colon:
+            target, rest = "", pair
+        key, sep, value = rest.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param expects key=value or NAME:key=value, got '{pair}'")
+        if target:
+            name = activations.get(target.strip()).name
+            if name not in out:
+                raise InputError(f"--param {pair}: {name} is not among --act {','.join(names)}")
+            out[name][key.strip()] = value.strip()
+        else:
+            for params in out.values():
+                params[key.strip()] = value.strip()
+    return out
+
+
+@app.command()
+def vanish(
+    act: Annotated[str, typer.Option("--act", "-a", help="Activation, or several comma-separated to compare.",
+                                     autocompletion=complete_activation)] = "sigmoid",
+    depth: Annotated[int | None, typer.Option("--depth", "-d", help="Number of layers L \\[default: 20].")] = None,
+    width: Annotated[int | None, typer.Option("--width", "-w", help="Units per layer, input included \\[default: 256].")
+                     ] = None,
+    layers: Annotated[str | None, typer.Option(help="Explicit widths, input first, e.g. 784,128,10.")] = None,
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Examples in the batch.")] = 64,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Activation parameter key=value, or "
+                                                    "NAME:key=value for one of several (repeatable).")] = None,
+    init: Annotated[str, typer.Option(help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal, or normal: "
+                                      "W ~ N(0, gain²/fan_in), b ~ N(0, bias_std²).")] = "default",
+    gain: Annotated[float | None, typer.Option(help="Weight scale \\[default: the init's own, √2 for kaiming, "
+                                               "else 1].")] = None,
+    bias_std: Annotated[float | None, typer.Option(help="Biases ~ N(0, S²) \\[default: nn.Linear's uniform for "
+                                                   "--init default, else 0].")] = None,
+    loss: Annotated[str, typer.Option(help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
+                                      "random targets.")] = "projection",
+    seed: Annotated[int | None, typer.Option(help="Random seed \\[default: a fresh one, shown].")] = None,
+    dtype: Annotated[str, typer.Option(help="float64, float32 or bfloat16 (torch engine); statistics are "
+                                       "always float64.")] = "float64",
+    engine: Annotated[str | None, typer.Option(help="numpy (fast start) or torch (nn.Sequential + autograd) "
+                                               "\\[default: torch for cuda or bfloat16, else numpy].")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda (torch engine).")] = "cpu",
+    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format \\[default: table on a "
+                                               "terminal, plain when piped].")] = None,
+    chart: Annotated[bool, typer.Option(help="Draw the gradient chart (table format).")] = True,
+) -> None:
+    """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
+    shrinks or grows from the top layer to layer 1 beside the mean-field prediction."""
+    from dlcli.vanish import make_config
+    from dlcli.vanish_analysis import run
+
+    names = [n.strip() for n in act.split(",") if n.strip()]
+    if not names:
+        raise InputError("--act needs at least one activation name")
+    widths = parse_layers(layers) if layers is not None else None
+    per_act = parse_params(param, names)
+    if seed is None:
+        import secrets
+
+        seed = secrets.randbelow(2**32)
+    configs = [make_config(name, depth=depth, width=width, layers=widths, params=per_act[name_key(name)],
+                           init=init, gain=gain, bias_std=bias_std, batch=batch, seed=seed, dtype=dtype,
+                           engine=engine, device=device, loss=loss) for name in names]
+    fmt = render.resolve_format(fmt)
+    progress = ProgressReporter()
+    results = []
+    for config in configs:
+        progress.label = config.activation
+        results.append(run(config, progress))
+    progress.close()
+    show(results, fmt, chart)
+
+
+def name_key(name: str) -> str:
+    from dlcli import activations
+
+    return activations.get(name).name
+
+
+class ProgressReporter:
+    """Per-layer progress on stderr: a live bar on a terminal once a run has taken a second; elsewhere (a log
+    file, CI) a line every few seconds once it has taken ten, so that quick runs print nothing extra."""
+
+    DELAY = 1.0
+    PLAIN_DELAY = 10.0
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.label = ""
+        self.last_line = 0.0
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        terminal = _isatty(sys.stderr)
+        if now - self.start < (self.DELAY if terminal else self.PLAIN_DELAY):
+            return
+        description = f"{self.label} {stage}"
+        if terminal:
+            if self.bar is None:
+                from rich.progress import Progress
+
+                self.bar = Progress(console=render.console(stderr=True), transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task(description, total=total)
+            self.bar.update(self.task, description=description, completed=done, total=total)
+        elif now - self.last_line >= 5.0:
+            self.last_line = now
+            render.message(f"vanish: {description} {done}/{total} layers")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# --- output --------------------------------------------------------------------------------------
+
+def show(results: list[VanishResult], fmt: Format, chart: bool) -> None:
+    seed = results[0].config.seed
+    if fmt is Format.json:
+        docs = [r.as_dict() for r in results]
+        render.write_json(docs[0] if len(docs) == 1 else docs)
+        return
+    if fmt is Format.csv:
+        render.message(f"seed: {seed}")
+        render.write_csv(["activation", *LAYER_COLUMNS, "predicted_grad_rms"],
+                         ([r.config.activation, *_layer_values(s), r.theory.predicted_grad_rms[s.layer - 1]]
+                          for r in results for s in r.layers))
+        for r in results:
+            render.message(f"{r.config.activation}: {r.verdict}, gradient_ratio {render.fmt_float(r.gradient_ratio)}")
+        return
+    if fmt is Format.plain:
+        render.write_plain(_plain_lines(results))
+        return
+    _show_table(results, chart)
+
+
+def _layer_values(s: Any) -> list[Any]:
+    return [s.layer, s.width, s.weight_grad_norm, s.grad_rms, s.act_mean, s.act_std, s.saturated_frac, s.dead_frac]
+
+
+def _plain_lines(results: list[VanishResult]) -> list[str]:
+    f = render.fmt_float
+    lines = ["\t".join(["activation", *LAYER_COLUMNS, "predicted_grad_rms"])]
+    for r in results:
+        for s in r.layers:
+            values = _layer_values(s) + [r.theory.predicted_grad_rms[s.layer - 1]]
+            lines.append("\t".join([r.config.activation, *(f(v) if isinstance(v, float) else str(v) for v in values)]))
+    for r in results:
+        t = r.theory
+        lines.append(
+            f"# {r.config.activation}: verdict {r.verdict}, gradient_ratio {f(r.gradient_ratio)}, "
+            f"grad_rms_ratio {f(r.grad_rms_ratio)}, q_star {f(t.q_star)}, chi1 {f(t.chi1)}, "
+            f"per_layer_factor {f(t.per_layer_factor)}, predicted_ratio {f(t.predicted_ratio)}, "
+            f"naive_bound {f(t.naive_bound)}, seed {r.config.seed}"
+        )
+    return lines
+
+
+def _config_line(r: VanishResult) -> str:
+    c = r.config
+    shape = (f"{c.depth} layers × {c.widths[1]} units" if len(set(c.widths)) == 1
+             else f"layers {','.join(map(str, c.widths))}")
+    bias = "" if c.bias_std is None else f", bias std {c.bias_std:g}"
+    params = "".join(f", {k}={v:g}" for k, v in c.params.items())
+    return (f"{shape}, batch {c.batch}, init {c.init} (gain {c.gain:.4g}{bias}), loss {c.loss}, {c.dtype}, "
+            f"{c.engine}/{c.device}, seed {c.seed}{params}")
+
+
+def _show_table(results: list[VanishResult], chart: bool) -> None:
+    from rich.text import Text
+
+    s = render.fmt_short
+    out = render.console()
+    if len(results) == 1:
+        r = results[0]
+        out.print(Text(f"{r.config.activation}: {_config_line(r)}", style="bold"))
+        table = render.make_table("layer", ">width", ">‖∂W‖", ">grad_rms", ">theory", ">act mean", ">act std",
+                                  ">saturated", ">dead")
+        rows = list(r.layers)
+        shown = rows if len(rows) <= TABLE_ROWS else rows[: TABLE_ROWS // 2] + [None] + rows[-TABLE_ROWS // 2:]
+        for st in shown:
+            if st is None:
+                table.add_row("…", "", "", "", "", "", "", "", "")
+                continue
+            table.add_row(str(st.layer), str(st.width), s(st.weight_grad_norm, 4), s(st.grad_rms, 4),
+                          s(r.theory.predicted_grad_rms[st.layer - 1], 4), s(st.act_mean, 4), s(st.act_std, 4),
+                          f"{st.saturated_frac:.1%}", f"{st.dead_frac:.1%}")
+        render.print_renderable(table)
+    else:
+        out.print(Text(_config_line(results[0]).split(", seed")[0] + f", seed {results[0].config.seed}",
+                       style="bold"))
+        table = render.make_table("activation", ">gradient ratio", "verdict", ">grad_rms ratio", ">√χ1",
+                                  ">predicted", ">q*", ">critical gain")
+        for r in results:
+            t = r.theory
+            table.add_row(r.config.activation, s(r.gradient_ratio, 3), r.verdict, s(r.grad_rms_ratio, 3),
+                          s(t.per_layer_factor, 4), s(t.predicted_ratio, 3), s(t.q_star, 4),
+                          "none" if t.critical_gain is None else s(t.critical_gain, 4))
+        render.print_renderable(table)
+    if chart:
+        from dlcli.cli.plot import print_chart
+
+        print_chart(_chart(results), 64, 14)
+    for r in results:
+        _print_summary(out, r, single=len(results) == 1)
+
+
+def _chart(results: list[VanishResult]) -> Any:
+    import numpy as np
+
+    from dlcli import canvas
+
+    series = []
+    for r in results:
+        x = np.array([st.layer for st in r.layers], dtype=float)
+        if len(results) == 1:  # drawn first, so that the measurement lies on top where they meet
+            series.append(canvas.Series(f"{r.config.activation} theory", x, np.array(r.theory.predicted_grad_rms)))
+        series.append(canvas.Series(f"{r.config.activation} measured", x, np.array([st.grad_rms for st in r.layers])))
+    depth = results[0].config.depth
+    return canvas.Chart(series, title="grad_rms per layer (log scale; layer 1 = input side)", x_label="layer",
+                        x_range=(1.0, float(max(depth, 2))), log_y=True)
+
+
+def _print_summary(out: Any, r: VanishResult, single: bool) -> None:
+    from rich.text import Text
+
+    t = r.theory
+    s = render.fmt_short
+    colour = {"vanishing": "yellow", "exploding": "red", "healthy": "green"}[r.verdict]
+    head = Text()
+    head.append(f"{r.config.activation}: ", style="bold")
+    head.append(r.verdict.upper(), style=f"bold {colour}")
+    head.append(f"  gradient_ratio {s(r.gradient_ratio, 4)} (layer 1 ‖∂W‖ / layer {r.config.depth} ‖∂W‖)")
+    out.print(head)
+    if single:
+        out.print(f"  theory: q* = {s(t.q_star, 5)}, χ1 = {s(t.chi1, 5)}, per-layer factor √χ1 = "
+                  f"{s(t.per_layer_factor, 5)}, predicted ratio {s(t.predicted_ratio, 4)}, depth scale "
+                  f"{s(t.depth_scale, 4)} layers, naive bound max|φ'|^(L−1) = {s(t.naive_bound, 4)}")
+    for line in r.explanation[1:] if single else r.explanation[-1:]:
+        out.print(f"  {line}")
