@@ -67,6 +67,8 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 def tick_label(value: float, log: bool = False) -> str:
     if log:
         exponent = round(value)
+        if abs(value - exponent) > 1e-9:  # a tick inside a decade: the value itself
+            return f"{10.0 ** value:.2g}"
         return "1" if exponent == 0 else f"1e{exponent}"
     text = f"{value:.4g}"
     return "0" if text in ("-0", "0") else text
@@ -176,8 +178,9 @@ def _layout(chart: Chart, bits: np.ndarray, owner: np.ndarray, x_lim: tuple[floa
             y_lim: tuple[float, float], markers: bool) -> Drawing:
     height, width = bits.shape
     y_ticks = nice_ticks(y_lim[0], y_lim[1], count=max(2, min(6, height // 2)))
-    if chart.log_y:  # decades only
-        y_ticks = [t for t in y_ticks if abs(t - round(t)) < 1e-9]
+    decades = [t for t in y_ticks if abs(t - round(t)) < 1e-9]
+    if chart.log_y and len(decades) >= 2:  # label whole powers of ten when there are two of them to show
+        y_ticks = decades
     tick_rows: dict[int, str] = {}
     for t in y_ticks:
         row = round((y_lim[1] - t) / (y_lim[1] - y_lim[0]) * (height - 1))

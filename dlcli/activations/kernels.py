@@ -36,9 +36,9 @@ def softplus(x: Array) -> Array:
 
 
 def sech2(x: Array) -> Array:
-    """1 − tanh²(x) written as 4e/(1+e)² with e = exp(−2|x|): no cancellation for large |x|."""
+    """1 − tanh²(x): as written near 0 (never above 1 there), as 4e/(1+e)², e = exp(−2|x|), further out."""
     e = np.exp(-2.0 * np.abs(x))
-    return 4.0 * e / (1.0 + e) ** 2
+    return np.where(np.abs(x) < 0.5, 1.0 - np.tanh(x) ** 2, 4.0 * e / (1.0 + e) ** 2)
 
 
 def normal_cdf(x: Array) -> Array:
