@@ -21,8 +21,8 @@ from dlcli.errors import InputError, RunError
 PROG = "dlcli"
 
 # Subcommands load on first use: `dlcli activations eval` never imports the perceptron, vanish or graph
-# modules. Each module exposes a Typer app `app`; a one-command app becomes that command. Adding a
-# command is one line here.
+# modules. Each module exposes a Typer app `app` (with add_completion=False: completion is installed once,
+# from the root); a one-command app becomes that command. Adding a command is one line here.
 SUBCOMMANDS: dict[str, str] = {
     "activations": "dlcli.cli.activations",
     "graph": "dlcli.cli.graph",

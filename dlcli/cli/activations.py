@@ -19,7 +19,8 @@ from dlcli.errors import InputError, RunError
 if TYPE_CHECKING:
     from dlcli import canvas
 
-app = typer.Typer(help="Activation functions: values, exact derivatives, properties and plots.", no_args_is_help=True)
+app = typer.Typer(help="Activation functions: values, exact derivatives, properties and plots.", no_args_is_help=True,
+                  add_completion=False)
 
 DEFAULT_PLOT = ["sigmoid", "tanh", "relu", "gelu"]
 

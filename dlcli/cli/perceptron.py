@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from dlcli.perceptron import Epoch, TrainResult, Verdict
 
 app = typer.Typer(help="The perceptron: Boolean functions, the learning rule, exact separability, and XOR.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, add_completion=False)
 
 HISTORY_HEAD = 12  # epochs shown at each end of a long training table
 MAX_TABLE_ROWS = 32  # truth tables longer than this show only wrong rows

@@ -15,7 +15,8 @@ from dlcli.errors import InputError
 if TYPE_CHECKING:
     from dlcli.vanish_analysis import VanishResult
 
-app = typer.Typer(help="Gradient flow through stacked dense layers: measured, explained, set beside theory.")
+app = typer.Typer(help="Gradient flow through stacked dense layers: measured, explained, set beside theory.",
+                  add_completion=False)
 
 LAYER_COLUMNS = ["layer", "width", "weight_grad_norm", "grad_rms", "act_mean", "act_std", "saturated_frac",
                  "dead_frac"]
