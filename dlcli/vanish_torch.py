@@ -108,103 +108,210 @@ def run_torch(config: VanishConfig, progress: Progress | None = None) -> list[La
     return to_layer_stats(config, table)
 
 
-def forward_with_grads(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
-                       progress: Progress | None = None, on_layer: Any = None, on_grad: Any = None,
-                       ) -> tuple[list[Any], list[Any]]:
-    """Forward through the Sequential, then autograd: (∂loss/∂z_l, ∂loss/∂W_l) for every layer.
+def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
+               progress: Progress | None = None) -> np.ndarray:
+    """A (depth, N_STATS) float64 table of per-layer statistics, computed on the device and copied once.
 
-    on_layer(i, z, a) runs right after layer i's forward; on_grad(kind, i, g) as each gradient is made
-    ('z' or 'w'), while it is still in cache.
+    The forward pass runs each activation module on a dual tensor (forward-mode AD), so φ'(z_l) comes with
+    a_l at the cost of one extra element-wise op, and keeps both; one autograd call then gives every
+    ∂loss/∂z_l and ∂loss/∂W_l. Gradient norms are taken in autograd hooks, while each gradient is still in
+    cache; the forward-pass statistics are taken afterwards on stacks of equal-width layers, a handful of
+    batched ops per stack instead of ~10 small ops per layer (on a GPU, ~30 kernel launches, not ~10 000).
     """
     linears = list(model[0::2])
     depth = len(linears)
-    zs = []
+    activate = _Activate(config, torch)
+    forward_statistics = _ForwardStatistics(config, torch, x.device)
+    zs: list[Any] = []
+    dphis: list[Any] = []
+    outs: list[Any] = []
     a = x
-    handles = []
-    for i, (linear, act) in enumerate(zip(linears, model[1::2], strict=True)):
+    for i, (linear, act_module) in enumerate(zip(linears, model[1::2], strict=True)):
         z = linear(a)
-        a = act(z)
+        a, dphi = activate(act_module, z)
         zs.append(z)
-        if on_layer is not None:
-            on_layer(i, z, a)
-        if on_grad is not None:
-            handles.append(z.register_hook(lambda g, i=i: on_grad("z", i, g)))
-            handles.append(linear.weight.register_hook(lambda g, i=i: on_grad("w", i, g)))
+        taken = forward_statistics.on_layer(z, dphi, a)
+        dphis.append(None if taken else dphi)
+        outs.append(None if taken else a)
         if progress:
             progress("forward", i + 1, depth)
     loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
+    gradient_norms = _GradientNorms(config, torch, depth, x.device)
+    handles = [z.register_hook(gradient_norms.on_delta(i)) for i, z in enumerate(zs)]
+    handles += [lin.weight.register_hook(gradient_norms.on_weight_grad(i)) for i, lin in enumerate(linears)]
     try:
         grads = torch.autograd.grad(loss, [*zs, *(lin.weight for lin in linears)])
     finally:
         for handle in handles:
             handle.remove()
-    return list(grads[:depth]), list(grads[depth:])
-
-
-def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
-               progress: Progress | None = None) -> np.ndarray:
-    """A (depth, N_STATS) float64 table of per-layer statistics, computed on the device and copied once.
-
-    Each statistic is taken as its tensor is made (activations in the forward pass, gradients in autograd
-    hooks), while the data is still in cache: on CPU that halves their cost against a second sweep.
-    """
-    act = activations.get(config.activation)
-    threshold = SATURATION_LEVEL * max_abs_grad(config)
-    f64, u8 = torch.float64, torch.uint8
-    # Gradient norms accumulate in float64 always (float32 gradients of a deep sigmoid stack are ~1e-32:
-    # their squares vanish in float32). Activation sums accumulate in float32 for float32/bfloat16 input:
-    # torch's float64-accumulating reductions of float32 input run ~4× slower here, and O(1) activations,
-    # centred first, lose nothing that matters at float32 precision.
-    acc = f64 if config.dtype == "float64" else torch.float32
-    depth = config.depth
-    forward_rows: list[Any] = [None] * depth
-    norms: dict[str, list[Any]] = {"w": [None] * depth, "z": [None] * depth}
-
-    derivative = _derivative(torch, act, config.params)
-    zero = torch.zeros((), dtype=f64, device=x.device)
-
-    def on_layer(i: int, z: Any, a: Any) -> None:
-        dphi = derivative(z.detach()).abs_()
-        ad = a.detach()
-        # Raw sums only (fewer tensor operations per layer); mean and std are formed on the host.
-        if acc is f64:  # Σa² − n·mean² then loses ~(mean/std)²·1e-16 relatively (1e-14 for a sigmoid layer)
-            centre = zero
-        else:           # at float32 precision, centre on one sample first so that nothing cancels
-            centre = ad.reshape(-1)[0]
-            ad = ad - centre
-            centre = centre.to(f64)
-        forward_rows[i] = torch.stack([
-            ad.sum(dtype=acc).to(f64), torch.linalg.vector_norm(ad, dtype=acc).to(f64),
-            (dphi < threshold).view(u8).sum(dtype=f64),
-            (dphi.amax(dim=0) == 0).view(u8).sum(dtype=f64),
-            centre,
-        ])
-
-    z_max: list[Any] = [None] * depth
-
-    def on_grad(kind: str, i: int, g: Any) -> None:
-        if acc is f64:
-            norms[kind][i] = torch.linalg.vector_norm(g, dtype=f64)
-        elif kind == "z":  # comes first: layer i's ∂W is made from it
-            norms["z"][i] = torch.linalg.vector_norm(g, dtype=f64)
-            z_max[i] = g.abs().amax().to(acc)
-        else:
-            # ∂W = δᵀa: divided by max|δ| its entries are O(batch·max|a|), so a float32 sum of squares can
-            # neither overflow nor underflow, and the norm keeps float32's ~1e-7 relative precision while
-            # skipping a float64 copy of the whole matrix (the dearest statistic at float32).
-            scale = z_max[i].clamp(min=torch.finfo(acc).tiny)
-            norms["w"][i] = torch.linalg.vector_norm(g.to(acc) / scale, dtype=acc).to(f64) * scale.to(f64)
-
-    dzs, dws = forward_with_grads(config, model, x, head, torch, progress, on_layer, on_grad)
-    table = torch.cat([torch.stack(norms["w"])[:, None], torch.stack(norms["z"])[:, None],
-                       torch.stack(forward_rows)], dim=1).cpu().numpy()
+    del loss, a
+    with torch.no_grad():
+        forward_rows = forward_statistics.finish(zs, dphis, outs)
+    table = torch.cat([gradient_norms.table(), forward_rows], dim=1).cpu().numpy()
     # float64 entries below ~1e-154 square to 0 even in float64: redo those (rare) layers with a scaled
-    # norm. (float32 and bfloat16 entries are at least 1e-45, whose float64 squares are safe.)
+    # norm. (float32 and bfloat16 gradients are scaled before their norm is taken.)
     if config.dtype == "float64":
-        for col, tensors in ((0, dws), (1, dzs)):
+        for col, tensors in ((0, grads[depth:]), (1, grads[:depth])):
             for i in np.nonzero(table[:, col] < 1e-140)[0]:
                 table[i, col] = _scaled_norm(tensors[i], torch)
     return table
+
+
+class _Activate:
+    """module(z) → (a, φ'(z)): one forward-mode AD pass through the activation module (the autograd graph
+    of a is the module's own), or (a, None) for an activation whose torch ops lack forward-mode formulas."""
+
+    def __init__(self, config: VanishConfig, torch: Any) -> None:
+        import torch.autograd.forward_ad as fwad
+
+        self.fwad = fwad
+        self.torch = torch
+        self.forward_ad: bool | None = None  # None: not tried yet
+        self.ones: dict[Any, Any] = {}  # a ones tangent per shape (make_dual copies an expanded one)
+
+    def __call__(self, module: Any, z: Any) -> tuple[Any, Any]:
+        if self.forward_ad is False:
+            return module(z), None
+        try:
+            if self.forward_ad:
+                return self._dual(module, z)
+            with warnings.catch_warnings():
+                # torch's forward-AD set-up warns once that torch.jit.script is deprecated: not ours
+                warnings.simplefilter("ignore", DeprecationWarning)
+                out = self._dual(module, z)
+            self.forward_ad = True
+            return out
+        except (NotImplementedError, RuntimeError):
+            self.forward_ad = False
+            return module(z), None
+
+    def _dual(self, module: Any, z: Any) -> tuple[Any, Any]:
+        fwad = self.fwad
+        with fwad.dual_level():
+            key = (z.shape, z.dtype, z.device)
+            if key not in self.ones:
+                self.ones[key] = self.torch.ones_like(z)
+            a, tangent = fwad.unpack_dual(module(fwad.make_dual(z, self.ones[key])))
+        return a, self.torch.zeros_like(z) if tangent is None else tangent
+
+
+class _GradientNorms:
+    """‖∂loss/∂W_l‖ and ‖∂loss/∂z_l‖ taken in autograd hooks, as tensors on the device (no host sync).
+
+    float64: plain float64 norms. float32/bfloat16: entries of a deep sigmoid stack's gradients are ~1e-40,
+    whose squares vanish in float32, and a float64 copy of every ∂W is the dearest statistic there; so ∂W_l
+    (= δ_lᵀa_{l-1}) is first multiplied in place by ~1/‖δ_l‖, after which its entries are O(√batch·max|a|)
+    and a float32 sum of squares can neither underflow nor overflow; ‖δ_l‖ itself is taken in float64.
+    """
+
+    def __init__(self, config: VanishConfig, torch: Any, depth: int, device: Any) -> None:
+        self.torch = torch
+        self.exact = config.dtype == "float64"
+        self.acc = torch.float64 if self.exact else torch.float32
+        self.one = torch.ones((), dtype=torch.float32, device=device)
+        self.delta: list[Any] = [None] * depth
+        self.weight: list[Any] = [None] * depth
+        self.inverse: list[Any] = [None] * depth
+
+    def on_delta(self, i: int) -> Any:
+        def hook(g: Any) -> None:  # runs before layer i's ∂W is made from g
+            norm = self.torch.linalg.vector_norm(g, dtype=self.torch.float64)
+            self.delta[i] = norm
+            if not self.exact:  # a power of two near 1/‖δ‖: scaling by it is exact, in bfloat16 too
+                exponent = self.torch.frexp(norm).exponent.clamp_(-126, 126)
+                self.inverse[i] = self.torch.ldexp(self.one, exponent.neg_()).to(g.dtype)
+        return hook
+
+    def on_weight_grad(self, i: int) -> Any:
+        def hook(g: Any) -> None:
+            if self.exact:
+                self.weight[i] = self.torch.linalg.vector_norm(g)
+            else:  # g is ours alone (autograd.grad hands it to us, no .grad is written): scale it in place
+                self.weight[i] = self.torch.linalg.vector_norm(g.mul_(self.inverse[i]), dtype=self.acc)
+        return hook
+
+    def table(self) -> Any:
+        """(depth, 2) float64: ‖∂W‖, ‖δ‖."""
+        torch = self.torch
+        delta = torch.stack(self.delta)
+        weight = torch.stack(self.weight).to(torch.float64)
+        if not self.exact:
+            weight = weight / torch.stack(self.inverse).to(torch.float64)
+        return torch.stack([weight, delta], dim=1)
+
+
+STACK_BYTES = 1 << 26  # the largest stack of layers the batched forward statistics copy together (64 MiB)
+
+
+class _ForwardStatistics:
+    """Σ(a−c), ‖a−c‖, saturated count, dead count, c per layer, from φ'(z_l) and a_l.
+
+    On a CPU each layer's row is taken in the forward pass, while its tensors are in cache (stacking them
+    afterwards copies data that has left the cache: ~2× dearer). On a GPU, where each small op is a kernel
+    launch, the rows are taken after the backward pass on stacks of equal-width layers, a handful of
+    batched ops per stack instead of ~10 per layer.
+    """
+
+    def __init__(self, config: VanishConfig, torch: Any, device: Any) -> None:
+        self.torch = torch
+        self.config = config
+        self.per_layer = device.type == "cpu"
+        self.threshold = SATURATION_LEVEL * max_abs_grad(config)
+        # Activation sums accumulate in float32 for float32/bfloat16 input: torch's float64-accumulating
+        # reductions of float32 input run ~4× slower, and O(1) activations, centred first, lose nothing
+        # that matters at float32 precision.
+        self.exact = config.dtype == "float64"
+        self.acc = torch.float64 if self.exact else torch.float32
+        self.layer_rows: list[Any] = []
+
+    def on_layer(self, z: Any, dphi: Any, a: Any) -> bool:
+        """Take layer's row now (True), or leave it to finish() (False: keep z, φ'(z), a until then)."""
+        if not self.per_layer or dphi is None:
+            return False
+        self.layer_rows.append(self.rows(dphi[None], a.detach()[None]))
+        return True
+
+    def finish(self, zs: list[Any], dphis: list[Any], outs: list[Any]) -> Any:
+        """(depth, 5) float64 table."""
+        torch = self.torch
+        if self.layer_rows and len(self.layer_rows) == len(zs):
+            return torch.cat(self.layer_rows)
+        derivative = _derivative(torch, activations.get(self.config.activation), self.config.params)
+        rows = []
+        for start, stop in _stacks(zs):
+            if dphis[start] is None:  # no forward-mode AD for this activation: reverse mode on z
+                dphi = derivative(torch.stack([t.detach() for t in zs[start:stop]]))
+            else:
+                dphi = torch.stack(dphis[start:stop])  # (layers, batch, width)
+            rows.append(self.rows(dphi, torch.stack([t.detach() for t in outs[start:stop]])))
+        return torch.cat(rows)
+
+    def rows(self, dphi: Any, a: Any) -> Any:
+        """(layers, 5) float64 from φ'(z) and a, each (layers, batch, width)."""
+        torch, f64 = self.torch, self.torch.float64
+        dphi = dphi.abs()
+        saturated = (dphi < self.threshold).view(torch.uint8).sum(dim=(1, 2), dtype=torch.int32)
+        dead = (dphi.amax(dim=1) == 0).sum(dim=1)
+        if self.exact:  # Σa² − n·mean² then loses ~(mean/std)²·1e-16 relatively (1e-14 for a sigmoid layer)
+            centre = torch.zeros(a.shape[0], dtype=f64, device=a.device)
+        else:           # at float32 precision, centre on one sample first so that nothing cancels
+            shift = a[:, :1, :1].to(self.acc)
+            a = a.to(self.acc) - shift
+            centre = shift.reshape(-1).to(f64)
+        return torch.stack([a.sum(dim=(1, 2)).to(f64), torch.linalg.vector_norm(a, dim=(1, 2)).to(f64),
+                            saturated.to(f64), dead.to(f64), centre], dim=1)
+
+
+def _stacks(zs: list[Any]) -> list[tuple[int, int]]:
+    """[start, stop) runs of consecutive layers of one shape, each at most STACK_BYTES in float64."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(zs) + 1):
+        layer_bytes = zs[start].numel() * 8
+        if i == len(zs) or zs[i].shape != zs[start].shape or (i - start + 1) * layer_bytes > STACK_BYTES:
+            runs.append((start, i))
+            start = i
+    return runs
 
 
 def _derivative(torch: Any, act: Any, params: dict[str, float]) -> Any:
