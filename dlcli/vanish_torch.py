@@ -208,7 +208,6 @@ class _GradientNorms:
         self.torch = torch
         self.exact = config.dtype == "float64"
         self.acc = torch.float64 if self.exact else torch.float32
-        self.one = torch.ones((), dtype=torch.float32, device=device)
         self.delta: list[Any] = [None] * depth
         self.weight: list[Any] = [None] * depth
         self.inverse: list[Any] = [None] * depth
@@ -217,9 +216,8 @@ class _GradientNorms:
         def hook(g: Any) -> None:  # runs before layer i's ∂W is made from g
             norm = self.torch.linalg.vector_norm(g, dtype=self.torch.float64)
             self.delta[i] = norm
-            if not self.exact:  # a power of two near 1/‖δ‖: scaling by it is exact, in bfloat16 too
-                exponent = self.torch.frexp(norm).exponent.clamp_(-126, 126)
-                self.inverse[i] = self.torch.ldexp(self.one, exponent.neg_()).to(g.dtype)
+            if not self.exact:  # ~1/‖δ‖, within float32's range, rounded to g's dtype (as applied)
+                self.inverse[i] = norm.reciprocal().clamp_(2.0**-126, 2.0**126).to(g.dtype)
         return hook
 
     def on_weight_grad(self, i: int) -> Any:
@@ -290,7 +288,7 @@ class _ForwardStatistics:
         """(layers, 5) float64 from φ'(z) and a, each (layers, batch, width)."""
         torch, f64 = self.torch, self.torch.float64
         dphi = dphi.abs()
-        saturated = (dphi < self.threshold).view(torch.uint8).sum(dim=(1, 2), dtype=torch.int32)
+        saturated = (dphi < self.threshold).view(torch.uint8).sum(dim=(1, 2), dtype=torch.int64)
         dead = (dphi.amax(dim=1) == 0).sum(dim=1)
         if self.exact:  # Σa² − n·mean² then loses ~(mean/std)²·1e-16 relatively (1e-14 for a sigmoid layer)
             centre = torch.zeros(a.shape[0], dtype=f64, device=a.device)
