@@ -238,16 +238,18 @@ class _GradientNorms:
         return torch.stack([weight, delta], dim=1)
 
 
-STACK_BYTES = 1 << 26  # the largest stack of layers the batched forward statistics copy together (64 MiB)
+# The largest stack of layers the forward statistics copy together: on a GPU 64 MiB (few kernel launches);
+# on a CPU 1 MiB, a few layers that are still in cache (fewer small ops, no trip to memory).
+STACK_BYTES = {"cuda": 1 << 26, "cpu": 1 << 20}
 
 
 class _ForwardStatistics:
     """Σ(a−c), ‖a−c‖, saturated count, dead count, c per layer, from φ'(z_l) and a_l.
 
-    On a CPU each layer's row is taken in the forward pass, while its tensors are in cache (stacking them
-    afterwards copies data that has left the cache: ~2× dearer). On a GPU, where each small op is a kernel
-    launch, the rows are taken after the backward pass on stacks of equal-width layers, a handful of
-    batched ops per stack instead of ~10 per layer.
+    Rows are taken on stacks of consecutive equal-width layers, ~15 ops per stack instead of per layer.
+    On a CPU a stack is a few layers, taken in the forward pass while its tensors are still in cache
+    (stacking all layers afterwards copies data that has left the cache: ~2× dearer). On a GPU, where each
+    small op is a kernel launch, stacks are large and taken after the backward pass.
     """
 
     def __init__(self, config: VanishConfig, torch: Any, device: Any) -> None:
@@ -260,23 +262,38 @@ class _ForwardStatistics:
         # that matters at float32 precision.
         self.exact = config.dtype == "float64"
         self.acc = torch.float64 if self.exact else torch.float32
+        self.stack_bytes = STACK_BYTES.get(device.type, STACK_BYTES["cuda"])
         self.layer_rows: list[Any] = []
+        self.pending: list[tuple[Any, Any]] = []
+        self.taken = 0
 
     def on_layer(self, z: Any, dphi: Any, a: Any) -> bool:
-        """Take layer's row now (True), or leave it to finish() (False: keep z, φ'(z), a until then)."""
+        """Take the layer's row in the forward pass (True), or leave it to finish() (False: keep z, φ'(z), a)."""
         if not self.per_layer or dphi is None:
             return False
-        self.layer_rows.append(self.rows(dphi[None], a.detach()[None]))
+        if self.pending and (self.pending[0][0].shape != dphi.shape
+                             or (len(self.pending) + 1) * dphi.numel() * 8 > self.stack_bytes):
+            self._flush()
+        self.pending.append((dphi, a.detach()))
         return True
+
+    def _flush(self) -> None:
+        torch = self.torch
+        self.layer_rows.append(self.rows(torch.stack([d for d, _ in self.pending]),
+                                         torch.stack([a for _, a in self.pending])))
+        self.taken += len(self.pending)
+        self.pending = []
 
     def finish(self, zs: list[Any], dphis: list[Any], outs: list[Any]) -> Any:
         """(depth, 5) float64 table."""
         torch = self.torch
-        if self.layer_rows and len(self.layer_rows) == len(zs):
+        if self.pending:
+            self._flush()
+        if self.taken == len(zs):
             return torch.cat(self.layer_rows)
         derivative = _derivative(torch, activations.get(self.config.activation), self.config.params)
         rows = []
-        for start, stop in _stacks(zs):
+        for start, stop in _stacks(zs, self.stack_bytes):
             if dphis[start] is None:  # no forward-mode AD for this activation: reverse mode on z
                 dphi = derivative(torch.stack([t.detach() for t in zs[start:stop]]))
             else:
@@ -300,13 +317,13 @@ class _ForwardStatistics:
                             saturated.to(f64), dead.to(f64), centre], dim=1)
 
 
-def _stacks(zs: list[Any]) -> list[tuple[int, int]]:
-    """[start, stop) runs of consecutive layers of one shape, each at most STACK_BYTES in float64."""
+def _stacks(zs: list[Any], stack_bytes: int) -> list[tuple[int, int]]:
+    """[start, stop) runs of consecutive layers of one shape, each at most stack_bytes in float64."""
     runs: list[tuple[int, int]] = []
     start = 0
     for i in range(1, len(zs) + 1):
         layer_bytes = zs[start].numel() * 8
-        if i == len(zs) or zs[i].shape != zs[start].shape or (i - start + 1) * layer_bytes > STACK_BYTES:
+        if i == len(zs) or zs[i].shape != zs[start].shape or (i - start + 1) * layer_bytes > stack_bytes:
             runs.append((start, i))
             start = i
     return runs
