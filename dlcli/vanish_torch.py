@@ -304,8 +304,13 @@ class _ForwardStatistics:
     def rows(self, dphi: Any, a: Any) -> Any:
         """(layers, 5) float64 from φ'(z) and a, each (layers, batch, width)."""
         torch, f64 = self.torch, self.torch.float64
-        dphi = dphi.abs()
-        saturated = (dphi < self.threshold).view(torch.uint8).sum(dim=(1, 2), dtype=torch.int64)
+        dphi = dphi.abs_()  # a stack: ours to change
+        if dphi.dtype == torch.float64 or (dphi.dtype == torch.float32 and dphi[0].numel() <= 1 << 24):
+            # 1 where |φ'| < threshold (sign(NaN) is 0, as NaN < threshold is False); float sums of 0/1 are
+            # exact in these ranges, and on a CPU this runs ~1.5× faster than comparing into a bool tensor
+            saturated = (self.threshold - dphi).clamp_(min=0).sign_().sum(dim=(1, 2))
+        else:
+            saturated = (dphi < self.threshold).sum(dim=(1, 2))
         dead = (dphi.amax(dim=1) == 0).sum(dim=1)
         if self.exact:  # Σa² − n·mean² then loses ~(mean/std)²·1e-16 relatively (1e-14 for a sigmoid layer)
             centre = torch.zeros(a.shape[0], dtype=f64, device=a.device)
