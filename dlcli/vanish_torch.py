@@ -1,9 +1,9 @@
 """The torch engine: the same stack as a real nn.Sequential, gradients by autograd, on cpu or cuda.
 
 Weights come from dlcli.vanish (generated once in float64 and copied in), so a seed gives the same
-network as the numpy engine. Statistics are computed on the device as tensors, in float64, layer by layer,
-and copied to the host once at the end: no host synchronisation per layer (a per-layer `.item()` made a
-bf16 depth-1000 step 75% slower on an H200).
+network as the numpy engine. Statistics are computed on the device as tensors, in a handful of batched ops
+per stack of layers plus a few per layer in autograd hooks, and copied to the host once at the end: no host
+synchronisation per layer (a per-layer `.item()` made a bf16 depth-1000 step 75% slower on an H200).
 """
 
 from __future__ import annotations
@@ -76,8 +76,9 @@ def estimate_device_bytes(config: VanishConfig) -> int:
     units = sum(config.widths)
     widest, biggest = max(config.widths), max(i * o for i, o in pairs)
     total = 2 * params * item                                  # weights and weight gradients
-    total += 3 * config.batch * units * item                   # z_l, a_l, ∂loss/∂z_l
-    total += 4 * config.batch * widest * 8 + biggest * 8       # float64 copies inside the statistics
+    total += 4 * config.batch * units * item                   # z_l, a_l, φ'(z_l), ∂loss/∂z_l
+    stack = min(STACK_BYTES["cuda"], config.batch * units * 8)
+    total += 3 * stack + 4 * config.batch * widest * 8 + biggest * 8  # stacks and copies in the statistics
     return int(total)
 
 
@@ -115,8 +116,8 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
     The forward pass runs each activation module on a dual tensor (forward-mode AD), so φ'(z_l) comes with
     a_l at the cost of one extra element-wise op, and keeps both; one autograd call then gives every
     ∂loss/∂z_l and ∂loss/∂W_l. Gradient norms are taken in autograd hooks, while each gradient is still in
-    cache; the forward-pass statistics are taken afterwards on stacks of equal-width layers, a handful of
-    batched ops per stack instead of ~10 small ops per layer (on a GPU, ~30 kernel launches, not ~10 000).
+    cache; the forward-pass statistics on stacks of equal-width layers, a handful of batched ops per stack
+    instead of ~10 small ops per layer (see _ForwardStatistics).
     """
     linears = list(model[0::2])
     depth = len(linears)
@@ -192,7 +193,7 @@ class _Activate:
             if key not in self.ones:
                 self.ones[key] = self.torch.ones_like(z)
             a, tangent = fwad.unpack_dual(module(fwad.make_dual(z, self.ones[key])))
-        return a, self.torch.zeros_like(z) if tangent is None else tangent
+        return a, self.torch.zeros_like(z) if tangent is None else tangent.detach()
 
 
 class _GradientNorms:
@@ -266,6 +267,7 @@ class _ForwardStatistics:
         self.layer_rows: list[Any] = []
         self.pending: list[tuple[Any, Any]] = []
         self.taken = 0
+        self.buffers: dict[Any, Any] = {}  # stacks reuse their memory: no fresh pages for every stack
 
     def on_layer(self, z: Any, dphi: Any, a: Any) -> bool:
         """Take the layer's row in the forward pass (True), or leave it to finish() (False: keep z, φ'(z), a)."""
@@ -279,8 +281,9 @@ class _ForwardStatistics:
 
     def _flush(self) -> None:
         torch = self.torch
-        self.layer_rows.append(self.rows(torch.stack([d for d, _ in self.pending]),
-                                         torch.stack([a for _, a in self.pending])))
+        with torch.no_grad():
+            self.layer_rows.append(self.rows(self._stack("dphi", [d for d, _ in self.pending]),
+                                             self._stack("a", [a for _, a in self.pending])))
         self.taken += len(self.pending)
         self.pending = []
 
@@ -297,9 +300,19 @@ class _ForwardStatistics:
             if dphis[start] is None:  # no forward-mode AD for this activation: reverse mode on z
                 dphi = derivative(torch.stack([t.detach() for t in zs[start:stop]]))
             else:
-                dphi = torch.stack(dphis[start:stop])  # (layers, batch, width)
-            rows.append(self.rows(dphi, torch.stack([t.detach() for t in outs[start:stop]])))
+                dphi = self._stack("dphi", dphis[start:stop])  # (layers, batch, width)
+            rows.append(self.rows(dphi, self._stack("a", [t.detach() for t in outs[start:stop]])))
         return torch.cat(rows)
+
+    def _stack(self, name: str, tensors: list[Any]) -> Any:
+        first = tensors[0]
+        key = (name, first.shape, first.dtype)
+        buffer = self.buffers.get(key)
+        if buffer is None or buffer.shape[0] < len(tensors):
+            rows = max(len(tensors), self.stack_bytes // (first.numel() * 8))
+            buffer = self.buffers[key] = self.torch.empty((rows, *first.shape), dtype=first.dtype,
+                                                          device=first.device)
+        return self.torch.stack(tensors, out=buffer[:len(tensors)])
 
     def rows(self, dphi: Any, a: Any) -> Any:
         """(layers, 5) float64 from φ'(z) and a, each (layers, batch, width)."""
