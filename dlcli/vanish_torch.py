@@ -217,8 +217,14 @@ class _GradientNorms:
         def hook(g: Any) -> None:  # runs before layer i's ∂W is made from g
             norm = self.torch.linalg.vector_norm(g, dtype=self.torch.float64)
             self.delta[i] = norm
-            if not self.exact:  # ~1/‖δ‖, within float32's range, rounded to g's dtype (as applied)
+            if self.exact:
+                return
+            torch = self.torch
+            if g.dtype == torch.float32:  # ~1/‖δ‖ in float32's range: g·it is rounded by ≤ 6e-8
                 self.inverse[i] = norm.reciprocal().clamp_(2.0**-126, 2.0**126).to(g.dtype)
+            else:  # a power of two near 1/‖δ‖: exact, where rounding to bfloat16 would cost ~0.4%
+                exponent = torch.frexp(norm).exponent.clamp_(-126, 126).neg_()
+                self.inverse[i] = torch.ldexp(torch.ones((), dtype=g.dtype, device=g.device), exponent).to(g.dtype)
         return hook
 
     def on_weight_grad(self, i: int) -> Any:
