@@ -117,6 +117,34 @@ def test_float32_statistics_are_taken_in_float64() -> None:
     assert single[0].grad_rms == pytest.approx(exact[0].grad_rms, rel=0.05)  # float32 subnormals lose digits
 
 
+def test_torch_float32_gradient_norms_of_a_deep_sigmoid_stack_do_not_underflow() -> None:
+    # ‖∂W‖ and ‖δ‖ of layer 1 are ~1e-41: the torch engine scales ∂W before its float32 norm.
+    from dlcli.vanish_torch import run_torch
+
+    deep = make_config("sigmoid", depth=50, width=64, batch=8, seed=2, dtype="float32")
+    ref_dz, ref_dw = reference_torch_grads(dataclasses.replace(deep, dtype="float64"))
+    stats = run_torch(dataclasses.replace(deep, engine="torch"))
+    numpy_single = vanish.run_numpy(deep)
+    assert 0 < stats[0].weight_grad_norm < 1e-35
+    assert stats[0].weight_grad_norm == pytest.approx(np.linalg.norm(ref_dw[0]), rel=0.05)
+    assert stats[0].grad_rms == pytest.approx(np.sqrt(np.mean(ref_dz[0] ** 2)), rel=0.05)
+    assert_same_stats(numpy_single[25:], stats[25:], rtol=1e-4)
+
+
+def test_torch_bfloat16_activation_mean_is_that_of_the_bfloat16_activations() -> None:
+    # Centring bf16 activations in bf16 rounds every difference: the mean must come out of the exact values.
+    from dlcli.vanish_torch import build_model, run_torch
+
+    config = make_config("tanh", depth=18, width=32, batch=8, seed=1, dtype="bfloat16", engine="torch")
+    model = build_model(config, torch)
+    a = torch.tensor(vanish.inputs(config), dtype=torch.bfloat16)
+    with torch.no_grad():
+        a = model(a).to(torch.float64)
+    last = run_torch(config)[-1]
+    assert last.act_mean == pytest.approx(a.mean().item(), rel=1e-6)
+    assert last.act_std == pytest.approx(a.std(correction=0).item(), rel=1e-6)
+
+
 # --- initialisations against torch's own -----------------------------------------------------------
 
 def test_default_init_has_nn_linear_distribution() -> None:
