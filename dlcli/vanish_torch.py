@@ -153,7 +153,7 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
     # norm. (float32 and bfloat16 gradients are scaled before their norm is taken.)
     if config.dtype == "float64":
         for col, tensors in ((0, grads[depth:]), (1, grads[:depth])):
-            for i in np.nonzero(table[:, col] < 1e-140)[0]:
+            for i in np.nonzero(table[:, col] < 1e-140)[0].tolist():
                 table[i, col] = _scaled_norm(tensors[i], torch)
     return table
 
