@@ -44,8 +44,11 @@ def time_once(cmd: list[str] | str, stdin_path: str | None = None, shell: bool =
             stdin.close()
 
 
-def medians(commands: dict[str, dict], repeats: int) -> dict[str, float]:
-    """Run every command `repeats` times, interleaved so load drifts hit all alike; return median seconds."""
+def medians(commands: dict[str, dict], repeats: int, clock: str | None = None) -> dict[str, float]:
+    """Run every command `repeats` times, interleaved so load drifts hit all alike; return median seconds.
+    `clock` ("wall" or "cpu"), when given, applies to every command."""
+    if clock is not None:
+        commands = {name: {**spec, "clock": clock} for name, spec in commands.items()}
     compile_sources()
     times: dict[str, list[float]] = {name: [] for name in commands}
     for spec in commands.values():  # warm-up (page cache, .pyc)
@@ -54,6 +57,13 @@ def medians(commands: dict[str, dict], repeats: int) -> dict[str, float]:
         for name, spec in commands.items():
             times[name].append(time_once(**spec))
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def command_line(default_repeats: int) -> tuple[int, str]:
+    """(repeats, clock) from argv: a bare number is the repeat count; --wall times wall-clock instead of CPU
+    time (user + sys of the children, far steadier than wall-clock on a shared machine)."""
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    return (int(numbers[0]) if numbers else default_repeats), ("wall" if "--wall" in sys.argv else "cpu")
 
 
 def report(title: str, results: dict[str, float], baseline: str, budgets: dict[str, tuple[str, float]]) -> bool:

@@ -9,11 +9,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import FLOOR, PY, dlcli, medians, report  # noqa: E402
+from _timing import FLOOR, PY, command_line, dlcli, medians, report  # noqa: E402
 
-# CPU time (user + sys) rather than wall-clock: start-up is single-threaded, and CPU time is far less
-# disturbed by whatever else the machine runs. Pass --wall to time wall-clock instead.
-CLOCK = "wall" if "--wall" in sys.argv else "cpu"
 COMMANDS = {
     "floor: python -c 'import typer, rich, numpy, pydantic'": {"cmd": FLOOR},
     "dlcli --help": {"cmd": dlcli("--help")},
@@ -26,13 +23,11 @@ COMMANDS = {
         "shell": True,
     },
 }
-for spec in COMMANDS.values():
-    spec["clock"] = CLOCK
 
 if __name__ == "__main__":
-    numbers = [a for a in sys.argv[1:] if a.isdigit()]
-    repeats = int(numbers[0]) if numbers else 7
-    results = medians(COMMANDS, repeats)
+    # CPU time by default: start-up is single-threaded, and CPU time is far less disturbed by other load.
+    repeats, CLOCK = command_line(7)
+    results = medians(COMMANDS, repeats, CLOCK)
     budgets = {name: ("<=", 1.5) for name in COMMANDS if not name.startswith("floor")}
     ok = report(f"start-up, {CLOCK} time, median of {repeats} interleaved runs (ratio to the framework floor)", results,
                 next(iter(COMMANDS)), budgets)

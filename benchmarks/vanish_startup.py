@@ -12,24 +12,18 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import FLOOR, PY, dlcli, medians  # noqa: E402
+from _timing import FLOOR, PY, command_line, dlcli, medians  # noqa: E402
 
-# CPU time (user + sys of the child) by default, as benchmarks/startup.py: far steadier than wall-clock on a
-# shared machine. --wall times wall-clock instead.
-CLOCK = "wall" if "--wall" in sys.argv else "cpu"
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vanish_torch_reference.py")
 COMMANDS = {
     "floor": {"cmd": FLOOR},
     "dlcli vanish --depth 20 --act sigmoid": {"cmd": dlcli("vanish", "--depth", "20", "--act", "sigmoid")},
     "torch reference script": {"cmd": [PY, REFERENCE]},
 }
-for spec in COMMANDS.values():
-    spec["clock"] = CLOCK
 
 if __name__ == "__main__":
-    numbers = [a for a in sys.argv[1:] if a.isdigit()]
-    repeats = int(numbers[0]) if numbers else 7
-    t = medians(COMMANDS, repeats)
+    repeats, CLOCK = command_line(7)  # CPU time by default, as benchmarks/startup.py
+    t = medians(COMMANDS, repeats, CLOCK)
     ours, floor, ref = t["dlcli vanish --depth 20 --act sigmoid"], t["floor"], t["torch reference script"]
     over_floor, speedup = ours / floor, ref / ours
     print(f"vanish end to end, {CLOCK} time, median of {repeats} interleaved runs")

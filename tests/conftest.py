@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_cli(*args: str, input: bytes | str | None = None, env: dict[str, str] | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess:
     """`python -m dlcli ARGS` as a subprocess with stdout/stderr captured (so stdout is a pipe, not a tty)."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    full_env.pop("NO_COLOR", None) if env is None or "NO_COLOR" not in env else None
+    inherited = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}  # colour rules are set per test
+    full_env = {**inherited, "PYTHONPATH": str(ROOT), **(env or {})}
     data = input.encode() if isinstance(input, str) else input
     return subprocess.run([sys.executable, "-m", "dlcli", *args], input=data, capture_output=True, env=full_env,
                           cwd=ROOT, timeout=timeout)

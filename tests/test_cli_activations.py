@@ -61,7 +61,7 @@ def test_softmax_json_has_jacobian(cli):
     assert doc["derivative"] == [pytest.approx(row, abs=1e-16) for row in jac.tolist()]
 
 
-def test_table_is_the_default_only_on_a_terminal(cli):
+def test_piped_default_is_plain():
     piped = run_cli("activations", "eval", "sigmoid", "0")
     assert piped.stdout == b"0.5\n"
 

@@ -29,13 +29,13 @@ def complete_name(incomplete: str) -> list[str]:
     return [n for n in registry.names(include_aliases=True) if n.startswith(incomplete)]
 
 
-def parse_params(pairs: list[str] | None) -> dict[str, str]:
+def parse_params(pairs: list[str] | None, expected: str = "key=value") -> dict[str, str]:
     """`key=value` strings into a dict; the registry validates names and ranges."""
     out: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"--param expects key=value, got '{pair}'")
+            raise InputError(f"--param expects {expected}, got '{pair}'")
         out[key.strip()] = value.strip()
     return out
 

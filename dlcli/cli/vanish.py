@@ -46,6 +46,7 @@ def parse_layers(text: str) -> list[int]:
 def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[str, str]]:
     """-p key=value (for every activation) or -p NAME:key=value (for one) into per-activation dicts."""
     from dlcli import activations
+    from dlcli.cli.activations import parse_params as parse_key_value
 
     canonical = {n: activations.get(n).name for n in names}
     out: dict[str, dict[str, str]] = {canonical[n]: {} for n in names}
@@ -53,17 +54,18 @@ def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[st
         target, colon, rest = pair.partition(":")
         if not colon:
             target, rest = "", pair
-        key, sep, value = rest.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--param expects key=value or NAME:key=value, got '{pair}'")
+        try:
+            given = parse_key_value([rest], expected="key=value or NAME:key=value")
+        except InputError:
+            raise InputError(f"--param expects key=value or NAME:key=value, got '{pair}'") from None
         if target:
             name = activations.get(target.strip()).name
             if name not in out:
                 raise InputError(f"--param {pair}: {name} is not among --act {','.join(names)}")
-            out[name][key.strip()] = value.strip()
+            out[name].update(given)
         else:
             for params in out.values():
-                params[key.strip()] = value.strip()
+                params.update(given)
     return out
 
 
