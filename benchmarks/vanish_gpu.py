@@ -1,6 +1,9 @@
-"""The GPU checks of issue 4 in one prepared script: the cuda path end to end, then the torch engine's
-statistics overhead over a bare forward+backward at depth 1000, width 1024, batch 1024 (budget <= 10%),
-in bfloat16 and float32. Skips cleanly (exit 0, with a message) where torch sees no CUDA device.
+"""The GPU checks of issue 4 in one prepared script, for a machine with a CUDA GPU:
+1. the cuda tests (tests/test_vanish_cuda.py: engines against numpy and autograd, the CLI, the memory check);
+2. `dlcli vanish --device cuda` end to end;
+3. the torch engine's statistics overhead over a bare forward+backward at depth 1000, width 1024, batch 1024
+   (budget <= 10%), in bfloat16 and float32, with a split into its forward and gradient parts.
+Skips cleanly (exit 0, with a message) where torch sees no CUDA device.
 Run: python benchmarks/vanish_gpu.py [repeats]
 """
 
@@ -14,28 +17,38 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+def run(args: list[str], env: dict[str, str]) -> int:
+    print("$ " + " ".join(args), flush=True)
+    return subprocess.run(args, env=env, cwd=ROOT).returncode
+
+
 def main(argv: list[str]) -> int:
     import torch
 
     if not torch.cuda.is_available():
         print("vanish GPU benchmark: skipped, no CUDA device (torch.cuda.is_available() is False)")
         return 0
-    repeats = argv[0] if argv else "5"
-    print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    ok = True
-    cuda_run = [sys.executable, "-m", "dlcli", "vanish", "--device", "cuda", "--dtype", "bfloat16", "--depth", "50",
-                "--act", "sigmoid", "--seed", "1", "-f", "plain"]
-    proc = subprocess.run(cuda_run, capture_output=True, text=True, env=env, cwd=ROOT)
-    print("$ dlcli " + " ".join(cuda_run[3:]))
-    print("\n".join(proc.stdout.splitlines()[-2:]) or proc.stderr)
-    ok &= proc.returncode == 0
+    repeats = argv[0] if argv else "7"
+    print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}",
+          flush=True)
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+    py = sys.executable
+    failed = []
+    if run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_vanish_cuda.py"], env):
+        failed.append("cuda tests")
+    if run([py, "-m", "dlcli", "vanish", "--device", "cuda", "--dtype", "bfloat16", "--depth", "50", "--act",
+            "sigmoid,tanh", "--seed", "1", "-f", "plain"], env):
+        failed.append("cli")
+    overhead = os.path.join(HERE, "vanish_torch_overhead.py")
     for dtype in ("bfloat16", "float32"):
-        args = [repeats, "--device", "cuda", "--dtype", dtype, "--depth", "1000", "--width", "1024", "--batch", "1024"]
-        proc = subprocess.run([sys.executable, os.path.join(HERE, "vanish_torch_overhead.py"), *args], env=env,
-                              cwd=ROOT)
-        ok &= proc.returncode == 0
-    return 0 if ok else 1
+        size = ["--device", "cuda", "--dtype", dtype, "--depth", "1000", "--width", "1024", "--batch", "1024"]
+        if run([py, overhead, repeats, *size], env):
+            failed.append(f"overhead {dtype}")
+        for part in ("forward", "gradients"):
+            run([py, overhead, repeats, *size, "--skip", part, "--budget", "1"], env)
+    print("GPU checks:", "all passed" if not failed else "failed: " + ", ".join(failed))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

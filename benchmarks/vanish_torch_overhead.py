@@ -27,11 +27,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--act", default="sigmoid")
     parser.add_argument("--budget", type=float, default=0.10)
+    parser.add_argument("--skip", choices=("forward", "gradients"), default=None,
+                        help="diagnostic: leave out the forward-pass statistics or the gradient norms")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads [default: torch's]")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: this process's CPU time (steadier on a shared machine; use with --threads 1)")
     args = parser.parse_args(argv)
 
+    from _timing import steady_allocator
+
+    steady = steady_allocator()
     import torch
 
     if args.threads:
@@ -41,6 +46,8 @@ def main(argv: list[str]) -> int:
     from dlcli.vanish_torch import build_model, resolve_device, torch_dtype
     from dlcli.vanish_torch import statistics as instrumented
 
+    if args.skip:
+        skip_part(args.skip)
     config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
                          engine="torch", device=args.device, seed=0)
     device = resolve_device(torch, config.device)
@@ -80,13 +87,38 @@ def main(argv: list[str]) -> int:
     bm, sm = statistics.median(times["bare"]), statistics.median(times["stats"])
     overhead = s / b - 1
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"torch engine statistics vs bare forward+backward: depth {args.depth}, width {args.width}, "
-          f"batch {args.batch}, {args.dtype}, {args.act}, {where}; {args.clock} time, {args.repeats} alternating runs")
+    skipped = f", without the {args.skip} statistics" if args.skip else ""
+    print(f"torch engine statistics{skipped} vs bare forward+backward: depth {args.depth}, width {args.width}, "
+          f"batch {args.batch}, {args.dtype}, {args.act}, {where}; {args.clock} time, {args.repeats} alternating runs"
+          f"{', freed memory kept (no page-fault noise)' if steady else ''}")
     print(f"  bare forward+backward  min {b * 1e3:9.1f} ms   median {bm * 1e3:9.1f} ms")
     print(f"  with statistics        min {s * 1e3:9.1f} ms   median {sm * 1e3:9.1f} ms")
     print(f"  overhead (min) {overhead:+.1%}, (median) {sm / bm - 1:+.1%}   "
           f"(budget <= {args.budget:.0%}: {'ok' if overhead <= args.budget else 'OVER'})")
     return 0 if overhead <= args.budget else 1
+
+
+def skip_part(part: str) -> None:
+    """Replace one part of both statistics paths by a no-op that fills zeros (a diagnostic split)."""
+    import numpy as np
+
+    from dlcli import vanish_stats_device, vanish_stats_host
+
+    if part == "forward":
+        vanish_stats_host.HostStatistics.on_layer = lambda self, i, z, slope, a: None
+        vanish_stats_device.DeviceStatistics.on_layer = lambda self, i, z, slope, a: None
+        vanish_stats_device._ForwardStatistics.finish = lambda self: self.torch.zeros((0, 5))
+
+        def finish(self, grads):  # zero forward rows beside the real gradient norms
+            depth = len(grads) // 2
+            weight = vanish_stats_device.gradient_norms(self.torch, list(grads[depth:]), False)
+            delta = vanish_stats_device.gradient_norms(self.torch, list(grads[:depth]), False)
+            return np.column_stack([weight, delta, np.zeros((depth, 5))])
+
+        vanish_stats_device.DeviceStatistics.finish = finish
+    else:
+        vanish_stats_host.HostStatistics.hooks = lambda self, zs, weights: []
+        vanish_stats_device.gradient_norms = lambda torch, tensors, exact: np.zeros(len(tensors))
 
 
 if __name__ == "__main__":

@@ -219,10 +219,12 @@ class LayerStats:
 
 
 def norm2(x: np.ndarray) -> float:
-    """Euclidean norm of all entries in float64, safe from underflow (entries below 1e-154 square to 0)."""
-    flat = np.asarray(x, dtype=np.float64).ravel()
-    total = float(flat @ flat)
-    if total > 1e-280 or total == 0.0 and not flat.any():
+    """Euclidean norm of all entries in float64, safe from underflow and overflow (entries below 1e-154
+    square to 0, above 1e154 to inf): those sums are redone after scaling by the largest entry."""
+    flat = np.asarray(x, dtype=np.float64).ravel(order="K")  # in memory order: no copy of a transpose
+    with np.errstate(over="ignore", under="ignore"):
+        total = float(flat @ flat)
+    if 1e-280 < total < math.inf or total == 0.0 and not flat.any():
         return math.sqrt(total)
     scale = float(np.abs(flat).max())
     if scale == 0.0 or not math.isfinite(scale):

@@ -17,7 +17,8 @@ def run_cli(*args: str, input: bytes | str | None = None, env: dict[str, str] | 
             timeout: float = 60) -> subprocess.CompletedProcess:
     """`python -m dlcli ARGS` as a subprocess with stdout/stderr captured (so stdout is a pipe, not a tty)."""
     inherited = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}  # colour rules are set per test
-    full_env = {**inherited, "PYTHONPATH": str(ROOT), **(env or {})}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**inherited, "PYTHONPATH": path, **(env or {})}
     data = input.encode() if isinstance(input, str) else input
     return subprocess.run([sys.executable, "-m", "dlcli", *args], input=data, capture_output=True, env=full_env,
                           cwd=ROOT, timeout=timeout)

@@ -64,40 +64,58 @@ def assert_same_stats(a: list[vanish.LayerStats], b: list[vanish.LayerStats], rt
             assert getattr(x, name) == pytest.approx(getattr(y, name), rel=rtol, abs=1e-300), (x.layer, name)
 
 
+@pytest.fixture(params=[True, False], ids=["host-stats", "device-stats"])
+def on_host(request) -> bool:
+    """The torch engine's two ways of taking statistics: numpy per layer (CPU), tensors on the device (GPU)."""
+    return request.param
+
+
 @pytest.mark.parametrize("kwargs", [
     {"activation": "sigmoid", "depth": 12, "width": 48},
     {"activation": "relu", "layers": [30, 40, 20, 10], "init": "kaiming", "loss": "mse"},
     {"activation": "tanh", "depth": 8, "width": 32, "init": "orthogonal", "gain": 1.3, "bias_std": 0.2},
     {"activation": "hardtanh", "depth": 5, "width": 32, "init": "normal", "gain": 3.0},
+    {"activation": "softsign", "depth": 6, "width": 24},  # several torch ops: φ' by forward-mode AD
 ])
-def test_numpy_and_torch_engines_agree_to_float64_rounding(kwargs) -> None:
+def test_numpy_and_torch_engines_agree_to_float64_rounding(kwargs, on_host) -> None:
     config = make_config(batch=16, seed=3, **kwargs)
     numpy_stats = vanish.run_numpy(config)
     from dlcli.vanish_torch import run_torch
 
-    torch_stats = run_torch(dataclasses.replace(config, engine="torch"))
+    torch_stats = run_torch(dataclasses.replace(config, engine="torch"), on_host=on_host)
     assert_same_stats(numpy_stats, torch_stats, rtol=1e-12)
 
 
-def test_float32_engines_agree_to_float32_rounding() -> None:
+def test_host_statistics_take_phi_prime_from_the_registry_without_autograd_formulas(monkeypatch) -> None:
+    # For an activation whose torch ops have neither one backward node nor forward-mode formulas.
+    from dlcli import vanish_torch
+
+    monkeypatch.setattr(vanish_torch._Activate, "__call__", lambda self, module, z: (module(z), None))
+    config = make_config("relu", depth=5, width=24, batch=8, seed=4, init="kaiming")
+    stats = vanish_torch.run_torch(dataclasses.replace(config, engine="torch"), on_host=True)
+    assert_same_stats(vanish.run_numpy(config), stats, rtol=1e-12)
+
+
+def test_float32_engines_agree_to_float32_rounding(on_host) -> None:
     from dlcli.vanish_torch import run_torch
 
     config = make_config("tanh", depth=6, width=64, batch=16, seed=5, dtype="float32", init="xavier")
-    assert_same_stats(vanish.run_numpy(config), run_torch(dataclasses.replace(config, engine="torch")), rtol=1e-4)
+    torch_stats = run_torch(dataclasses.replace(config, engine="torch"), on_host=on_host)
+    assert_same_stats(vanish.run_numpy(config), torch_stats, rtol=1e-4)
 
 
-def test_bfloat16_follows_float64_loosely() -> None:
+def test_bfloat16_follows_float64_loosely(on_host) -> None:
     from dlcli.vanish_torch import run_torch
 
     config = make_config("tanh", depth=4, width=64, batch=16, seed=5, engine="torch", init="xavier")
-    exact = run_torch(config)
-    rough = run_torch(dataclasses.replace(config, dtype="bfloat16"))
+    exact = run_torch(config, on_host=on_host)
+    rough = run_torch(dataclasses.replace(config, dtype="bfloat16"), on_host=on_host)
     for x, y in zip(exact, rough, strict=True):  # bf16 keeps 8 significant bits: ~0.4% per rounding
         assert y.grad_rms == pytest.approx(x.grad_rms, rel=0.1)
         assert y.weight_grad_norm == pytest.approx(x.weight_grad_norm, rel=0.1)
 
 
-def test_deep_float64_gradients_below_1e_154_do_not_underflow_to_zero() -> None:
+def test_deep_float64_gradients_below_1e_154_do_not_underflow_to_zero(on_host) -> None:
     # sigmoid with σ_w = 0.05 loses ×0.0125 per layer: layer 1 of 90 sees ~1e-170, whose square underflows.
     config = make_config("sigmoid", depth=90, width=32, batch=4, seed=1, init="normal", gain=0.05)
     stats = vanish.run_numpy(config)
@@ -105,7 +123,7 @@ def test_deep_float64_gradients_below_1e_154_do_not_underflow_to_zero() -> None:
     assert 0 < stats[0].weight_grad_norm < 1e-150
     from dlcli.vanish_torch import run_torch
 
-    assert_same_stats(stats, run_torch(dataclasses.replace(config, engine="torch")), rtol=1e-11)
+    assert_same_stats(stats, run_torch(dataclasses.replace(config, engine="torch"), on_host=on_host), rtol=1e-11)
 
 
 def test_float32_statistics_are_taken_in_float64() -> None:
@@ -117,13 +135,13 @@ def test_float32_statistics_are_taken_in_float64() -> None:
     assert single[0].grad_rms == pytest.approx(exact[0].grad_rms, rel=0.05)  # float32 subnormals lose digits
 
 
-def test_torch_float32_gradient_norms_of_a_deep_sigmoid_stack_do_not_underflow() -> None:
+def test_torch_float32_gradient_norms_of_a_deep_sigmoid_stack_do_not_underflow(on_host) -> None:
     # ‖∂W‖ and ‖δ‖ of layer 1 are ~1e-41: the torch engine scales ∂W before its float32 norm.
     from dlcli.vanish_torch import run_torch
 
     deep = make_config("sigmoid", depth=50, width=64, batch=8, seed=2, dtype="float32")
     ref_dz, ref_dw = reference_torch_grads(dataclasses.replace(deep, dtype="float64"))
-    stats = run_torch(dataclasses.replace(deep, engine="torch"))
+    stats = run_torch(dataclasses.replace(deep, engine="torch"), on_host=on_host)
     numpy_single = vanish.run_numpy(deep)
     assert 0 < stats[0].weight_grad_norm < 1e-35
     assert stats[0].weight_grad_norm == pytest.approx(np.linalg.norm(ref_dw[0]), rel=0.05)
@@ -131,7 +149,7 @@ def test_torch_float32_gradient_norms_of_a_deep_sigmoid_stack_do_not_underflow()
     assert_same_stats(numpy_single[25:], stats[25:], rtol=1e-4)
 
 
-def test_torch_bfloat16_activation_mean_is_that_of_the_bfloat16_activations() -> None:
+def test_torch_bfloat16_activation_mean_is_that_of_the_bfloat16_activations(on_host) -> None:
     # Centring bf16 activations in bf16 rounds every difference: the mean must come out of the exact values.
     from dlcli.vanish_torch import build_model, run_torch
 
@@ -140,7 +158,7 @@ def test_torch_bfloat16_activation_mean_is_that_of_the_bfloat16_activations() ->
     a = torch.tensor(vanish.inputs(config), dtype=torch.bfloat16)
     with torch.no_grad():
         a = model(a).to(torch.float64)
-    last = run_torch(config)[-1]
+    last = run_torch(config, on_host=on_host)[-1]
     assert last.act_mean == pytest.approx(a.mean().item(), rel=1e-6)
     assert last.act_std == pytest.approx(a.std(correction=0).item(), rel=1e-6)
 
@@ -309,3 +327,36 @@ def test_progress_reports_every_layer() -> None:
     vanish.run_numpy(make_config("tanh", depth=4, width=8, batch=2, seed=0), lambda *a: seen.append(a))
     assert [s for s in seen if s[0] == "forward"] == [("forward", i, 4) for i in range(1, 5)]
     assert [s for s in seen if s[0] == "backward"] == [("backward", i, 4) for i in range(1, 5)]
+
+
+def test_device_gradient_norms_survive_underflow_overflow_zeros_and_nan() -> None:
+    # Fused float32 norms square entries: 1e-30 squares to 0 and 1e30 to inf; both are redone scaled.
+    from dlcli.vanish_stats_device import gradient_norms
+
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal((8, 5)) * scale for scale in (1.0, 1e-30, 1e-41, 1e30, 0.0)]
+    values.append(np.array([[1.0, np.nan]]))
+    expected = [np.linalg.norm(v) for v in values[:-1]]
+    for dtype, rtol in ((torch.float32, 1e-6), (torch.bfloat16, 0.01)):
+        tensors = [torch.tensor(v, dtype=dtype) for v in values]
+        exact = [np.linalg.norm(t.double().numpy()) for t in tensors[:-1]]  # of the rounded entries
+        norms = gradient_norms(torch, tensors, exact=False)
+        np.testing.assert_allclose(norms[:-1], exact, rtol=1e-6)
+        np.testing.assert_allclose(norms[:2], expected[:2], rtol=rtol)  # 1e-41 is subnormal: digits lost
+        assert math.isnan(norms[-1])
+    f64 = [torch.tensor(v * 1e-160) for v in values[:-1]]
+    np.testing.assert_allclose(gradient_norms(torch, f64, exact=True), [e * 1e-160 for e in expected], rtol=1e-12)
+
+
+def test_host_norms_survive_underflow_and_overflow() -> None:
+    from dlcli.vanish_stats_host import single_norm
+
+    rng = np.random.default_rng(1)
+    for scale in (1.0, 1e-30, 1e-41, 1e25, 0.0):
+        w = (rng.standard_normal((16, 9)) * scale).astype(np.float32)
+        exact = np.linalg.norm(w.astype(np.float64))
+        delta_norm_inverse = 2.0 ** -min(max(math.frexp(exact or 1.0)[1], -126), 126)
+        assert single_norm(w.T.copy().T, delta_norm_inverse) == pytest.approx(exact, rel=1e-5, abs=1e-300)
+    for scale in (1e-200, 1e200):
+        x = rng.standard_normal(50) * scale
+        assert vanish.norm2(x) == pytest.approx(math.sqrt(np.sum((x / scale) ** 2)) * scale, rel=1e-14)
