@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -109,24 +109,36 @@ def run_torch(config: VanishConfig, progress: Progress | None = None, on_host: b
     return to_layer_stats(config, table)
 
 
+class LayerStatistics(Protocol):
+    """What statistics() asks of a way of taking the statistics (host: numpy per layer; device: tensors)."""
+
+    wants_slope: bool  # whether on_layer needs φ'(z_l) layer by layer
+
+    def on_layer(self, i: int, z: Any, slope: Any, a: Any) -> None: ...
+
+    def hooks(self, zs: list[Any], weights: list[Any]) -> list[Any]: ...  # autograd hook handles
+
+    def finish(self, grads: Any) -> np.ndarray: ...  # grads: (∂loss/∂z_l..., ∂loss/∂W_l...)
+
+
 def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
                progress: Progress | None = None, on_host: bool | None = None) -> np.ndarray:
-    """A (depth, N_STATS) float64 table of per-layer statistics.
+    """A (depth, N_STATS) float64 table of per-layer statistics, from one forward pass and one autograd call
+    that gives every ∂loss/∂z_l and ∂loss/∂W_l.
 
-    The forward pass runs each activation module on a dual tensor (forward-mode AD), so φ'(z_l) comes with
-    a_l at the cost of one extra element-wise op; one autograd call then gives every ∂loss/∂z_l and
-    ∂loss/∂W_l, whose norms are taken in autograd hooks while each is still in cache. On a CPU the rows are
-    taken in numpy, layer by layer (dlcli.vanish_stats_host); elsewhere as tensors on the device, copied to
-    the host once (dlcli.vanish_stats_device). `on_host` overrides that choice (the tests run both on a CPU).
+    On a CPU they are taken in numpy, layer by layer while each tensor is in cache (dlcli.vanish_stats_host);
+    elsewhere as tensors on the device, a few launches per stack of layers (dlcli.vanish_stats_device).
+    `on_host` overrides that choice (the tests run both on a CPU).
     """
     linears = list(model[0::2])
     depth = len(linears)
     if on_host is None:
         on_host = x.device.type == "cpu"
+    stats: LayerStatistics
     if on_host:
         from dlcli.vanish_stats_host import HostStatistics
 
-        stats: Any = HostStatistics(config, torch, depth)
+        stats = HostStatistics(config, torch, depth)
     else:
         from dlcli.vanish_stats_device import DeviceStatistics
 
