@@ -29,6 +29,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--budget", type=float, default=0.10)
     parser.add_argument("--skip", choices=("forward", "gradients"), default=None,
                         help="diagnostic: leave out the forward-pass statistics or the gradient norms")
+    parser.add_argument("--slope-on-stacks", action="store_true",
+                        help="diagnostic: device statistics take φ' by forward-mode AD on stacks of z, not with "
+                             "one backward-node launch per layer")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads [default: torch's]")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: this process's CPU time (steadier on a shared machine; use with --threads 1)")
@@ -48,6 +51,10 @@ def main(argv: list[str]) -> int:
 
     if args.skip:
         skip_part(args.skip)
+    if args.slope_on_stacks:
+        from dlcli.vanish_stats_device import DeviceStatistics
+
+        DeviceStatistics.wants_slope = False
     config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
                          engine="torch", device=args.device, seed=0)
     device = resolve_device(torch, config.device)
@@ -88,6 +95,7 @@ def main(argv: list[str]) -> int:
     overhead = s / b - 1
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     skipped = f", without the {args.skip} statistics" if args.skip else ""
+    skipped += ", φ' on stacks" if args.slope_on_stacks else ""
     print(f"torch engine statistics{skipped} vs bare forward+backward: depth {args.depth}, width {args.width}, "
           f"batch {args.batch}, {args.dtype}, {args.act}, {where}; {args.clock} time, {args.repeats} alternating runs"
           f"{', freed memory kept (no page-fault noise)' if steady else ''}")

@@ -1,12 +1,12 @@
 """The torch engine's per-layer statistics on a GPU: tensors on the device, a few host copies per run.
 
-There each small op is a kernel launch that costs the host several microseconds, while a depth-1000 stack
-of 1024-wide layers keeps the GPU itself mostly idle: so nothing is added per layer. The forward-pass
-statistics are taken on stacks of up to ~128 equal-width layers, launched during the forward pass (the
-GPU works through them while the host launches the next layers); the gradient norms are taken after the
-backward pass with fused multi-tensor norms, one launch for all layers. No host synchronisation per
-layer: a per-layer `.item()` made a bf16 depth-1000 step 75% slower on an H200. (It runs on a CPU too:
-the tests check it there against the host statistics and autograd.)
+There each small op is a kernel launch that costs the host several microseconds, and each pass over a
+layer's tensors costs the GPU memory bandwidth: so little is added per layer (one launch, for φ'(z)). The
+forward-pass statistics are taken on stacks of up to ~128 equal-width layers, a few passes each, launched
+during the forward pass (the GPU works through them while the host launches the next layers); the
+gradient norms are taken after the backward pass with fused multi-tensor norms, one launch for all layers.
+No host synchronisation per layer: a per-layer `.item()` made a bf16 depth-1000 step 75% slower on an
+H200. (It runs on a CPU too: the tests check it there against the host statistics and autograd.)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ STACK_BYTES = {"cuda": 1 << 30, "cpu": 1 << 20}
 class DeviceStatistics:
     """A (depth, 7) float64 table — ‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c — on the device."""
 
-    wants_slope = False  # φ'(z) is taken on stacks of z, not layer by layer
+    wants_slope = True  # φ'(z_l) layer by layer where the activation is one op (one launch per layer)
 
     def __init__(self, config: VanishConfig, torch: Any, depth: int, device: Any) -> None:
         self.torch = torch
@@ -36,7 +36,7 @@ class DeviceStatistics:
         self.forward_statistics = _ForwardStatistics(config, torch, device)
 
     def on_layer(self, i: int, z: Any, slope: Any, a: Any) -> None:
-        self.forward_statistics.on_layer(z, a)
+        self.forward_statistics.on_layer(z, slope, a)
 
     def hooks(self, zs: list[Any], weights: list[Any]) -> list[Any]:
         return []  # the norms are taken from the gradients autograd.grad returns
@@ -81,39 +81,38 @@ def gradient_norms(torch: Any, tensors: list[Any], exact: bool) -> np.ndarray:
 
 
 class _ForwardStatistics:
-    """Σ(a−c), ‖a−c‖, saturated count, dead count, c per layer, from z_l and a_l.
+    """Σ(a−c), ‖a−c‖, saturated count, dead count, c per layer, from φ'(z_l) (or z_l) and a_l.
 
-    Rows are taken on stacks of consecutive equal-width layers, ~15 ops per stack instead of per layer,
+    Rows are taken on stacks of consecutive equal-width layers, ~10 ops per stack instead of per layer,
     as soon as a stack is full: in the forward pass, so that the device works through them while the host
-    launches the layers after. φ'(z) comes from forward-mode AD on the stack of z.
+    launches the layers after. φ'(z) comes layer by layer (the activation's backward node) or, where the
+    activation is several ops, from forward-mode AD on the stack of z.
     """
 
     def __init__(self, config: VanishConfig, torch: Any, device: Any) -> None:
         self.torch = torch
         self.config = config
         self.threshold = SATURATION_LEVEL * max_abs_grad(config)
-        # Activation sums accumulate in float32 for float32/bfloat16 input: torch's float64-accumulating
-        # reductions of float32 input run ~4× slower, and O(1) activations, centred first, lose nothing
-        # that matters at float32 precision.
-        self.exact = config.dtype == "float64"
-        self.acc = torch.float64 if self.exact else torch.float32
         self.stack_bytes = STACK_BYTES.get(device.type, STACK_BYTES["cuda"])
         self.derivative = _derivative(torch, activations.get(config.activation), config.params)
         self.layer_rows: list[Any] = []
-        self.pending: list[tuple[Any, Any]] = []
+        self.pending: list[tuple[Any, Any, Any]] = []
         self.buffers: dict[Any, Any] = {}  # stacks reuse their memory: no fresh pages for every stack
 
-    def on_layer(self, z: Any, a: Any) -> None:
+    def on_layer(self, z: Any, slope: Any, a: Any) -> None:
         if self.pending and (self.pending[0][0].shape != z.shape
                              or (len(self.pending) + 1) * z.numel() * 8 > self.stack_bytes):
             self._flush()
-        self.pending.append((z, a))  # stacked under no_grad: no graph, and no detach() per layer
+        self.pending.append((z, slope, a))  # stacked under no_grad: no graph, and no detach() per layer
 
     def _flush(self) -> None:
         torch = self.torch
         with torch.no_grad():
-            dphi = self.derivative(self._stack("z", [z for z, _ in self.pending]))  # (layers, batch, width)
-            self.layer_rows.append(self.rows(dphi, self._stack("a", [a for _, a in self.pending])))
+            if self.pending[0][1] is None:
+                dphi = self.derivative(self._stack("z", [z for z, _, _ in self.pending]))
+            else:
+                dphi = self._stack("dphi", [slope for _, slope, _ in self.pending])  # (layers, batch, width)
+            self.layer_rows.append(self.rows(dphi, self._stack("a", [a for _, _, a in self.pending])))
         self.pending = []
 
     def finish(self) -> Any:
@@ -138,14 +137,13 @@ class _ForwardStatistics:
         dphi = dphi.abs_()  # a stack: ours to change
         saturated = torch.count_nonzero(dphi < self.threshold, dim=(1, 2))  # NaN < threshold is False
         dead = (dphi.amax(dim=1) == 0).sum(dim=1)
-        if self.exact:  # Σa² − n·mean² then loses ~(mean/std)²·1e-16 relatively (1e-14 for a sigmoid layer)
-            centre = torch.zeros(a.shape[0], dtype=f64, device=a.device)
-        else:           # at float32 precision, centre on one sample first so that nothing cancels
-            shift = a[:, :1, :1].to(self.acc)
-            a = a.to(self.acc) - shift
-            centre = shift.reshape(-1).to(f64)
-        return torch.stack([a.sum(dim=(1, 2)).to(f64), torch.linalg.vector_norm(a, dim=(1, 2)).to(f64),
-                            saturated.to(f64), dead.to(f64), centre], dim=1)
+        # Mean and variance in one pass (Welford: no cancellation, whatever mean/std), in float32 at least:
+        # var_mean returns its input's dtype, and bfloat16 would round them to 8 bits.
+        var, mean = torch.var_mean(a if a.dtype in (f64, torch.float32) else a.float(), dim=(1, 2), correction=0)
+        n = a.shape[1] * a.shape[2]
+        # as Σ(a−c) = 0, ‖a−c‖ and c = the mean: the same columns the host statistics fill
+        return torch.stack([torch.zeros_like(mean, dtype=f64), (var.to(f64) * n).sqrt(), saturated.to(f64),
+                            dead.to(f64), mean.to(f64)], dim=1)
 
 
 def _derivative(torch: Any, act: Any, params: dict[str, float]) -> Any:

@@ -181,7 +181,7 @@ class _Activate:
         self.fwad = fwad
         self.torch = torch
         self.mode = "node"  # then "dual", then "none", as each proves not to apply
-        self.ones: dict[Any, Any] = {}  # a ones tangent per shape (make_dual copies an expanded one)
+        self.ones: dict[Any, Any] = {}
 
     def __call__(self, module: Any, z: Any) -> tuple[Any, Any]:
         if self.mode == "node":
@@ -190,7 +190,7 @@ class _Activate:
             if node is not None and z.grad_fn is not None and len(node.next_functions) == 1 \
                     and node.next_functions[0][0] is z.grad_fn:
                 with self.torch.no_grad():
-                    return a, node(self._ones(z)).detach()
+                    return a, node(self._ones(z, expanded=True)).detach()
             self.mode = "dual"
         if self.mode == "dual":
             try:
@@ -202,10 +202,13 @@ class _Activate:
                 self.mode = "none"
         return module(z), None
 
-    def _ones(self, z: Any) -> Any:
-        key = (z.shape, z.dtype, z.device)
+    def _ones(self, z: Any, expanded: bool = False) -> Any:
+        """Ones of z's shape: a real tensor (make_dual copies an expanded one), or one element expanded
+        (stride 0: the backward node reads no memory for it)."""
+        key = (z.shape, z.dtype, z.device, expanded)
         if key not in self.ones:
-            self.ones[key] = self.torch.ones_like(z)
+            one = self.torch.ones((), dtype=z.dtype, device=z.device)
+            self.ones[key] = one.expand(z.shape) if expanded else self.torch.ones_like(z)
         return self.ones[key]
 
     def _dual(self, module: Any, z: Any) -> tuple[Any, Any]:

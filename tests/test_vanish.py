@@ -86,13 +86,14 @@ def test_numpy_and_torch_engines_agree_to_float64_rounding(kwargs, on_host) -> N
     assert_same_stats(numpy_stats, torch_stats, rtol=1e-12)
 
 
-def test_host_statistics_take_phi_prime_from_the_registry_without_autograd_formulas(monkeypatch) -> None:
-    # For an activation whose torch ops have neither one backward node nor forward-mode formulas.
+def test_statistics_without_a_per_layer_phi_prime(monkeypatch, on_host) -> None:
+    # Host: the registry's φ' (an activation with neither one backward node nor forward-mode formulas);
+    # device: forward-mode AD on stacks of z (also what `--slope-on-stacks` measures in the GPU benchmark).
     from dlcli import vanish_torch
 
     monkeypatch.setattr(vanish_torch._Activate, "__call__", lambda self, module, z: (module(z), None))
     config = make_config("relu", depth=5, width=24, batch=8, seed=4, init="kaiming")
-    stats = vanish_torch.run_torch(dataclasses.replace(config, engine="torch"), on_host=True)
+    stats = vanish_torch.run_torch(dataclasses.replace(config, engine="torch"), on_host=on_host)
     assert_same_stats(vanish.run_numpy(config), stats, rtol=1e-12)
 
 
