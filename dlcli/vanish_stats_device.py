@@ -85,8 +85,8 @@ class _ForwardStatistics:
 
     Rows are taken on stacks of consecutive equal-width layers, ~10 ops per stack instead of per layer,
     as soon as a stack is full: in the forward pass, so that the device works through them while the host
-    launches the layers after. φ'(z) comes layer by layer (the activation's backward node) or, where the
-    activation is several ops, from forward-mode AD on the stack of z.
+    launches the layers after. φ'(z) comes with each layer (see vanish_torch._Activate) or, where none
+    does, from forward-mode AD on the stack of z.
     """
 
     def __init__(self, config: VanishConfig, torch: Any, device: Any) -> None:
