@@ -76,6 +76,7 @@ def on_host(request) -> bool:
     {"activation": "tanh", "depth": 8, "width": 32, "init": "orthogonal", "gain": 1.3, "bias_std": 0.2},
     {"activation": "hardtanh", "depth": 5, "width": 32, "init": "normal", "gain": 3.0},
     {"activation": "softsign", "depth": 6, "width": 24},  # several torch ops: φ' by forward-mode AD
+    {"activation": "step", "depth": 3, "width": 8},  # φ' = 0 everywhere: nothing saturated, every unit dead
 ])
 def test_numpy_and_torch_engines_agree_to_float64_rounding(kwargs, on_host) -> None:
     config = make_config(batch=16, seed=3, **kwargs)
