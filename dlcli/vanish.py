@@ -218,6 +218,14 @@ class LayerStats:
         return dict(self.__dict__)
 
 
+def inverse_power_of_two(x: float, limit: int = 126) -> float:
+    """A power of two near 1/x (x > 0 and finite; else 1), its exponent within ±limit: multiplying by it is
+    exact, and keeps a float32 (limit 126) or float64 (limit 1020) scale a normal number."""
+    if not 0 < x < math.inf:
+        return 1.0
+    return 2.0 ** -min(max(math.frexp(x)[1], -limit), limit)
+
+
 def norm2(x: np.ndarray) -> float:
     """Euclidean norm of all entries in float64, safe from underflow and overflow (entries below 1e-154
     square to 0, above 1e154 to inf): those sums are redone after scaling by the largest entry."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dlcli import activations
-from dlcli.vanish import SATURATION_LEVEL, VanishConfig, max_abs_grad
+from dlcli.vanish import SATURATION_LEVEL, VanishConfig, inverse_power_of_two, max_abs_grad
 
 # The largest stack of layers the forward statistics take together, counted at 8 bytes an element: on a
 # GPU 1 GiB (a handful of launches for a deep stack); on a CPU 1 MiB, layers that are still in cache.
@@ -71,8 +71,7 @@ def gradient_norms(torch: Any, tensors: list[Any], exact: bool) -> np.ndarray:
     for i, peak in zip(suspects, peaks.tolist(), strict=True):
         norms[i] = peak  # 0, inf or nan: the norm is the same
     if rescale:
-        limit = 1020 if exact else 126  # the scale itself must be a normal number of the tensor's dtype
-        scales = [2.0 ** -min(max(math.frexp(peak)[1], -limit), limit) for _, peak in rescale]
+        scales = [inverse_power_of_two(peak, 1020 if exact else 126) for _, peak in rescale]
         scaled = torch._foreach_mul([tensors[i] for i, _ in rescale], scales)
         again = torch.stack(torch._foreach_norm(scaled, 2, dtype=acc)).to(torch.float64).cpu().numpy()
         for (i, _), scale, n in zip(rescale, scales, again.tolist(), strict=True):

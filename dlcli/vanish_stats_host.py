@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dlcli import activations
-from dlcli.vanish import SATURATION_LEVEL, VanishConfig, max_abs_grad, norm2
+from dlcli.vanish import SATURATION_LEVEL, VanishConfig, inverse_power_of_two, max_abs_grad, norm2
 
 # float32 sums of squares at least this large lost nothing that matters to underflow: squares below
 # float32's smallest normal number (1.2e-38), a million of them, add up to 1.2e-32, a part in 1e7 of it.
@@ -73,7 +73,7 @@ class HostStatistics:
     def on_delta(self, i: int) -> Any:
         def hook(g: Any) -> None:  # runs before layer i's ∂W is made from g
             delta = self.table[i, 1] = norm2(self.numpy(g))
-            self.inverse[i] = 2.0 ** -min(max(math.frexp(delta)[1], -126), 126) if 0 < delta < math.inf else 1.0
+            self.inverse[i] = inverse_power_of_two(delta)
         return hook
 
     def on_weight_grad(self, i: int) -> Any:
