@@ -38,9 +38,6 @@ class DeviceStatistics:
     def on_layer(self, i: int, z: Any, slope: Any, a: Any) -> None:
         self.forward_statistics.on_layer(z, slope, a)
 
-    def hooks(self, zs: list[Any], weights: list[Any]) -> list[Any]:
-        return []  # the norms are taken from the gradients autograd.grad returns
-
     def finish(self, grads: Any) -> np.ndarray:
         torch = self.torch
         depth = len(grads) // 2

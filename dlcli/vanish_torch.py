@@ -116,18 +116,18 @@ class LayerStatistics(Protocol):
 
     def on_layer(self, i: int, z: Any, slope: Any, a: Any) -> None: ...
 
-    def hooks(self, zs: list[Any], weights: list[Any]) -> list[Any]: ...  # autograd hook handles
-
     def finish(self, grads: Any) -> np.ndarray: ...  # grads: (∂loss/∂z_l..., ∂loss/∂W_l...)
 
 
 def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
                progress: Progress | None = None, on_host: bool | None = None) -> np.ndarray:
     """A (depth, N_STATS) float64 table of per-layer statistics, from one forward pass and one autograd call
-    that gives every ∂loss/∂z_l and ∂loss/∂W_l.
+    that gives every ∂loss/∂z_l and ∂loss/∂W_l (no hooks: a Python call inside the backward pass costs more
+    than the work it would do there).
 
-    On a CPU they are taken in numpy, layer by layer while each tensor is in cache (dlcli.vanish_stats_host);
-    elsewhere as tensors on the device, a few launches per stack of layers (dlcli.vanish_stats_device).
+    The forward rows are taken on a CPU in numpy, layer by layer while each tensor is in cache
+    (dlcli.vanish_stats_host); elsewhere as tensors on the device, a few launches per stack of layers
+    (dlcli.vanish_stats_device). Both take the gradient norms from what autograd.grad returns.
     `on_host` overrides that choice (the tests run both on a CPU).
     """
     linears = list(model[0::2])
@@ -156,13 +156,8 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
             if progress:
                 progress("forward", i + 1, depth)
         loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
-        handles = stats.hooks(zs, weights)
-        try:
-            grads = torch.autograd.grad(loss, [*zs, *weights])
-        finally:
-            for handle in handles:
-                handle.remove()
-        del loss, a
+        grads = torch.autograd.grad(loss, [*zs, *weights])
+        del loss, a, zs
         return stats.finish(grads)
 
 

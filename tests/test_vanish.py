@@ -18,13 +18,15 @@ STAT_FIELDS = ("weight_grad_norm", "grad_rms", "act_mean", "act_std", "saturated
 
 
 def reference_torch_grads(config: VanishConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """∂loss/∂z_l and ∂loss/∂W_l from a torch model built here, independently of dlcli.vanish_torch."""
+    """∂loss/∂z_l and ∂loss/∂W_l from a torch model built here, independently of dlcli.vanish_torch
+    (in float32 for a float32 config, else float64)."""
     net = vanish.build_numpy(config)
     act = activations.get(config.activation)
-    a = torch.tensor(net.x, dtype=torch.float64)
+    dtype = torch.float32 if config.dtype == "float32" else torch.float64
+    a = torch.tensor(net.x, dtype=dtype)
     zs, weights = [], []
     for w, b in zip(net.weights, net.biases, strict=True):
-        lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
+        lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=dtype)
         with torch.no_grad():
             lin.weight.copy_(torch.tensor(w))
             lin.bias.copy_(torch.tensor(b))
@@ -32,7 +34,7 @@ def reference_torch_grads(config: VanishConfig) -> tuple[list[np.ndarray], list[
         zs.append(z)
         weights.append(lin.weight)
         a = act.torch_ref(torch, z, config.params)
-    head = torch.tensor(net.head, dtype=torch.float64)
+    head = torch.tensor(net.head, dtype=dtype)
     loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
     grads = torch.autograd.grad(loss, zs + weights)
     depth = len(zs)
@@ -149,6 +151,19 @@ def test_torch_float32_gradient_norms_of_a_deep_sigmoid_stack_do_not_underflow(o
     assert stats[0].weight_grad_norm == pytest.approx(np.linalg.norm(ref_dw[0]), rel=0.05)
     assert stats[0].grad_rms == pytest.approx(np.sqrt(np.mean(ref_dz[0] ** 2)), rel=0.05)
     assert_same_stats(numpy_single[25:], stats[25:], rtol=1e-4)
+
+
+def test_torch_float32_gradients_that_underflow_to_zero_have_norm_zero(on_host) -> None:
+    # Deep enough, float32 backprop itself flushes δ_l, and so ∂W_l = δ_lᵀa_{l-1}, to exactly 0.
+    from dlcli.vanish_torch import run_torch
+
+    deep = make_config("sigmoid", depth=80, width=32, batch=4, seed=2, dtype="float32")
+    ref_dz, ref_dw = reference_torch_grads(deep)  # autograd in float32
+    stats = run_torch(dataclasses.replace(deep, engine="torch"), on_host=on_host)
+    assert not ref_dz[0].any() and not ref_dw[0].any() and ref_dw[-1].any()
+    for layer, dz, dw in zip(stats, ref_dz, ref_dw, strict=True):
+        assert layer.weight_grad_norm == pytest.approx(np.linalg.norm(dw.astype(np.float64)), rel=1e-5, abs=0)
+        assert layer.grad_rms == pytest.approx(np.sqrt(np.mean(dz.astype(np.float64) ** 2)), rel=1e-5, abs=0)
 
 
 def test_torch_bfloat16_activation_mean_is_that_of_the_bfloat16_activations(on_host) -> None:
@@ -350,15 +365,23 @@ def test_device_gradient_norms_survive_underflow_overflow_zeros_and_nan() -> Non
     np.testing.assert_allclose(gradient_norms(torch, f64, exact=True), [e * 1e-160 for e in expected], rtol=1e-12)
 
 
-def test_host_norms_survive_underflow_and_overflow() -> None:
-    from dlcli.vanish_stats_host import single_norm
+def test_host_norms_survive_underflow_overflow_zeros_and_nan() -> None:
+    from dlcli.vanish_stats_host import gradient_norm
 
     rng = np.random.default_rng(1)
-    for scale in (1.0, 1e-30, 1e-41, 1e25, 0.0):
-        w = (rng.standard_normal((16, 9)) * scale).astype(np.float32)
-        exact = np.linalg.norm(w.astype(np.float64))
-        inverse = vanish.inverse_power_of_two(exact)  # as the engine passes it: within float32's range
-        assert single_norm(w.T.copy().T, inverse) == pytest.approx(exact, rel=1e-5, abs=1e-300)
+    for scale in (1.0, 1e-30, 1e-41, 1e25, 1e-160, 1e160, 0.0):
+        w = rng.standard_normal((16, 9)) * scale
+        for dtype in (torch.float64, torch.float32, torch.bfloat16):
+            values = torch.tensor(w, dtype=dtype).double().numpy()  # the rounded entries, in float64
+            if not np.isfinite(values).all():
+                continue  # 1e160 is beyond float32
+            exact = math.hypot(*values.ravel())  # hypot: no under- or overflow
+            rel = 1e-14 if dtype == torch.float64 else 1e-5
+            inverse = vanish.inverse_power_of_two(exact)  # a scale near 1/‖t‖, as the engine passes it
+            transposed = torch.tensor(w.T, dtype=dtype).T  # ∂W's memory layout: not contiguous
+            assert gradient_norm(torch, transposed, inverse) == pytest.approx(exact, rel=rel, abs=1e-300)
+            assert gradient_norm(torch, torch.tensor(w, dtype=dtype)) == pytest.approx(exact, rel=rel, abs=1e-300)
+    assert math.isnan(gradient_norm(torch, torch.tensor([1.0, math.nan])))
     for scale in (1e-200, 1e200):
         x = rng.standard_normal(50) * scale
         assert vanish.norm2(x) == pytest.approx(math.hypot(*x), rel=1e-14)  # hypot: no under- or overflow
