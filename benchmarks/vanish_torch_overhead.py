@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     if args.slope_on_stacks:
         from dlcli.vanish_stats_device import DeviceStatistics
 
-        DeviceStatistics.wants_slope = False
+        DeviceStatistics.slope_when = "never"
     config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
                          engine="torch", device=args.device, seed=0)
     device = resolve_device(torch, config.device)

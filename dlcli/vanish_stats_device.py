@@ -28,7 +28,7 @@ STACK_BYTES = {"cuda": 1 << 30, "cpu": 1 << 20}
 class DeviceStatistics:
     """A (depth, 7) float64 table — ‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c — on the device."""
 
-    wants_slope = True  # φ'(z_l) layer by layer where the activation is one op (one launch per layer)
+    slope_when = "forward"  # φ'(z_l) layer by layer (one launch, where the activation is one op), stacked
 
     def __init__(self, config: VanishConfig, torch: Any, depth: int, device: Any) -> None:
         self.torch = torch

@@ -112,7 +112,10 @@ def run_torch(config: VanishConfig, progress: Progress | None = None, on_host: b
 class LayerStatistics(Protocol):
     """What statistics() asks of a way of taking the statistics (host: numpy per layer; device: tensors)."""
 
-    wants_slope: bool  # whether on_layer needs φ'(z_l) layer by layer
+    # When on_layer is called, and with φ'(z_l) or None: "forward" — layer by layer during the forward
+    # pass, with φ'; "after" — for every layer after the forward pass, in one loop, with φ'; "never" — layer
+    # by layer during the forward pass, with None (on_layer finds φ' its own way).
+    slope_when: str
 
     def on_layer(self, i: int, z: Any, slope: Any, a: Any) -> None: ...
 
@@ -125,10 +128,11 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
     that gives every ∂loss/∂z_l and ∂loss/∂W_l (no hooks: a Python call inside the backward pass costs more
     than the work it would do there).
 
-    The forward rows are taken on a CPU in numpy, layer by layer while each tensor is in cache
-    (dlcli.vanish_stats_host); elsewhere as tensors on the device, a few launches per stack of layers
-    (dlcli.vanish_stats_device). Both take the gradient norms from what autograd.grad returns.
-    `on_host` overrides that choice (the tests run both on a CPU).
+    On a CPU the forward rows are taken in numpy after the forward pass, all layers in one loop, where
+    code and data stay in cache, unlike between one layer's matrix products and the next's
+    (dlcli.vanish_stats_host); elsewhere as tensors on the device, a few launches per stack of layers,
+    during the forward pass (dlcli.vanish_stats_device). Both take the gradient norms from what
+    autograd.grad returns. `on_host` overrides that choice (the tests run both on a CPU).
     """
     linears = list(model[0::2])
     depth = len(linears)
@@ -146,15 +150,26 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
     activate = _Activate(config, torch)
     weights = [linear.weight for linear in linears]
     zs: list[Any] = []
+    later: list[tuple[Any, Any, Any]] = []  # (module, z_l, a_l) for on_layer after the forward pass
     a = x
     with blas.single_thread(on_host):  # numpy's BLAS on one thread beside torch's, which busy-wait
         for i, (linear, act_module) in enumerate(zip(linears, model[1::2], strict=True)):
             z = linear(a)
-            a, slope = activate(act_module, z) if stats.wants_slope else (act_module(z), None)
             zs.append(z)
-            stats.on_layer(i, z, slope, a)
+            if stats.slope_when == "after":
+                a = act_module(z)
+                later.append((act_module, z, a))
+            elif stats.slope_when == "forward":
+                a, slope = activate(act_module, z)
+                stats.on_layer(i, z, slope, a)
+            else:
+                a = act_module(z)
+                stats.on_layer(i, z, None, a)
             if progress:
                 progress("forward", i + 1, depth)
+        for i, (act_module, z, a_i) in enumerate(later):
+            stats.on_layer(i, z, activate.slope(act_module, z, a_i), a_i)
+        del later
         loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
         grads = torch.autograd.grad(loss, [*zs, *weights])
         del loss, a, zs
@@ -162,11 +177,11 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
 
 
 class _Activate:
-    """module(z) → (a, φ'(z)) with the autograd graph of a the module's own.
+    """module(z) → (a, φ'(z)) with the autograd graph of a the module's own; or φ'(z) of an a already made.
 
     Where the module is one autograd op (sigmoid, tanh, relu, gelu, ...), φ'(z) is that op's backward
     node applied to ones: the kernel the backward pass runs, once more (~⅓ of the op's forward cost).
-    Otherwise forward-mode AD through the module (~1.3× the forward cost), or (a, None) for an activation
+    Otherwise forward-mode AD through the module (~1.3× the forward cost), or None for an activation
     whose torch ops lack forward-mode formulas.
     """
 
@@ -179,23 +194,29 @@ class _Activate:
         self.ones: dict[Any, Any] = {}
 
     def __call__(self, module: Any, z: Any) -> tuple[Any, Any]:
+        if self.mode == "dual":  # one pass through the module gives both
+            try:
+                return self._dual(module, z)
+            except (NotImplementedError, RuntimeError):
+                self.mode = "none"
+        a = module(z)
+        return a, self.slope(module, z, a)
+
+    def slope(self, module: Any, z: Any, a: Any) -> Any:
+        """φ'(z), where a = module(z) with its autograd graph; None where neither way applies."""
         if self.mode == "node":
-            a = module(z)
             node = a.grad_fn
             if node is not None and z.grad_fn is not None and len(node.next_functions) == 1 \
                     and node.next_functions[0][0] is z.grad_fn:
                 with self.torch.no_grad():
-                    return a, node(self._ones(z, expanded=True)).detach()
+                    return node(self._ones(z, expanded=True)).detach()
             self.mode = "dual"
         if self.mode == "dual":
             try:
-                with warnings.catch_warnings():
-                    # torch's forward-AD set-up warns once that torch.jit.script is deprecated: not ours
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    return self._dual(module, z)
+                return self._dual(module, z)[1]
             except (NotImplementedError, RuntimeError):
                 self.mode = "none"
-        return module(z), None
+        return None
 
     def _ones(self, z: Any, expanded: bool = False) -> Any:
         """Ones of z's shape: a real tensor (make_dual copies an expanded one), or one element expanded
@@ -208,8 +229,11 @@ class _Activate:
 
     def _dual(self, module: Any, z: Any) -> tuple[Any, Any]:
         fwad = self.fwad
-        with fwad.dual_level():
-            a, tangent = fwad.unpack_dual(module(fwad.make_dual(z, self._ones(z))))
+        with warnings.catch_warnings():
+            # torch's forward-AD set-up warns once that torch.jit.script is deprecated: not ours
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with fwad.dual_level():
+                a, tangent = fwad.unpack_dual(module(fwad.make_dual(z, self._ones(z))))
         return a, self.torch.zeros_like(z) if tangent is None else tangent.detach()
 
 

@@ -94,7 +94,7 @@ def test_statistics_without_a_per_layer_phi_prime(monkeypatch, on_host) -> None:
     # device: forward-mode AD on stacks of z (also what `--slope-on-stacks` measures in the GPU benchmark).
     from dlcli import vanish_torch
 
-    monkeypatch.setattr(vanish_torch._Activate, "__call__", lambda self, module, z: (module(z), None))
+    monkeypatch.setattr(vanish_torch._Activate, "slope", lambda self, module, z, a: None)
     config = make_config("relu", depth=5, width=24, batch=8, seed=4, init="kaiming")
     stats = vanish_torch.run_torch(dataclasses.replace(config, engine="torch"), on_host=on_host)
     assert_same_stats(vanish.run_numpy(config), stats, rtol=1e-12)
