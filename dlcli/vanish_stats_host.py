@@ -2,8 +2,9 @@
 
 A CPU tensor is a numpy array without a copy, and numpy's reductions on a layer-sized array are 3-4× faster
 than torch's (whose kernels split 32k-element work across threads and wait for them). The forward rows are
-taken after the forward pass, every layer in one loop: there the code and each layer's a_l stay in cache,
-where between one layer's matrix products and the next's they would not (measured: ~2% of a step less).
+taken after the forward pass, every layer in one loop: there numpy's and torch's code stays in cache,
+where between one layer's matrix products and the next's each call started cold (measured: ~2% of a step
+less, though each a_l is read once more from memory).
 The norms of ∂loss/∂z_l and ∂loss/∂W_l are taken from the gradients autograd.grad returns, with torch's dot
 on all threads. Taking them in autograd hooks instead, each a Python call inside the backward pass, made
 the statistics ~1.7× as costly here.
@@ -83,7 +84,7 @@ class HostStatistics:
                 self.table[i, 1] = gradient_norm(self.torch, delta)
             for i, weight_grad in enumerate(grads[depth:]):  # ∂W_l = δ_lᵀa_{l-1}: 1/‖δ_l‖ scales it near 1
                 if self.table[i, 1] == 0.0 and (i == 0 or math.isfinite(self.table[i - 1, 3])):
-                    continue  # δ_l = 0 and a_{l-1} finite: ∂W_l is exactly 0 (float32 deep stacks: half the layers)
+                    continue  # δ_l = 0, a_{l-1} (or the normal input) finite: ∂W_l = 0 exactly (float32 deep stacks)
                 self.table[i, 0] = gradient_norm(self.torch, weight_grad, inverse_power_of_two(self.table[i, 1]))
         return self.table
 

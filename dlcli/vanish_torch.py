@@ -129,7 +129,7 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
     than the work it would do there).
 
     On a CPU the forward rows are taken in numpy after the forward pass, all layers in one loop, where
-    code and data stay in cache, unlike between one layer's matrix products and the next's
+    the code stays in cache, unlike between one layer's matrix products and the next's
     (dlcli.vanish_stats_host); elsewhere as tensors on the device, a few launches per stack of layers,
     during the forward pass (dlcli.vanish_stats_device). Both take the gradient norms from what
     autograd.grad returns. `on_host` overrides that choice (the tests run both on a CPU).
