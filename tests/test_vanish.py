@@ -89,6 +89,18 @@ def test_numpy_and_torch_engines_agree_to_float64_rounding(kwargs, on_host) -> N
     assert_same_stats(numpy_stats, torch_stats, rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", activations.names(elementwise_only=True))
+def test_every_activation_gives_the_same_statistics_in_both_engines(name, on_host) -> None:
+    # φ' comes three ways in the torch engine (the op's backward node, forward-mode AD, the registry's φ'):
+    # each must agree with the numpy engine, which uses only the registry.
+    config = make_config(name, depth=4, width=16, batch=8, seed=3)
+    from dlcli.vanish_torch import run_torch
+
+    torch_stats = run_torch(dataclasses.replace(config, engine="torch"), on_host=on_host)
+    # torch's float64 hardsigmoid backward multiplies by float32(1/6): a part in 1e7 off, in torch itself
+    assert_same_stats(vanish.run_numpy(config), torch_stats, rtol=1e-6 if name == "hardsigmoid" else 1e-12)
+
+
 def test_statistics_without_a_per_layer_phi_prime(monkeypatch, on_host) -> None:
     # Host: the registry's φ' (an activation with neither one backward node nor forward-mode formulas);
     # device: forward-mode AD on stacks of z (also what `--slope-on-stacks` measures in the GPU benchmark).
