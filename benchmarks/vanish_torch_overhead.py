@@ -57,10 +57,10 @@ def main(argv: list[str]) -> int:
 
     if args.skip:
         skip_part(args.skip)
-    if args.slope_on_stacks:
-        from dlcli.vanish_stats_device import DeviceStatistics
+    if args.slope_on_stacks:  # no φ' with each layer: the device statistics take it from stacks of z
+        from dlcli.vanish_torch import _Activate
 
-        DeviceStatistics.slope_when = "never"
+        _Activate.slope = lambda self, module, z, a: None  # type: ignore[method-assign]
     config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
                          engine="torch", device=args.device, seed=0)
     device = resolve_device(torch, config.device)

@@ -23,7 +23,7 @@ from dlcli.vanish import SATURATION_LEVEL, VanishConfig, inverse_power_of_two, m
 # Sums of squares in these ranges lost nothing that matters to underflow or overflow. float64: squares
 # below 1e-308 are lost, a part in 1e28 of a sum above 1e-280. float32 (summed after scaling): squares
 # below float32's smallest normal number (1.2e-38), a million of them, add up to 1.2e-32, a part in 1e7.
-SAFE_SUMS = {"float64": (1e-280, 1e300), "float32": (1e-25, 1e35)}
+SAFE_SUMS = {"float64": (1e-280, math.inf), "float32": (1e-25, 1e35)}
 
 
 class HostStatistics:

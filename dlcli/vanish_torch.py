@@ -112,9 +112,8 @@ def run_torch(config: VanishConfig, progress: Progress | None = None, on_host: b
 class LayerStatistics(Protocol):
     """What statistics() asks of a way of taking the statistics (host: numpy per layer; device: tensors)."""
 
-    # When on_layer is called, and with φ'(z_l) or None: "forward" — layer by layer during the forward
-    # pass, with φ'; "after" — for every layer after the forward pass, in one loop, with φ'; "never" — layer
-    # by layer during the forward pass, with None (on_layer finds φ' its own way).
+    # When on_layer is called with φ'(z_l) (None where _Activate finds none: on_layer finds it its own way):
+    # "forward" — layer by layer during the forward pass; "after" — for every layer after it, in one loop.
     slope_when: str
 
     def on_layer(self, i: int, z: Any, slope: Any, a: Any) -> None: ...
@@ -159,12 +158,9 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
             if stats.slope_when == "after":
                 a = act_module(z)
                 later.append((act_module, z, a))
-            elif stats.slope_when == "forward":
+            else:
                 a, slope = activate(act_module, z)
                 stats.on_layer(i, z, slope, a)
-            else:
-                a = act_module(z)
-                stats.on_layer(i, z, None, a)
             if progress:
                 progress("forward", i + 1, depth)
         for i, (act_module, z, a_i) in enumerate(later):
