@@ -29,6 +29,7 @@ class DeviceStatistics:
     """A (depth, 7) float64 table — ‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c — on the device."""
 
     slope_when = "forward"  # φ'(z_l) layer by layer (one launch, where the activation is one op), stacked
+    makes_weight_grads = False  # autograd makes them all: their norms are then one fused launch
 
     def __init__(self, config: VanishConfig, torch: Any, depth: int, device: Any) -> None:
         self.torch = torch
@@ -38,7 +39,7 @@ class DeviceStatistics:
     def on_layer(self, i: int, z: Any, slope: Any, a: Any) -> None:
         self.forward_statistics.on_layer(z, slope, a)
 
-    def finish(self, grads: Any) -> np.ndarray:
+    def finish(self, grads: Any, layer_inputs: list[Any]) -> np.ndarray:
         torch = self.torch
         depth = len(grads) // 2
         with torch.no_grad():

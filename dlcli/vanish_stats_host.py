@@ -5,9 +5,12 @@ than torch's (whose kernels split 32k-element work across threads and wait for t
 taken after the forward pass, every layer in one loop: there numpy's and torch's code stays in cache,
 where between one layer's matrix products and the next's each call started cold (measured: ~2% of a step
 less, though each a_l is read once more from memory).
-The norms of ∂loss/∂z_l and ∂loss/∂W_l are taken from the gradients autograd.grad returns, with torch's dot
-on all threads. Taking them in autograd hooks instead, each a Python call inside the backward pass, made
-the statistics ~1.7× as costly here.
+The norms of ∂loss/∂z_l = δ_l are taken from the gradients autograd.grad returns, with torch's dot on all
+threads. Autograd is not asked for ∂loss/∂W_l: each is made after the backward pass by the product autograd
+would run, δ_lᵀ a_{l−1}, into one buffer, and its norm taken while the buffer is in cache. Autograd's own
+would each be a fresh tensor (2 MB at width 512), all of them written out to memory and read back for their
+norms: that read alone was ~5% of a step. Taking the norms in autograd hooks instead, each a Python call
+inside the backward pass, made the statistics ~1.7× as costly here.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class HostStatistics:
     """A (depth, 7) float64 table — ‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c — filled per layer."""
 
     slope_when = "after"  # every layer's row after the forward pass, in one loop: code and data in cache
+    makes_weight_grads = True  # one at a time, into one buffer, each reduced while in cache
 
     def __init__(self, config: VanishConfig, torch: Any, depth: int) -> None:
         self.torch = torch
@@ -76,16 +80,22 @@ class HostStatistics:
             ones = self.ones[flat.size, flat.dtype] = np.ones(flat.size, flat.dtype)
         return float(flat @ ones), math.sqrt(float(flat @ flat)), count, dead, centre  # BLAS sums: 2-3× np.sum
 
-    def finish(self, grads: Any) -> np.ndarray:
-        """Fill in ‖∂W_l‖ and ‖δ_l‖ from (∂loss/∂z_l..., ∂loss/∂W_l...), which are ours to overwrite."""
-        depth = len(grads) // 2
-        with self.torch.no_grad():
-            for i, delta in enumerate(grads[:depth]):
-                self.table[i, 1] = gradient_norm(self.torch, delta)
-            for i, weight_grad in enumerate(grads[depth:]):  # ∂W_l = δ_lᵀa_{l-1}: 1/‖δ_l‖ scales it near 1
+    def finish(self, deltas: Any, layer_inputs: list[Any]) -> np.ndarray:
+        """Fill in ‖∂W_l‖ and ‖δ_l‖ from each δ_l = ∂loss/∂z_l and the layer's input a_{l−1}."""
+        torch = self.torch
+        buffers: dict[tuple[int, int], Any] = {}
+        with torch.no_grad():
+            for i, (delta, layer_input) in enumerate(zip(deltas, layer_inputs, strict=True)):
+                # in float64: a deep float32 stack's δ_l (~1e-30) square to subnormals, slow and then redone
+                self.table[i, 1] = gradient_norm(torch, delta if delta.dtype == torch.float64 else delta.double())
                 if self.table[i, 1] == 0.0 and (i == 0 or math.isfinite(self.table[i - 1, 3])):
                     continue  # δ_l = 0, a_{l-1} (or the normal input) finite: ∂W_l = 0 exactly (float32 deep stacks)
-                self.table[i, 0] = gradient_norm(self.torch, weight_grad, inverse_power_of_two(self.table[i, 1]))
+                shape = (delta.shape[1], layer_input.shape[1])
+                if shape not in buffers:
+                    buffers[shape] = torch.empty(shape, dtype=delta.dtype)
+                weight_grad = torch.mm(delta.t(), layer_input, out=buffers[shape])  # as autograd's linear backward
+                # 1/‖δ_l‖ scales ∂W_l near 1
+                self.table[i, 0] = gradient_norm(torch, weight_grad, inverse_power_of_two(self.table[i, 1]))
         return self.table
 
 

@@ -115,23 +115,29 @@ class LayerStatistics(Protocol):
     # When on_layer is called with φ'(z_l) (None where _Activate finds none: on_layer finds it its own way):
     # "forward" — layer by layer during the forward pass; "after" — for every layer after it, in one loop.
     slope_when: str
+    # Whether finish() makes each ∂loss/∂W_l = δ_lᵀ a_{l−1} itself, from δ_l and the layer's input a_{l−1},
+    # rather than have autograd make them all (and keep them all in memory) first.
+    makes_weight_grads: bool
 
     def on_layer(self, i: int, z: Any, slope: Any, a: Any) -> None: ...
 
-    def finish(self, grads: Any) -> np.ndarray: ...  # grads: (∂loss/∂z_l..., ∂loss/∂W_l...)
+    # grads: (∂loss/∂z_l...), then (∂loss/∂W_l...) unless makes_weight_grads; layer_inputs: (a_0 = x, ..., a_{L−1})
+    def finish(self, grads: Any, layer_inputs: list[Any]) -> np.ndarray: ...
 
 
 def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
                progress: Progress | None = None, on_host: bool | None = None) -> np.ndarray:
     """A (depth, N_STATS) float64 table of per-layer statistics, from one forward pass and one autograd call
-    that gives every ∂loss/∂z_l and ∂loss/∂W_l (no hooks: a Python call inside the backward pass costs more
-    than the work it would do there).
+    that gives every ∂loss/∂z_l, and ∂loss/∂W_l where the statistics want autograd to make them (no hooks:
+    a Python call inside the backward pass costs more than the work it would do there).
 
     On a CPU the forward rows are taken in numpy after the forward pass, all layers in one loop, where
-    the code stays in cache, unlike between one layer's matrix products and the next's
-    (dlcli.vanish_stats_host); elsewhere as tensors on the device, a few launches per stack of layers,
-    during the forward pass (dlcli.vanish_stats_device). Both take the gradient norms from what
-    autograd.grad returns. `on_host` overrides that choice (the tests run both on a CPU).
+    the code stays in cache, unlike between one layer's matrix products and the next's; each ∂W_l is made
+    after the backward pass, by the product autograd would run, into one buffer whose norm is taken while
+    it is in cache (dlcli.vanish_stats_host). Elsewhere the forward rows are tensors on the device, a few
+    launches per stack of layers, during the forward pass, and the norms are taken of the gradients
+    autograd.grad returns (dlcli.vanish_stats_device). `on_host` overrides that choice (the tests run both
+    on a CPU).
     """
     linears = list(model[0::2])
     depth = len(linears)
@@ -149,6 +155,7 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
     activate = _Activate(config, torch)
     weights = [linear.weight for linear in linears]
     zs: list[Any] = []
+    layer_inputs = [x]  # a_{l−1} of layer l, then a_L
     later: list[tuple[Any, Any, Any]] = []  # (module, z_l, a_l) for on_layer after the forward pass
     a = x
     with blas.single_thread(on_host):  # numpy's BLAS on one thread beside torch's, which busy-wait
@@ -161,15 +168,16 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
             else:
                 a, slope = activate(act_module, z)
                 stats.on_layer(i, z, slope, a)
+            layer_inputs.append(a)
             if progress:
                 progress("forward", i + 1, depth)
         for i, (act_module, z, a_i) in enumerate(later):
             stats.on_layer(i, z, activate.slope(act_module, z, a_i), a_i)
         del later
         loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
-        grads = torch.autograd.grad(loss, [*zs, *weights])
-        del loss, a, zs
-        return stats.finish(grads)
+        grads = torch.autograd.grad(loss, zs if stats.makes_weight_grads else [*zs, *weights])
+        del loss, a, zs, layer_inputs[-1]
+        return stats.finish(grads, layer_inputs)
 
 
 class _Activate:
