@@ -65,18 +65,22 @@ def build_model(config: VanishConfig, torch: Any, device: Any = "cpu") -> Any:
     return nn.Sequential(*modules)
 
 
-def estimate_device_bytes(config: VanishConfig) -> int:
-    """Peak bytes on the device: parameters and their gradients, tensors autograd keeps, statistics scratch."""
+def estimate_device_bytes(config: VanishConfig, on_host: bool) -> int:
+    """Peak bytes where the model runs: weights, tensors autograd keeps, and what the statistics add
+    (`on_host`: one ∂W_l at a time; else autograd's ∂W_l all at once, and stacks of layers)."""
     item = {"float64": 8, "float32": 4, "bfloat16": 2}[config.dtype]
     pairs = list(zip(config.widths[:-1], config.widths[1:], strict=True))
     params = sum(i * o + o for i, o in pairs)
     units = sum(config.widths)
     widest, biggest = max(config.widths), max(i * o for i, o in pairs)
-    total = 2 * params * item                                  # weights and weight gradients
+    total = params * item                                      # weights
     total += 4 * config.batch * units * item                   # z_l, a_l, φ'(z_l), ∂loss/∂z_l
+    if on_host:
+        return int(total + biggest * item + 4 * config.batch * widest * 8)  # ∂W_l buffer, float64 copies
     from dlcli.vanish_stats_device import STACK_BYTES
 
     stack = min(STACK_BYTES["cuda"], config.batch * units * 8)
+    total += params * item                                     # weight gradients
     total += 3 * stack + 4 * config.batch * widest * 8 + biggest * 8  # stacks and copies in the statistics
     return int(total)
 
@@ -92,12 +96,14 @@ def run_torch(config: VanishConfig, progress: Progress | None = None, on_host: b
 
     device = resolve_device(torch, config.device)
     transient = 2 * max(i * o for i, o in zip(config.widths, config.widths[1:], strict=False)) * 8  # float64 W
+    if on_host is None:
+        on_host = device.type == "cpu"
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        check_memory(config, need=estimate_device_bytes(config), have=free, where="GPU memory")
+        check_memory(config, need=estimate_device_bytes(config, on_host), have=free, where="GPU memory")
         check_memory(config, need=transient + config.batch * config.widths[0] * 8)
     else:
-        check_memory(config, need=estimate_device_bytes(config) + transient)
+        check_memory(config, need=estimate_device_bytes(config, on_host) + transient)
     try:
         model = build_model(config, torch, device)
         dtype = torch_dtype(torch, config.dtype)
