@@ -36,6 +36,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--slope-on-stacks", action="store_true",
                         help="diagnostic: device statistics take φ' by forward-mode AD on stacks of z, not with "
                              "one backward-node launch per layer")
+    parser.add_argument("--stack-bytes", type=int, default=None,
+                        help="device statistics: the largest stack of layers (dlcli.vanish_stats_device.STACK_BYTES); "
+                             "0 takes each layer's rows alone, on views, with no copies into stacks")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads [default: torch's]")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: this process's CPU time (steadier on a shared machine; use with --threads 1)")
@@ -57,6 +60,10 @@ def main(argv: list[str]) -> int:
 
     if args.skip:
         skip_part(args.skip)
+    if args.stack_bytes is not None:
+        from dlcli import vanish_stats_device
+
+        vanish_stats_device.STACK_BYTES[args.device.split(":")[0]] = args.stack_bytes
     if args.slope_on_stacks:  # no φ' with each layer: the device statistics take it from stacks of z
         from dlcli.vanish_torch import _Activate
 
@@ -100,6 +107,7 @@ def main(argv: list[str]) -> int:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     skipped = f", without the {args.skip} statistics" if args.skip else ""
     skipped += ", φ' on stacks" if args.slope_on_stacks else ""
+    skipped += f", stacks of at most {args.stack_bytes} bytes" if args.stack_bytes is not None else ""
     print(f"torch engine statistics{skipped} vs bare forward+backward: depth {args.depth}, width {args.width}, "
           f"batch {args.batch}, {args.dtype}, {args.act}, {where}; {args.clock} time, {args.repeats} alternating runs"
           f"{', freed memory kept (no page-fault noise)' if steady else ''}")

@@ -120,6 +120,8 @@ class _ForwardStatistics:
 
     def _stack(self, name: str, tensors: list[Any]) -> Any:
         first = tensors[0]
+        if len(tensors) == 1:  # a view, not a copy (rows() changes only φ'(z), which is ours)
+            return first.unsqueeze(0)
         key = (name, first.shape, first.dtype)
         buffer = self.buffers.get(key)
         if buffer is None or buffer.shape[0] < len(tensors):

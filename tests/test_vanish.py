@@ -114,6 +114,20 @@ def test_statistics_without_a_per_layer_phi_prime(monkeypatch, on_host) -> None:
     assert_same_stats(vanish.run_numpy(config), stats, rtol=1e-12)
 
 
+@pytest.mark.parametrize("stack_bytes", [0, 3 * 16 * 24 * 8])  # each layer alone (views); stacks of 3 and 2
+@pytest.mark.parametrize("slope", ["per layer", "on stacks of z"])
+def test_device_statistics_on_stacks_of_any_size(monkeypatch, stack_bytes, slope) -> None:
+    from dlcli import vanish_stats_device, vanish_torch
+    from dlcli.vanish_torch import run_torch
+
+    monkeypatch.setitem(vanish_stats_device.STACK_BYTES, "cpu", stack_bytes)
+    if slope != "per layer":
+        monkeypatch.setattr(vanish_torch._Activate, "slope", lambda self, module, z, a: None)
+    config = make_config("relu", depth=5, width=24, batch=16, seed=4)
+    stats = run_torch(dataclasses.replace(config, engine="torch"), on_host=False)
+    assert_same_stats(vanish.run_numpy(config), stats, rtol=1e-12)
+
+
 def test_float32_engines_agree_to_float32_rounding(on_host) -> None:
     from dlcli.vanish_torch import run_torch
 
