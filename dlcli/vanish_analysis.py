@@ -70,7 +70,8 @@ def analyse(config: VanishConfig, stats: list[LayerStats]) -> VanishResult:
     ratio = _ratio(stats[0].weight_grad_norm, stats[-1].weight_grad_norm)
     rms_ratio = _ratio(stats[0].grad_rms, stats[-1].grad_rms)
     v = verdict(ratio)
-    return VanishResult(config, tuple(stats), ratio, rms_ratio, v, theory, explain(config, stats, ratio, v, theory))
+    words = explain(config, stats, ratio, rms_ratio, v, theory)
+    return VanishResult(config, tuple(stats), ratio, rms_ratio, v, theory, words)
 
 
 def _ratio(bottom: float, top: float) -> float:
@@ -96,8 +97,10 @@ def _g(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, v: str, t: Theory) -> tuple[str, ...]:
-    """A few sentences in plain language: what happened, why, and what to try."""
+def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, rms_ratio: float, v: str, t: Theory,
+            ) -> tuple[str, ...]:
+    """A few sentences in plain language: what happened, why, and what to try (ratio: of ‖∂W‖, layer 1 over
+    layer L; rms_ratio: of grad_rms)."""
     depth = config.depth
     lines = []
     if math.isnan(ratio):
@@ -107,15 +110,21 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, v: str,
             f"Layer 1's weight gradient is {_g(ratio)} times layer {depth}'s: {v} "
             f"(below {VANISHING_BELOW:g} counts as vanishing, above {EXPLODING_ABOVE:g} as exploding)."
         )
+    per_unit = verdict(rms_ratio)  # the same thresholds on grad_rms, the gradient per unit
+    if v == "healthy" != per_unit:
+        lines.append(
+            f"But grad_rms, the gradient per unit, is {_g(rms_ratio)} times as large at layer 1 as at layer "
+            f"{depth} ({per_unit}): ‖∂W_l‖ = ‖δ_lᵀa_(l−1)‖ stays level only because the activations change the "
+            f"other way (act_std {_g(stats[0].act_std)} at layer 1, {_g(stats[-1].act_std)} at layer {depth})."
+        )
     if depth > 1:
         e_dphi2 = t.chi1 / t.sigma_w2 if t.sigma_w2 else math.nan
         lines.append(
             f"Why: going down one layer multiplies the gradient by φ'(z) and by Wᵀ; on average that scales "
             f"grad_rms by √χ1 = √(σ_w²·E[φ'(z)²]) = √({_g(t.sigma_w2)} × {_g(e_dphi2)}) = {_g(t.per_layer_factor)} "
             f"(mean-field theory at the fixed point q* = {_g(t.q_star)}), so {_g(t.per_layer_factor)}^{depth - 1} = "
-            f"{_g(t.predicted_ratio)} over {depth - 1} layers; measured grad_rms ratio "
-            f"{_g(_ratio(stats[0].grad_rms, stats[-1].grad_rms))}, layer by layer theory "
-            f"{_g(t.predicted_ratio_layerwise)}."
+            f"{_g(t.predicted_ratio)} over {depth - 1} layers; measured grad_rms ratio {_g(rms_ratio)}, layer by "
+            f"layer theory {_g(t.predicted_ratio_layerwise)}."
         )
         lines.append(_notes_argument(t, depth))
     sat = max(s.saturated_frac for s in stats)
@@ -124,7 +133,7 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, v: str,
         lines.append(f"Up to {sat:.0%} of a layer's unit-samples sit where |φ'| < 1% of its maximum (saturated).")
     if dead >= 0.05:
         lines.append(f"Up to {dead:.0%} of a layer's units have φ' = 0 on the whole batch (dead).")
-    lines.append(_advice(config, v, t))
+    lines.append(_advice(config, per_unit if v == "healthy" else v, t))
     return tuple(lines)
 
 

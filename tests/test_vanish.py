@@ -445,3 +445,15 @@ def test_host_norms_survive_underflow_overflow_zeros_and_nan() -> None:
     for scale in (1e-200, 1e200):
         x = rng.standard_normal(50) * scale
         assert vanish.norm2(x) == pytest.approx(math.hypot(*x), rel=1e-14)  # hypot: no under- or overflow
+
+
+def test_a_level_weight_gradient_over_an_exploding_grad_rms_is_not_called_healthy_in_words() -> None:
+    # ReLU with σ_w = 3: each layer down multiplies grad_rms by √χ1 = √(9/2) (theory: 2.12^29 ≈ 3e9 over 30
+    # layers) while the activations grow as much going up, so ‖∂W_l‖ = ‖δ_lᵀa_(l−1)‖ stays level: the
+    # contract's verdict (on ‖∂W‖) is healthy, but the words must not say the gradients keep their size.
+    config = make_config("relu", depth=30, width=256, batch=64, seed=1, init="normal", gain=3.0)
+    result = vanish_analysis.analyse(config, vanish.run_numpy(config))
+    assert result.verdict == "healthy" and result.grad_rms_ratio > 1e8
+    words = " ".join(result.explanation)
+    assert "(exploding)" in words and "keep their size" not in words
+    assert "--init normal --gain 1.414" in words  # σ_w² = 2: χ1 = 1 for relu
