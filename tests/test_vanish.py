@@ -79,7 +79,7 @@ def on_host(request) -> bool:
     {"activation": "relu", "layers": [30, 40, 20, 10], "init": "kaiming", "loss": "mse"},
     {"activation": "tanh", "depth": 8, "width": 32, "init": "orthogonal", "gain": 1.3, "bias_std": 0.2},
     {"activation": "hardtanh", "depth": 5, "width": 32, "init": "normal", "gain": 3.0},
-    {"activation": "softsign", "depth": 6, "width": 24},  # several torch ops: φ' by forward-mode AD
+    {"activation": "softsign", "depth": 6, "width": 24},  # several torch ops: φ' by autograd from a to z
     {"activation": "step", "depth": 3, "width": 8},  # φ' = 0 everywhere: nothing saturated, every unit dead
 ])
 def test_numpy_and_torch_engines_agree_to_float64_rounding(kwargs, on_host) -> None:
@@ -93,7 +93,7 @@ def test_numpy_and_torch_engines_agree_to_float64_rounding(kwargs, on_host) -> N
 
 @pytest.mark.parametrize("name", activations.names(elementwise_only=True))
 def test_every_activation_gives_the_same_statistics_in_both_engines(name, on_host) -> None:
-    # φ' comes three ways in the torch engine (the op's backward node, forward-mode AD, the registry's φ'):
+    # φ' comes three ways in the torch engine (the op's backward node, autograd from a to z, the registry's φ'):
     # each must agree with the numpy engine, which uses only the registry.
     config = make_config(name, depth=4, width=16, batch=8, seed=3)
     from dlcli.vanish_torch import run_torch
@@ -104,7 +104,7 @@ def test_every_activation_gives_the_same_statistics_in_both_engines(name, on_hos
 
 
 def test_statistics_without_a_per_layer_phi_prime(monkeypatch, on_host) -> None:
-    # Host: the registry's φ' (an activation with neither one backward node nor forward-mode formulas);
+    # Host: the registry's φ' (as for an activation whose a has no autograd graph back to z);
     # device: forward-mode AD on stacks of z (also what `--slope-on-stacks` measures in the GPU benchmark).
     from dlcli import vanish_torch
 
