@@ -68,13 +68,10 @@ class HostStatistics:
         magnitude = np.abs(slope, out=slope)  # |0| is 0 and |NaN| NaN: the dead test below still holds
         saturated = magnitude < self.threshold  # NaN is neither saturated nor dead
         count = int(np.count_nonzero(saturated))
-        if self.threshold <= 0:
-            dead = int(np.count_nonzero((magnitude == 0).all(axis=0)))
-        elif count < magnitude.shape[0]:  # a dead unit is saturated on every sample: none can be dead
+        if self.threshold > 0 and count < magnitude.shape[0]:  # a dead unit is saturated on every sample
             dead = 0
-        else:  # look for zeros only in units saturated on every sample
-            candidates = saturated.all(axis=0)
-            dead = int(np.count_nonzero((magnitude[:, candidates] == 0).all(axis=0))) if candidates.any() else 0
+        else:  # max over the batch: NaN where any φ' is, so NaN never counts as dead
+            dead = int(np.count_nonzero(magnitude.max(axis=0) == 0))
         ones = self.ones.get((flat.size, flat.dtype))
         if ones is None:
             ones = self.ones[flat.size, flat.dtype] = np.ones(flat.size, flat.dtype)
