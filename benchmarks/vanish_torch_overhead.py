@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     if args.slope_on_stacks:  # no φ' with each layer: the device statistics take it from stacks of z
         from dlcli.vanish_torch import _Activate
 
-        _Activate.slope = lambda self, module, z, a: None  # type: ignore[method-assign]
+        _Activate.slope = lambda self, z, a: None  # type: ignore[method-assign]
     config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
                          engine="torch", device=args.device, seed=0)
     device = resolve_device(torch, config.device)

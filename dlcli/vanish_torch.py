@@ -157,28 +157,24 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
         from dlcli.vanish_stats_device import DeviceStatistics
 
         stats = DeviceStatistics(config, torch, depth, x.device)
-    activate = _Activate(config, torch)
+    activate = _Activate(torch)
     weights = [linear.weight for linear in linears]
     zs: list[Any] = []
     layer_inputs = [x]  # a_{l−1} of layer l, then a_L
-    later: list[tuple[Any, Any, Any]] = []  # (module, z_l, a_l) for on_layer after the forward pass
     a = x
     with blas.single_thread(on_host):  # numpy's BLAS on one thread beside torch's, which busy-wait
         for i, (linear, act_module) in enumerate(zip(linears, model[1::2], strict=True)):
             z = linear(a)
+            a = act_module(z)
             zs.append(z)
-            if stats.slope_when == "after":
-                a = act_module(z)
-                later.append((act_module, z, a))
-            else:
-                a, slope = activate(act_module, z)
-                stats.on_layer(i, z, slope, a)
             layer_inputs.append(a)
+            if stats.slope_when == "forward":
+                stats.on_layer(i, z, activate.slope(z, a), a)
             if progress:
                 progress("forward", i + 1, depth)
-        for i, (act_module, z, a_i) in enumerate(later):
-            stats.on_layer(i, z, activate.slope(act_module, z, a_i), a_i)
-        del later
+        if stats.slope_when == "after":
+            for i, (z, a_i) in enumerate(zip(zs, layer_inputs[1:], strict=True)):
+                stats.on_layer(i, z, activate.slope(z, a_i), a_i)
         loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
         grads = torch.autograd.grad(loss, zs if stats.makes_weight_grads else [*zs, *weights])
         del loss, a, zs, layer_inputs[-1]
@@ -186,26 +182,23 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
 
 
 class _Activate:
-    """module(z) → (a, φ'(z)) with the autograd graph of a the module's own; or φ'(z) of an a already made.
+    """φ'(z) element by element, from the autograd graph of an activation's output a = φ(z).
 
     Where the module is one autograd op (sigmoid, tanh, relu, gelu, ...), φ'(z) is that op's backward
     node applied to ones: the kernel the backward pass runs, once more (~⅓ of the op's forward cost).
     Where it is several ops (softsign, prelu, ...), autograd's backward from a to z, graph kept: the
     same kernels, plus one call into the autograd engine (3-10× cheaper here than forward-mode AD through
-    the module). None where a has no graph back to z (step: torch gives it no gradient).
+    the module). None where a has no autograd graph back to z (no activation in the registry): the
+    statistics then find φ' their own way.
     """
 
-    def __init__(self, config: VanishConfig, torch: Any) -> None:
+    def __init__(self, torch: Any) -> None:
         self.torch = torch
         self.mode = "node"  # then "graph", then "none", as each proves not to apply
         self.ones: dict[Any, Any] = {}
 
-    def __call__(self, module: Any, z: Any) -> tuple[Any, Any]:
-        a = module(z)
-        return a, self.slope(module, z, a)
-
-    def slope(self, module: Any, z: Any, a: Any) -> Any:
-        """φ'(z), where a = module(z) with its autograd graph; None where a has no graph back to z."""
+    def slope(self, z: Any, a: Any) -> Any:
+        """φ'(z), where a = φ(z) with its autograd graph; None where a has no graph back to z."""
         ones = self._ones(z)
         if self.mode == "node":
             node = a.grad_fn
