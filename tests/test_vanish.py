@@ -374,8 +374,11 @@ def status(field: str) -> int:
 # one layer first: torch's and its BLAS's one-off buffers (~40 MB at this size) are not the run's data
 run_torch(make_config("tanh", depth=1, width=1024, batch=256, seed=1, engine="torch", dtype=sys.argv[1]))
 config = make_config("tanh", depth=12, width=1024, batch=256, seed=1, engine="torch", dtype=sys.argv[1])
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")  # the peak resident memory (VmHWM) starts again from now
+try:
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # the peak resident memory (VmHWM) starts again from now
+except OSError:
+    sys.exit(print("no clear_refs"))
 before = status("VmRSS")
 run_torch(config)
 weights_in_float64 = 2 * 1024 * 1024 * 8  # generated, then copied in (run_torch counts it beside the estimate)
@@ -389,6 +392,8 @@ def test_torch_cpu_memory_estimate_covers_the_measured_peak(dtype) -> None:
     # The OS's high-water mark of resident memory in a fresh process: torch's allocations are not Python's.
     out = subprocess.run([sys.executable, "-c", TORCH_PEAK_SCRIPT, dtype], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+    if out.stdout.startswith("no clear_refs"):
+        pytest.skip("this kernel cannot reset the peak resident memory (/proc/self/clear_refs)")
     grown, estimate = map(int, out.stdout.split())
     assert grown <= estimate <= 1.5 * grown  # counting all of autograd's ∂W_l, as the GPU path must, gave 1.8×
 
