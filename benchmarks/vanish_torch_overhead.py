@@ -157,7 +157,6 @@ def skip_part(part: str) -> None:
     if part == "forward":
         vanish_stats_host.HostStatistics.on_layer = lambda self, i, z, slope, a: None
         vanish_stats_device.DeviceStatistics.on_layer = lambda self, i, z, slope, a: None
-        vanish_stats_device._ForwardStatistics.finish = lambda self: self.torch.zeros((0, 5))
 
         def finish(self, grads, layer_inputs):  # zero forward rows beside the real gradient norms
             depth = len(grads) // 2

@@ -43,7 +43,7 @@ class DeviceStatistics:
         torch = self.torch
         depth = len(grads) // 2
         with torch.no_grad():
-            forward_rows = self.forward_statistics.finish().cpu().numpy()
+            forward_rows = self.forward_statistics.finish()
             weight = gradient_norms(torch, list(grads[depth:]), exact=self.config.dtype == "float64")
             delta = gradient_norms(torch, list(grads[:depth]), exact=self.config.dtype == "float64")
         return np.column_stack([weight, delta, forward_rows])
@@ -80,10 +80,11 @@ def gradient_norms(torch: Any, tensors: list[Any], exact: bool) -> np.ndarray:
 class _ForwardStatistics:
     """Σ(a−c), ‖a−c‖, saturated count, dead count, c per layer, from φ'(z_l) (or z_l) and a_l.
 
-    Rows are taken on stacks of consecutive equal-width layers, ~10 ops per stack instead of per layer,
-    as soon as a stack is full: in the forward pass, so that the device works through them while the host
-    launches the layers after. φ'(z) comes with each layer (see vanish_torch._Activate) or, where none
-    does, from forward-mode AD on the stack of z.
+    They are reduced on stacks of consecutive equal-width layers, seven launches per stack instead of per
+    layer, each stack as soon as it is full: in the forward pass, so that the device works through them
+    while the host launches the layers after; finish() puts them together, with one copy to the host.
+    φ'(z) comes with each layer (see vanish_torch._Activate) or, where none does, from forward-mode AD on
+    the stack of z.
     """
 
     def __init__(self, config: VanishConfig, torch: Any, device: Any) -> None:
@@ -92,7 +93,7 @@ class _ForwardStatistics:
         self.threshold = SATURATION_LEVEL * max_abs_grad(config)
         self.stack_bytes = STACK_BYTES.get(device.type, STACK_BYTES["cuda"])
         self.derivative = _derivative(torch, activations.get(config.activation), config.params)
-        self.layer_rows: list[Any] = []
+        self.parts: list[tuple[Any, Any, Any, Any]] = []  # per stack: saturated, dead, var, mean, each (layers,)
         self.pending: list[tuple[Any, Any, Any]] = []
         self.buffers: dict[Any, Any] = {}  # stacks reuse their memory: no fresh pages for every stack
 
@@ -109,18 +110,23 @@ class _ForwardStatistics:
                 dphi = self.derivative(self._stack("z", [z for z, _, _ in self.pending]))
             else:
                 dphi = self._stack("dphi", [slope for _, slope, _ in self.pending])  # (layers, batch, width)
-            self.layer_rows.append(self.rows(dphi, self._stack("a", [a for _, _, a in self.pending])))
+            self.parts.append(self.reduce(dphi, self._stack("a", [a for _, _, a in self.pending])))
         self.pending = []
 
-    def finish(self) -> Any:
-        """(depth, 5) float64 table, on the device."""
+    def finish(self) -> np.ndarray:
+        """(depth, 5) float64 table — Σ(a−c), ‖a−c‖, saturated count, dead count, c — on the host."""
         if self.pending:
             self._flush()
-        return self.torch.cat(self.layer_rows)
+        torch = self.torch
+        columns = torch.stack([torch.cat(column).to(torch.float64) for column in zip(*self.parts, strict=True)])
+        saturated, dead, var, mean = columns.cpu().numpy()
+        n = self.config.batch * np.array(self.config.widths[1:], dtype=np.float64)
+        # as Σ(a−c) = 0, ‖a−c‖ and c = the mean: the same columns the host statistics fill
+        return np.column_stack([np.zeros_like(mean), np.sqrt(var * n), saturated, dead, mean])
 
     def _stack(self, name: str, tensors: list[Any]) -> Any:
         first = tensors[0]
-        if len(tensors) == 1:  # a view, not a copy (rows() changes only φ'(z), which is ours)
+        if len(tensors) == 1:  # a view, not a copy (reduce() changes only φ'(z), which is ours)
             return first.unsqueeze(0)
         key = (name, first.shape, first.dtype)
         buffer = self.buffers.get(key)
@@ -130,19 +136,18 @@ class _ForwardStatistics:
                                                           device=first.device)
         return self.torch.stack(tensors, out=buffer[:len(tensors)])
 
-    def rows(self, dphi: Any, a: Any) -> Any:
-        """(layers, 5) float64 from φ'(z) and a, each (layers, batch, width)."""
-        torch, f64 = self.torch, self.torch.float64
-        dphi = dphi.abs_()  # a stack: ours to change
-        saturated = torch.count_nonzero(dphi < self.threshold, dim=(1, 2))  # NaN < threshold is False
+    def reduce(self, dphi: Any, a: Any) -> tuple[Any, Any, Any, Any]:
+        """Saturated count, dead count, variance and mean of a, each (layers,), from φ'(z) and a, each
+        (layers, batch, width): seven launches; the conversions wait for finish(), one launch for all."""
+        torch = self.torch
+        dphi = dphi.abs_()  # ours to change
+        saturated = (dphi < self.threshold).sum(dim=(1, 2))  # NaN < threshold is False
         dead = (dphi.amax(dim=1) == 0).sum(dim=1)
         # Mean and variance in one pass (Welford: no cancellation, whatever mean/std), in float32 at least:
         # var_mean returns its input's dtype, and bfloat16 would round them to 8 bits.
-        var, mean = torch.var_mean(a if a.dtype in (f64, torch.float32) else a.float(), dim=(1, 2), correction=0)
-        n = a.shape[1] * a.shape[2]
-        # as Σ(a−c) = 0, ‖a−c‖ and c = the mean: the same columns the host statistics fill
-        return torch.stack([torch.zeros_like(mean, dtype=f64), (var.to(f64) * n).sqrt(), saturated.to(f64),
-                            dead.to(f64), mean.to(f64)], dim=1)
+        var, mean = torch.var_mean(a if a.dtype in (torch.float64, torch.float32) else a.float(), dim=(1, 2),
+                                   correction=0)
+        return saturated, dead, var, mean
 
 
 def _derivative(torch: Any, act: Any, params: dict[str, float]) -> Any:
