@@ -138,7 +138,7 @@ class _ForwardStatistics:
 
     def reduce(self, dphi: Any, a: Any) -> tuple[Any, Any, Any, Any]:
         """Saturated count, dead count, variance and mean of a, each (layers,), from φ'(z) and a, each
-        (layers, batch, width): seven launches; the conversions wait for finish(), one launch for all."""
+        (layers, batch, width): seven launches; the conversions wait for finish(), a few launches per run."""
         torch = self.torch
         dphi = dphi.abs_()  # ours to change
         saturated = (dphi < self.threshold).sum(dim=(1, 2))  # NaN < threshold is False
