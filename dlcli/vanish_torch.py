@@ -158,7 +158,6 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
 
         stats = DeviceStatistics(config, torch, depth, x.device)
     activate = _Activate(torch)
-    weights = [linear.weight for linear in linears]
     zs: list[Any] = []
     layer_inputs = [x]  # a_{l−1} of layer l, then a_L
     a = x
@@ -176,7 +175,8 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
             for i, (z, a_i) in enumerate(zip(zs, layer_inputs[1:], strict=True)):
                 stats.on_layer(i, z, activate.slope(z, a_i), a_i)
         loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
-        grads = torch.autograd.grad(loss, zs if stats.makes_weight_grads else [*zs, *weights])
+        weights = [] if stats.makes_weight_grads else [linear.weight for linear in linears]
+        grads = torch.autograd.grad(loss, [*zs, *weights])
         del loss, a, zs, layer_inputs[-1]
         return stats.finish(grads, layer_inputs)
 
