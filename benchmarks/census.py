@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dlcli.census import OEIS_A000609, census  # noqa: E402
+from dlcli.perceptron.census import OEIS_A000609, census  # noqa: E402
 
 
 def best_of(repeats: int, func) -> float:

@@ -29,7 +29,7 @@ def in_process(repeats: int) -> dict[str, float]:
     """Median seconds: our build + backprop of the deep chain, and torch building and differentiating it."""
     import torch
 
-    from dlcli.graph import backprop, build
+    from dlcli.graph.computation import backprop, build
 
     def ours() -> None:
         backprop(build(DEEP), {"x": 0.5})

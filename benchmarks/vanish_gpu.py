@@ -1,5 +1,5 @@
 """The GPU checks of issue 4 in one prepared script, for a machine with a CUDA GPU:
-1. the cuda tests (tests/test_vanish_cuda.py: engines against numpy and autograd, the CLI, the memory check);
+1. the cuda tests (tests/vanish/test_cuda.py: engines against numpy and autograd, the CLI, the memory check);
 2. `dlcli vanish --device cuda` end to end;
 3. the torch engine's statistics overhead over a bare forward+backward at depth 1000, width 1024, batch 1024
    (budget <= 10%), in bfloat16 and float32, with a split into its forward and gradient parts, and the
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
     py = sys.executable
     failed = []
-    if run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_vanish_cuda.py"], env):
+    if run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/vanish/test_cuda.py"], env):
         failed.append("cuda tests")
     if run([py, "-m", "dlcli", "vanish", "--device", "cuda", "--dtype", "bfloat16", "--depth", "50", "--act",
             "sigmoid,tanh", "--seed", "1", "-f", "plain"], env):

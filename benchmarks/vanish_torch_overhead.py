@@ -54,18 +54,19 @@ def main(argv: list[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from dlcli.vanish import inputs, loss_head, make_config
-    from dlcli.vanish_torch import build_model, resolve_device, torch_dtype
-    from dlcli.vanish_torch import statistics as instrumented
+    from dlcli.vanish.config import make_config
+    from dlcli.vanish.torch_engine import build_model, resolve_device, torch_dtype
+    from dlcli.vanish.torch_engine import statistics as instrumented
+    from dlcli.vanish.weights import inputs, loss_head
 
     if args.skip:
         skip_part(args.skip)
     if args.stack_bytes is not None:
-        from dlcli import vanish_stats_device
+        from dlcli.vanish import device_stats as vanish_stats_device
 
         vanish_stats_device.STACK_BYTES[args.device.split(":")[0]] = args.stack_bytes
     if args.slope_on_stacks:  # no φ' with each layer: the device statistics take it from stacks of z
-        from dlcli.vanish_torch import _Activate
+        from dlcli.vanish.torch_engine import _Activate
 
         _Activate.slope = lambda self, z, a: None  # type: ignore[method-assign]
     config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
@@ -152,7 +153,8 @@ def skip_part(part: str) -> None:
     """Replace one part of both statistics paths by a no-op that fills zeros (a diagnostic split)."""
     import numpy as np
 
-    from dlcli import vanish_stats_device, vanish_stats_host
+    from dlcli.vanish import device_stats as vanish_stats_device
+    from dlcli.vanish import host_stats as vanish_stats_host
 
     if part == "forward":
         vanish_stats_host.HostStatistics.on_layer = lambda self, i, z, slope, a: None

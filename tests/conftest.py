@@ -35,3 +35,9 @@ def cli():
         return runner.invoke(app, list(args), input=input, prog_name="dlcli")
 
     return invoke
+
+
+@pytest.fixture(params=[True, False], ids=["host-stats", "device-stats"])
+def on_host(request) -> bool:
+    """The torch engine's two ways of taking statistics: numpy per layer (CPU), tensors on the device (GPU)."""
+    return request.param

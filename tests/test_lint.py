@@ -1,7 +1,8 @@
-"""Lint and type-check as part of the test suite, so the README's one test command covers them."""
+"""Lint, type-check and the architecture rules, as part of the test suite the README's one command runs."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -10,8 +11,30 @@ import pytest
 
 from conftest import ROOT
 
-# The pure core that mypy checks: everything outside the CLI layer (a few seconds).
-TYPED_CORE = ["dlcli/activations", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "dlcli").glob("*.py"))]
+PACKAGE = ROOT / "dlcli"
+# The pure core: every module outside the CLI layer, recursively.
+CORE = sorted(p for p in PACKAGE.rglob("*.py") if "cli" not in p.relative_to(PACKAGE).parts[:1]
+              and p.name != "__main__.py")
+
+
+def module_name(path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path) -> set[str]:
+    """Every dlcli module `path` imports, at the top or inside a function (`from a import b`: a.b if b is a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("dlcli")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dlcli"):
+            for a in node.names:
+                candidate = f"{node.module}.{a.name}"
+                is_module = (ROOT / candidate.replace(".", "/")).with_suffix(".py").exists() or \
+                    (ROOT / candidate.replace(".", "/") / "__init__.py").exists()
+                found.add(candidate if is_module else node.module)
+    return found
 
 
 def test_ruff():
@@ -22,14 +45,44 @@ def test_ruff():
 
 
 def test_mypy_on_the_core():
-    out = subprocess.run([sys.executable, "-m", "mypy", *TYPED_CORE], capture_output=True, cwd=ROOT, text=True)
+    paths = sorted({str(p.parent.relative_to(ROOT)) if p.parent != PACKAGE else str(p.relative_to(ROOT)) for p in CORE})
+    out = subprocess.run([sys.executable, "-m", "mypy", *paths], capture_output=True, cwd=ROOT, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_core_never_imports_the_cli_layer_or_prints():
-    for path in (ROOT / "dlcli").glob("*.py"):
+    assert len(CORE) > 20
+    for path in CORE:
         text = path.read_text()
-        if path.name == "__main__.py":
-            continue
-        assert "import typer" not in text and "from rich" not in text and "dlcli.cli" not in text, path
+        assert "import typer" not in text and "from rich" not in text and "import rich" not in text, path
+        assert "dlcli.cli" not in text and "import click" not in text, path
         assert "print(" not in text, path
+
+
+def test_no_two_modules_import_each_other():
+    """No import ring of any length, counting imports inside functions (package facades excepted: they are lazy)."""
+    graph = {module_name(p): imported_modules(p) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    graph = {m: {d for d in deps if d in graph and d != m} for m, deps in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                raise AssertionError("import ring: " + " -> ".join([*path[path.index(dep):], dep]))
+            if dep not in state:
+                visit(dep, [*path, dep])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_no_command_module_imports_another():
+    commands = {"activations", "graph", "perceptron", "vanish", "train"}
+    for path in (PACKAGE / "cli").glob("*.py"):
+        for dep in imported_modules(path):
+            parts = dep.split(".")
+            if parts[:2] == ["dlcli", "cli"] and len(parts) == 3 and parts[2] in commands:
+                assert path.stem == parts[2], f"{path.name} imports the command module {dep}"

@@ -13,11 +13,12 @@ from dlcli import activations as registry
 from dlcli import numio
 from dlcli.activations import Activation
 from dlcli.cli import render
+from dlcli.cli.options import FormatOpt, complete_activation, parse_params
 from dlcli.cli.render import Format
 from dlcli.errors import InputError, RunError
 
 if TYPE_CHECKING:
-    from dlcli import canvas
+    from dlcli.charts import canvas
 
 app = typer.Typer(help="Activation functions: values, exact derivatives, properties and plots.", no_args_is_help=True,
                   add_completion=False)
@@ -25,28 +26,9 @@ app = typer.Typer(help="Activation functions: values, exact derivatives, propert
 DEFAULT_PLOT = ["sigmoid", "tanh", "relu", "gelu"]
 
 
-def complete_name(incomplete: str) -> list[str]:
-    return [n for n in registry.names(include_aliases=True) if n.startswith(incomplete)]
-
-
-def parse_params(pairs: list[str] | None, expected: str = "key=value") -> dict[str, str]:
-    """`key=value` strings into a dict; the registry validates names and ranges."""
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--param expects {expected}, got '{pair}'")
-        out[key.strip()] = value.strip()
-    return out
-
-
-NameArg = Annotated[str, typer.Argument(help="Activation name or alias.", autocompletion=complete_name)]
+NameArg = Annotated[str, typer.Argument(help="Activation name or alias.", autocompletion=complete_activation)]
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", "-p", help="Parameter as key=value (repeatable), e.g. -p alpha=0.1.")
-]
-FormatOpt = Annotated[
-    Format | None,
-    typer.Option("--format", "-f", help="Output format \\[default: table on a terminal, plain when piped]."),
 ]
 
 
@@ -281,7 +263,7 @@ def _stream_eval(act: Activation, params: dict[str, float], derivative: bool, fm
 
 def _chart(act: Activation, params: dict[str, float], x_range: tuple[float, float], *, derivative: bool = False,
            both: bool = False, points: int = 801) -> canvas.Chart:
-    from dlcli import canvas
+    from dlcli.charts import canvas
 
     xs = np.linspace(x_range[0], x_range[1], max(points, 201))
     series = []
@@ -296,7 +278,7 @@ def _chart(act: Activation, params: dict[str, float], x_range: tuple[float, floa
 def plot(
     names: Annotated[
         list[str] | None, typer.Argument(help=f"Activations to draw \\[default: {' '.join(DEFAULT_PLOT)}].",
-                                         autocompletion=complete_name)
+                                         autocompletion=complete_activation)
     ] = None,
     param: ParamOpt = None,
     derivative: Annotated[bool, typer.Option("--derivative", "-d", help="Plot f' instead of f.")] = False,
@@ -318,7 +300,7 @@ def plot(
                              f"(try 'dlcli activations eval {act.name} 1 2 3')")
     if given and len(acts) > 1:
         raise InputError("--param applies to a single activation; plot one activation at a time with parameters")
-    from dlcli import canvas
+    from dlcli.charts import canvas
     from dlcli.cli.plot import print_chart
 
     series: list[canvas.Series] = []
@@ -329,7 +311,7 @@ def plot(
     what = "f and f'" if both else ("f'" if derivative else "f")
     chart = canvas.Chart(series, x_label="x", x_range=(xmin, xmax), title=f"{what} on [{xmin:g}, {xmax:g}]")
     if svg is not None:
-        from dlcli.svgplot import to_svg
+        from dlcli.charts.svg import to_svg
 
         _write_file_atomically(svg, to_svg(chart))
         render.message(f"saved {svg}")
@@ -352,7 +334,7 @@ def _write_file_atomically(path: Path, text: str) -> None:
 @app.command()
 def check(
     names: Annotated[list[str] | None, typer.Argument(help="Activations to check \\[default: all].",
-                                                      autocompletion=complete_name)] = None,
+                                                      autocompletion=complete_activation)] = None,
     param: ParamOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
@@ -364,7 +346,7 @@ def check(
     for act in acts:
         act.resolve(given)
     try:
-        from dlcli.derivcheck import check as check_one
+        from dlcli.activations.autograd_check import check as check_one
     except ImportError as exc:
         raise RunError("activations check needs torch: pip install torch==2.13.0 (see README)") from exc
     try:

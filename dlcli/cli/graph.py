@@ -11,10 +11,10 @@ from dlcli import numio
 from dlcli.cli import render
 from dlcli.cli.render import Format
 from dlcli.errors import InputError, RunError
-from dlcli.graph_examples import EXAMPLES, example
+from dlcli.graph.examples import EXAMPLES, example
 
 if TYPE_CHECKING:  # the parser, the registry and the graph core load when the command runs, not for --help
-    from dlcli.expr import ExprError
+    from dlcli.graph.parser import ExprError
 
 HELP = (
     "Build the computational graph of EXPR, run it forward and backward, and show every step.\n\n"
@@ -72,10 +72,10 @@ def command(
                                                "terminal, plain when piped].")] = None,
 ) -> None:
     """Forward values, local gradients and backprop through an expression's computational graph."""
-    from dlcli import graph as core
-    from dlcli import graph_draw as draw
     from dlcli.cli import graph_output
-    from dlcli.expr import ExprError
+    from dlcli.graph import computation as core
+    from dlcli.graph import draw
+    from dlcli.graph.parser import ExprError
 
     expression, values = _inputs(expression, assignments or [], example_name)
     try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlcli import graph as core
-from dlcli import graph_draw as draw
 from dlcli.cli import render
 from dlcli.cli.render import Format
+from dlcli.graph import computation as core
+from dlcli.graph import draw
 
 
 def show(result: core.GraphResult, rows: list[core.CheckRow] | None, fmt: Format) -> None:

@@ -3,63 +3,39 @@
 from __future__ import annotations
 
 import secrets
-import sys
-from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dlcli import boolean
-from dlcli.boolean import BooleanFunction
 from dlcli.cli import render
+from dlcli.cli.options import FormatOpt, SeedOpt
+from dlcli.cli.perceptron_output import (
+    MAX_TABLE_ROWS,
+    ProgressLine,
+    certificate_json,
+    function_title,
+    plain_value,
+    vector_text,
+    weight_text,
+)
 from dlcli.cli.render import Format
 from dlcli.errors import InputError
+from dlcli.perceptron import boolean
 
 if TYPE_CHECKING:
-    from dlcli.census import Census
-    from dlcli.perceptron import Epoch, TrainResult, Verdict
+    from dlcli.perceptron.census import Census
+    from dlcli.perceptron.learning import TrainResult
 
 app = typer.Typer(help="The perceptron: Boolean functions, the learning rule, exact separability, and XOR.",
                   no_args_is_help=True, add_completion=False)
 
 HISTORY_HEAD = 12  # epochs shown at each end of a long training table
-MAX_TABLE_ROWS = 32  # truth tables longer than this show only wrong rows
 FnOpt = Annotated[str, typer.Option(
     "--fn", help=f"A name ({', '.join(boolean.FUNCTION_NAMES)}) or a truth table such as 0110 "
     "(character i = output for the row spelling i in binary, first input most significant).")]
 InputsOpt = Annotated[int | None, typer.Option(
     "--inputs", "-n", help="Inputs for a named n-ary function \\[default: 2].")]
-FormatOpt = Annotated[Format | None, typer.Option(
-    "--format", "-f", help="Output format \\[default: table on a terminal, plain when piped].")]
 
-
-def _show(value: Fraction | float) -> str:
-    """A weight for people: an integer, a short exact decimal, or a fraction a/b."""
-    if isinstance(value, Fraction):
-        if value.denominator == 1:
-            return str(value.numerator)
-        rest, places = value.denominator, 0
-        while rest % 10 == 0 or rest % 2 == 0 or rest % 5 == 0:  # 2^a·5^b needs max(a, b) places
-            rest //= 10 if rest % 10 == 0 else 2 if rest % 2 == 0 else 5
-            places += 1
-        if rest == 1 and places <= 8:  # a short terminating decimal: print it exactly
-            scaled = abs(value.numerator) * 10**places // value.denominator
-            sign = "-" if value < 0 else ""
-            return f"{sign}{scaled // 10**places}.{scaled % 10**places:0{places}d}".rstrip("0")
-        return f"{value.numerator}/{value.denominator}"
-    return render.fmt_short(value, 4)
-
-
-def function_title(fn: BooleanFunction) -> str:
-    """'xor (2 inputs, truth table 0110)'; long tables are not repeated in full."""
-    plural = "s" if fn.inputs > 1 else ""
-    table = f"truth table {fn.table}" if len(fn.table) <= MAX_TABLE_ROWS else f"a {len(fn.table)}-row truth table"
-    name = "a function" if fn.name == fn.table and len(fn.table) > MAX_TABLE_ROWS else fn.name
-    return f"{name} ({fn.inputs} input{plural}, {table})"
-
-
-def vector_text(values) -> str:
-    return "(" + ", ".join(_show(v) for v in values) + ")"
 
 
 HiddenOpt = Annotated[int | None, typer.Option(
@@ -73,7 +49,6 @@ EpochsOpt = Annotated[int | None, typer.Option(
 InitOpt = Annotated[str, typer.Option(
     "--init", help="Initial weights: zero, or random (uniform on [-1, 1] in steps of 0.01).")]
 ShuffleOpt = Annotated[bool, typer.Option("--shuffle", help="New random row order each epoch.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for random choices (shown).")]
 PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the picture or loss curve (tables).")]
 
 
@@ -104,7 +79,7 @@ def train(
         return
     if act is not None or param:
         raise InputError("--act and --param choose the hidden units' activation; they need --hidden H")
-    from dlcli import perceptron
+    from dlcli.perceptron import learning as perceptron
 
     if (shuffle or init == "random") and seed is None:
         seed = secrets.randbelow(2**31)
@@ -127,59 +102,6 @@ def train(
         _single_story(result, plot)
 
 
-class ProgressLine:
-    """A transient progress line for long runs, on stderr and only when that is a terminal."""
-
-    def __init__(self) -> None:
-        self.enabled = render.colour_allowed(sys.stderr)
-        self.shown = False
-
-    def update(self, text: str) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\r{text}\x1b[K")
-            sys.stderr.flush()
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self.shown = False
-
-    def epoch(self, epoch: Epoch) -> None:
-        if epoch.epoch % 200 == 0:
-            self.update(f"epoch {epoch.epoch}: {epoch.mistakes} mistakes")
-
-
-def plain_value(value) -> str:
-    if isinstance(value, float):
-        return render.fmt_float(value)
-    if isinstance(value, list):
-        return " ".join(plain_value(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "-" if value is None else str(value)
-
-
-def certificate_json(verdict: Verdict, table: str, cycle: tuple[int, int] | None) -> dict:
-    """The exact verdict as JSON: integer separating weights, or the hull coefficients (and any cycle)."""
-    if verdict.separable:
-        terms = " ".join(f"{'+' if w >= 0 else '-'} {abs(w)}·x{i + 1}" for i, w in enumerate(verdict.weights))
-        bias = f"{'+' if verdict.bias >= 0 else '-'} {abs(verdict.bias)}"
-        return {"kind": "separating_weights", "weights": list(verdict.weights), "bias": verdict.bias,
-                "text": f"step({terms.lstrip('+ ')} {bias}) reproduces {table}"}
-    hull = verdict.hull
-    assert hull is not None
-    return {
-        "kind": "convex_hulls_meet",
-        "ones": [{"row": row, "coefficient": str(c)} for row, c in hull.ones],
-        "zeros": [{"row": row, "coefficient": str(c)} for row, c in hull.zeros],
-        "point": [str(v) for v in hull.point],
-        "cycle": {"epoch": cycle[0], "repeated_after_epoch": cycle[1]} if cycle else None,
-        "text": hull.text(),
-    }
-
-
 def _single_json(result: TrainResult) -> dict:
     fn = result.function
     return {
@@ -198,10 +120,10 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     fn = result.function
     order = f"shuffled rows (seed {result.seed})" if result.shuffle else "rows in fixed order"
     start = "zero" if result.init == "zero" else (
-        f"random (seed {result.seed}): w = {vector_text(result.initial[0])}, b = {_show(result.initial[1])}")
+        f"random (seed {result.seed}): w = {vector_text(result.initial[0])}, b = {weight_text(result.initial[1])}")
     out = render.console()
     out.print(f"perceptron on {function_title(fn)}\n"
-              f"O = step(w·x + b), lr {_show(result.lr)}, start {start}, {order}", highlight=False)
+              f"O = step(w·x + b), lr {weight_text(result.lr)}, start {start}, {order}", highlight=False)
     names = [f"w{i + 1}" for i in range(fn.inputs)]
     table = render.make_table(">epoch", ">mistakes", *(">" + n for n in names), ">b", title="training")
     history = result.history
@@ -211,8 +133,8 @@ def _single_story(result: TrainResult, plot: bool) -> None:
         if epoch is None:
             table.add_row("…", f"({len(history) - 2 * HISTORY_HEAD} more)", *([""] * (fn.inputs + 1)))
         else:
-            table.add_row(str(epoch.epoch), str(epoch.mistakes), *map(_show, epoch.weights),
-                          _show(epoch.bias))
+            table.add_row(str(epoch.epoch), str(epoch.mistakes), *map(weight_text, epoch.weights),
+                          weight_text(epoch.bias))
     render.print_renderable(table)
     columns = [f"x{i + 1}" for i in range(fn.inputs)]
     wrong = sum(t != p for t, p in zip(fn.table, result.predictions, strict=True))
@@ -226,15 +148,15 @@ def _single_story(result: TrainResult, plot: bool) -> None:
             continue
         shown += 1
         z = sum((w * int(x) for w, x in zip(result.weights, row, strict=True)), result.bias)
-        rows.add_row(*map(str, row), target, _show(z), out_bit, "" if target == out_bit else "wrong")
+        rows.add_row(*map(str, row), target, weight_text(z), out_bit, "" if target == out_bit else "wrong")
     if shown or not brief:
         render.print_renderable(rows)
     if brief:
         out.print(f"{len(fn.table) - wrong} of {len(fn.table)} rows right with the final weights", highlight=False)
     if plot and fn.inputs == 2:
-        from dlcli.perceptron import decision_picture
+        from dlcli.perceptron.learning import decision_picture
 
-        out.print(f"the final line w·x + b = 0, w = {vector_text(result.weights)}, b = {_show(result.bias)}\n"
+        out.print(f"the final line w·x + b = 0, w = {vector_text(result.weights)}, b = {weight_text(result.bias)}\n"
                   "('.' = where the unit outputs 1; digits are the targets)", highlight=False)
         render.write_plain(decision_picture(result.weights, result.bias, fn.table))
     for line in _verdict_lines(result):
@@ -247,7 +169,8 @@ def _verdict_lines(result: TrainResult) -> list[str]:
         if result.converged:
             return ["linearly separable: yes.",
                     f"The rule converged: epoch {result.epochs} made no mistakes.",
-                    f"w = {vector_text(result.weights)}, b = {_show(result.bias)} (θ = {_show(-result.bias)}) "
+                    f"w = {vector_text(result.weights)}, b = {weight_text(result.bias)} "
+                    f"(θ = {weight_text(-result.bias)}) "
                     f"reproduce {fn.table} (re-checked)."]
         return [f"linearly separable: yes (exact LP). Training stopped after {result.epochs} epochs without "
                 "converging (raise --epochs); integer weights that work: "
@@ -280,8 +203,8 @@ def census(
     fmt: FormatOpt = None,
 ) -> None:
     """Count the Boolean functions of N inputs one perceptron can represent (exact; OEIS A000609)."""
-    from dlcli.census import OEIS_A000609
-    from dlcli.census import census as count
+    from dlcli.perceptron.census import OEIS_A000609
+    from dlcli.perceptron.census import census as count
 
     result = count(inputs, method, list_)
     render.message(f"method {result.method}: integer weights |w_i| ≤ {result.weight_bound} (Muroga's bound) "

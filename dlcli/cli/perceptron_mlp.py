@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dlcli.boolean import BooleanFunction
 from dlcli.cli import render
-from dlcli.cli.perceptron import (
+from dlcli.cli.perceptron_output import (
     MAX_TABLE_ROWS,
     ProgressLine,
     certificate_json,
@@ -16,18 +15,19 @@ from dlcli.cli.perceptron import (
 )
 from dlcli.cli.render import Format
 from dlcli.errors import RunError
+from dlcli.perceptron.boolean import BooleanFunction
 
 if TYPE_CHECKING:
-    from dlcli.mlp import MLPResult, Restart
+    from dlcli.perceptron.mlp import MLPResult, Restart
 
 
 def train_network(function: BooleanFunction, hidden: int, act: str, param: list[str] | None, lr: str,
                   epochs: int | None, seed: int | None, plot: bool, fmt: Format) -> None:
     """`perceptron train --hidden H`: train, announce restarts and the seed, render, exit 1 if unsolved."""
-    from dlcli.cli.activations import parse_params
-    from dlcli.mlp import train_mlp
+    from dlcli.cli.options import parse_params
     from dlcli.numio import parse_number
-    from dlcli.perceptron import decide
+    from dlcli.perceptron.learning import decide
+    from dlcli.perceptron.mlp import train_mlp
 
     line = ProgressLine()
 
@@ -91,7 +91,7 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
               f"{fn.inputs} inputs → {result.hidden} {result.act} hidden units → sigmoid output, "
               f"cross-entropy loss, lr {render.fmt_short(result.lr)}, seed {result.seed}", highlight=False)
     if plot:
-        from dlcli import canvas
+        from dlcli.charts import canvas
         from dlcli.cli.plot import print_chart
 
         epochs = np.arange(1, len(result.loss) + 1, dtype=float)

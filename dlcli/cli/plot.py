@@ -6,7 +6,7 @@ import sys
 
 from rich.text import Text
 
-from dlcli import canvas
+from dlcli.charts import canvas
 from dlcli.cli.render import colour_allowed, console
 
 PALETTE = ["cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_black"]

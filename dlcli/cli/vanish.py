@@ -13,7 +13,7 @@ from dlcli.cli.render import Format
 from dlcli.errors import InputError
 
 if TYPE_CHECKING:
-    from dlcli.vanish_analysis import VanishResult
+    from dlcli.vanish.analysis import VanishResult
 
 app = typer.Typer(help="Gradient flow through stacked dense layers: measured, explained, set beside theory.",
                   add_completion=False)
@@ -46,7 +46,7 @@ def parse_layers(text: str) -> list[int]:
 def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[str, str]]:
     """-p key=value (for every activation) or -p NAME:key=value (for one) into per-activation dicts."""
     from dlcli import activations
-    from dlcli.cli.activations import parse_params as parse_key_value
+    from dlcli.cli.options import parse_params as parse_key_value
 
     canonical = {n: activations.get(n).name for n in names}
     out: dict[str, dict[str, str]] = {canonical[n]: {} for n in names}
@@ -100,8 +100,8 @@ def vanish(
 ) -> None:
     """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
     shrinks or grows from the top layer to layer 1 beside the mean-field prediction."""
-    from dlcli.vanish import make_config
-    from dlcli.vanish_analysis import run
+    from dlcli.vanish.analysis import run
+    from dlcli.vanish.config import make_config
 
     names = [n.strip() for n in act.split(",") if n.strip()]
     if not names:
@@ -271,7 +271,7 @@ def _show_table(results: list[VanishResult], chart: bool) -> None:
 def _chart(results: list[VanishResult]) -> Any:
     import numpy as np
 
-    from dlcli import canvas
+    from dlcli.charts import canvas
 
     series = []
     for r in results:

@@ -1,0 +1,97 @@
+"""Output pieces shared by the perceptron commands: titles, exact weights, certificates, progress."""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from dlcli.cli import render
+from dlcli.perceptron.boolean import BooleanFunction
+
+if TYPE_CHECKING:
+    from dlcli.perceptron.learning import Epoch, Verdict
+
+MAX_TABLE_ROWS = 32  # truth tables longer than this show only wrong rows
+
+
+def weight_text(value: Fraction | float) -> str:
+    """A weight for people: an integer, a short exact decimal, or a fraction a/b."""
+    if isinstance(value, Fraction):
+        if value.denominator == 1:
+            return str(value.numerator)
+        rest, places = value.denominator, 0
+        while rest % 10 == 0 or rest % 2 == 0 or rest % 5 == 0:  # 2^a·5^b needs max(a, b) places
+            rest //= 10 if rest % 10 == 0 else 2 if rest % 2 == 0 else 5
+            places += 1
+        if rest == 1 and places <= 8:  # a short terminating decimal: print it exactly
+            scaled = abs(value.numerator) * 10**places // value.denominator
+            sign = "-" if value < 0 else ""
+            return f"{sign}{scaled // 10**places}.{scaled % 10**places:0{places}d}".rstrip("0")
+        return f"{value.numerator}/{value.denominator}"
+    return render.fmt_short(value, 4)
+
+
+def function_title(fn: BooleanFunction) -> str:
+    """'xor (2 inputs, truth table 0110)'; long tables are not repeated in full."""
+    plural = "s" if fn.inputs > 1 else ""
+    table = f"truth table {fn.table}" if len(fn.table) <= MAX_TABLE_ROWS else f"a {len(fn.table)}-row truth table"
+    name = "a function" if fn.name == fn.table and len(fn.table) > MAX_TABLE_ROWS else fn.name
+    return f"{name} ({fn.inputs} input{plural}, {table})"
+
+
+def vector_text(values) -> str:
+    return "(" + ", ".join(weight_text(v) for v in values) + ")"
+
+
+class ProgressLine:
+    """A transient progress line for long runs, on stderr and only when that is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = render.colour_allowed(sys.stderr)
+        self.shown = False
+
+    def update(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r{text}\x1b[K")
+            sys.stderr.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
+
+    def epoch(self, epoch: Epoch) -> None:
+        if epoch.epoch % 200 == 0:
+            self.update(f"epoch {epoch.epoch}: {epoch.mistakes} mistakes")
+
+
+def plain_value(value) -> str:
+    if isinstance(value, float):
+        return render.fmt_float(value)
+    if isinstance(value, list):
+        return " ".join(plain_value(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "-" if value is None else str(value)
+
+
+def certificate_json(verdict: Verdict, table: str, cycle: tuple[int, int] | None) -> dict:
+    """The exact verdict as JSON: integer separating weights, or the hull coefficients (and any cycle)."""
+    if verdict.separable:
+        terms = " ".join(f"{'+' if w >= 0 else '-'} {abs(w)}·x{i + 1}" for i, w in enumerate(verdict.weights))
+        bias = f"{'+' if verdict.bias >= 0 else '-'} {abs(verdict.bias)}"
+        return {"kind": "separating_weights", "weights": list(verdict.weights), "bias": verdict.bias,
+                "text": f"step({terms.lstrip('+ ')} {bias}) reproduces {table}"}
+    hull = verdict.hull
+    assert hull is not None
+    return {
+        "kind": "convex_hulls_meet",
+        "ones": [{"row": row, "coefficient": str(c)} for row, c in hull.ones],
+        "zeros": [{"row": row, "coefficient": str(c)} for row, c in hull.zeros],
+        "point": [str(v) for v in hull.point],
+        "cycle": {"epoch": cycle[0], "repeated_after_epoch": cycle[1]} if cycle else None,
+        "text": hull.text(),
+    }

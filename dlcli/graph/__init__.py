@@ -1,0 +1,31 @@
+"""Computational graphs: parse an expression, run forward and backward, draw it."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "parse": "parser",
+    "Expr": "parser",
+    "ExprError": "parser",
+    "build": "computation",
+    "backprop": "computation",
+    "forward": "computation",
+    "finite_difference_check": "computation",
+    "Graph": "computation",
+    "GraphResult": "computation",
+    "EXAMPLES": "examples",
+    "example": "examples",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first use, so importing the package costs nothing."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

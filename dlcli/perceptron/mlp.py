@@ -1,0 +1,215 @@
+"""A one-hidden-layer perceptron trained by backpropagation: the notes' answer to XOR.
+
+Hidden units use any element-wise activation from the registry (its analytic `fn` and `grad`);
+the output is a sigmoid unit with binary cross-entropy, trained by full-batch gradient descent on
+all 2^n rows. Training is seeded; an attempt that stalls (loss no longer falling) is restarted
+from a fresh initialisation drawn from the same seeded stream, and every restart is recorded.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from dlcli import activations
+from dlcli.errors import InputError
+from dlcli.perceptron.boolean import BooleanFunction, describe, table_from_outputs
+from dlcli.perceptron.census import MAX_LIST_INPUTS, census
+from dlcli.perceptron.learning import decide, threshold_text
+
+TARGET_LOSS = 0.05  # mean cross-entropy at which a fully correct network counts as solved
+STALL_WINDOW = 500  # epochs over which the loss must fall by STALL_DROP (relative) to keep going
+STALL_DROP = 0.01
+MAX_ATTEMPTS = 20
+
+
+@dataclass
+class Network:
+    """Weights of x → act(x·W1 + b1) → sigmoid(h·W2 + b2)."""
+
+    w1: np.ndarray  # (n, H)
+    b1: np.ndarray  # (H,)
+    w2: np.ndarray  # (H,)
+    b2: float
+
+
+@dataclass(frozen=True)
+class Restart:
+    """An attempt given up: which one, after how many epochs, at what loss and why."""
+
+    attempt: int
+    epochs: int
+    loss: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class HiddenUnit:
+    """What one hidden unit computes, read as a threshold unit: step(w·x + b) over the rows."""
+
+    weights: tuple[float, ...]
+    bias: float
+    output_weight: float
+    table: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class MLPResult:
+    function: BooleanFunction
+    hidden: int
+    act: str
+    lr: float
+    seed: int
+    solved: bool
+    epochs: int  # epochs of the final attempt
+    loss: tuple[float, ...]  # per-epoch loss of the final attempt
+    restarts: tuple[Restart, ...]
+    network: Network
+    outputs: tuple[float, ...]  # the network's probability for each row
+    predictions: str
+    units: tuple[HiddenUnit, ...]
+
+    @property
+    def accuracy(self) -> float:
+        table = self.function.table
+        return sum(p == t for p, t in zip(self.predictions, table, strict=True)) / len(table)
+
+
+def hidden_activation(name: str) -> activations.Activation:
+    """The registry activation `name`, if backpropagation can train it (element-wise, non-zero f')."""
+    act = activations.get(name)
+    if act.vector:
+        raise InputError(f"--act {act.name} maps whole vectors; hidden units need an element-wise activation")
+    probe = np.linspace(-3.0, 3.0, 61)
+    if not np.any(act.grad(probe, **act.resolve()) != 0):
+        raise InputError(f"--act {act.name} has zero derivative almost everywhere, so backpropagation "
+                         "cannot train it; try sigmoid or tanh")
+    return act
+
+
+def init_network(rng: np.random.Generator, inputs: int, hidden: int) -> Network:
+    """Fresh weights: N(0, 1) into the hidden layer, N(0, 1/H) into the output."""
+    return Network(
+        w1=rng.normal(0.0, 1.0, size=(inputs, hidden)),
+        b1=rng.normal(0.0, 1.0, size=hidden),
+        w2=rng.normal(0.0, 1.0 / np.sqrt(hidden), size=hidden),
+        b2=0.0,
+    )
+
+
+def forward(net: Network, x: np.ndarray, act: activations.Activation, params: dict[str, float]):
+    """Pre-activations z1, hidden outputs h, output logits z2 and probabilities p."""
+    z1 = x @ net.w1 + net.b1
+    h = act.fn(z1, **params)
+    z2 = h @ net.w2 + net.b2
+    p = activations.get("sigmoid").fn(z2)
+    return z1, h, z2, p
+
+
+def loss_and_gradients(net: Network, x: np.ndarray, t: np.ndarray, act: activations.Activation,
+                       params: dict[str, float]) -> tuple[float, Network]:
+    """Mean binary cross-entropy and its gradient with respect to every weight (backpropagation)."""
+    z1, h, z2, p = forward(net, x, act, params)
+    loss = float(np.mean(np.logaddexp(0.0, z2) - t * z2))  # −[t log p + (1−t) log(1−p)], stably
+    d_z2 = (p - t) / len(t)  # ∂loss/∂z2 for sigmoid + cross-entropy
+    d_h = np.outer(d_z2, net.w2)
+    d_z1 = d_h * act.grad(z1, **params)  # the registry's analytic derivative
+    grads = Network(w1=x.T @ d_z1, b1=d_z1.sum(axis=0), w2=h.T @ d_z2, b2=float(d_z2.sum()))
+    return loss, grads
+
+
+def train_mlp(fn: BooleanFunction, hidden: int, act_name: str = "tanh", lr: float = 1.0,
+              max_epochs: int = 5000, seed: int | None = None,
+              act_params: dict[str, float | str] | None = None,
+              on_restart: Callable[[Restart], None] | None = None,
+              progress: Callable[[int, int, float], None] | None = None) -> MLPResult:
+    """Train until every row is right and the loss is below TARGET_LOSS, restarting stalled attempts."""
+    if hidden < 1:
+        raise InputError(f"--hidden must be at least 1 (got {hidden})")
+    if not lr > 0:
+        raise InputError(f"learning rate must be positive (got {lr})")
+    if max_epochs < 1:
+        raise InputError(f"--epochs must be at least 1 (got {max_epochs})")
+    act = hidden_activation(act_name)
+    params = act.resolve(act_params)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    rng = np.random.default_rng(seed)
+    x = fn.rows.astype(np.float64)
+    t = fn.targets.astype(np.float64)
+    restarts: list[Restart] = []
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        net = init_network(rng, fn.inputs, hidden)
+        losses: list[float] = []
+        outcome = "epochs"
+        for epoch in range(1, max_epochs + 1):
+            loss, grads = loss_and_gradients(net, x, t, act, params)
+            losses.append(loss)
+            if progress is not None:
+                progress(attempt, epoch, loss)
+            if loss < TARGET_LOSS and _predictions(net, x, act, params) == fn.table:
+                outcome = "solved"
+                break
+            if not np.isfinite(loss):
+                outcome = "diverged"
+                break
+            earlier = losses[-STALL_WINDOW - 1] if epoch > STALL_WINDOW else None
+            if earlier is not None and earlier - loss < STALL_DROP * earlier:
+                outcome = "stalled"
+                break
+            net.w1 -= lr * grads.w1
+            net.b1 -= lr * grads.b1
+            net.w2 -= lr * grads.w2
+            net.b2 -= lr * grads.b2
+        if outcome == "solved" or attempt == MAX_ATTEMPTS:
+            break
+        reason = {"stalled": f"loss fell by under {STALL_DROP:.0%} in {STALL_WINDOW} epochs",
+                  "diverged": "loss became non-finite (learning rate too large?)",
+                  "epochs": f"not solved within {max_epochs} epochs"}[outcome]
+        restarts.append(Restart(attempt, len(losses), losses[-1], reason))
+        if on_restart is not None:
+            on_restart(restarts[-1])
+    _, _, _, p = forward(net, x, act, params)
+    return MLPResult(
+        function=fn, hidden=hidden, act=act.name, lr=lr, seed=seed, solved=outcome == "solved",
+        epochs=len(losses), loss=tuple(losses), restarts=tuple(restarts), network=net,
+        outputs=tuple(float(v) for v in p), predictions=_predictions(net, x, act, params),
+        units=_hidden_units(net, x),
+    )
+
+
+def _predictions(net: Network, x: np.ndarray, act: activations.Activation, params: dict[str, float]) -> str:
+    return table_from_outputs(forward(net, x, act, params)[3] >= 0.5)
+
+
+def meaning(table: str) -> str:
+    """A name for a hidden unit's truth table ('nand', 'x1 and not x2'), else its smallest integer
+    threshold form ('x1 + x2 - x3 ≥ 1'): every step(w·x + b) computes a threshold function."""
+    name = describe(table)
+    if name != table:
+        return name
+    n = len(table).bit_length() - 1
+    if n <= MAX_LIST_INPUTS:
+        realisation = _smallest_realisations(n)[table]
+        return threshold_text(realisation.weights, realisation.bias)
+    verdict = decide(BooleanFunction(table, n, table))
+    return threshold_text(verdict.weights, verdict.bias) if verdict.separable else table
+
+
+@cache
+def _smallest_realisations(n: int) -> dict:
+    return {r.table: r for r in census(n, "direct", listing=True).realisations}
+
+
+def _hidden_units(net: Network, x: np.ndarray) -> tuple[HiddenUnit, ...]:
+    z1 = x @ net.w1 + net.b1
+    units = []
+    for j in range(net.w1.shape[1]):
+        table = table_from_outputs(z1[:, j] >= 0)
+        units.append(HiddenUnit(tuple(float(v) for v in net.w1[:, j]), float(net.b1[j]), float(net.w2[j]),
+                                table, meaning(table)))
+    return tuple(units)

@@ -1,0 +1,84 @@
+"""The numpy engine: forward and backward written out for a stack of dense layers.
+
+The network: z_l = W_l a_{l-1} + b_l, a_l = φ(z_l) for l = 1..L, standard-normal inputs a_0, and a loss at
+the top, by default the fixed random projection Σ_batch v·a_L, whose gradient v does not depend on the
+forward pass. Losses are sums over the batch, so per-example gradients do not depend on the batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcli import activations
+from dlcli.vanish import blas
+from dlcli.vanish.config import Progress, VanishConfig
+from dlcli.vanish.statistics import SATURATION_LEVEL, LayerStats, layer_stats, max_abs_grad
+from dlcli.vanish.weights import inputs, layer_weights, loss_grad, loss_head
+
+
+@dataclass
+class NumpyNetwork:
+    """Weights, biases, inputs and loss head in the working dtype."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    x: np.ndarray
+    head: np.ndarray
+
+
+def build_numpy(config: VanishConfig) -> NumpyNetwork:
+    dtype = np.dtype(config.dtype)
+    pairs = [layer_weights(config, layer) for layer in range(1, config.depth + 1)]
+    return NumpyNetwork(
+        weights=[w.astype(dtype, copy=False) for w, _ in pairs],
+        biases=[b.astype(dtype, copy=False) for _, b in pairs],
+        x=inputs(config).astype(dtype, copy=False),
+        head=loss_head(config),
+    )
+
+
+def forward_backward(config: VanishConfig, net: NumpyNetwork, progress: Progress | None = None,
+                     ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Forward through the stack, then yield (layer, φ'(z_l), a_l, ∂loss/∂z_l, ∂loss/∂W_l) from L down to 1.
+
+    φ and φ' come from the registry in float64; matrix products run in the working dtype.
+    """
+    act = activations.get(config.activation)
+    params = config.params
+    dtype = net.x.dtype
+    depth = config.depth
+    zs: list[np.ndarray] = []
+    outs: list[np.ndarray] = [net.x]
+    for i in range(depth):
+        z = outs[-1] @ net.weights[i].T + net.biases[i]
+        zs.append(z)
+        outs.append(act.fn(z.astype(np.float64, copy=False), **params).astype(dtype, copy=False))
+        if progress:
+            progress("forward", i + 1, depth)
+    g = loss_grad(config, outs[-1], net.head)
+    for i in range(depth - 1, -1, -1):
+        dphi = act.grad(zs[i].astype(np.float64, copy=False), **params)
+        a = outs[i + 1]
+        delta = g * dphi.astype(dtype, copy=False)
+        dw = delta.T @ outs[i]
+        if i:
+            g = delta @ net.weights[i]
+        zs[i] = outs[i + 1] = None  # type: ignore[call-overload]  # free memory as we go down
+        yield i + 1, dphi, a, delta, dw
+        if progress:
+            progress("backward", depth - i, depth)
+
+
+def run_numpy(config: VanishConfig, progress: Progress | None = None) -> list[LayerStats]:
+    """Per-layer statistics (layer 1 first) from the numpy engine."""
+    net = build_numpy(config)
+    threshold = SATURATION_LEVEL * max_abs_grad(config)
+    # Products below ~16M multiply-adds gain nothing from a second BLAS thread (see dlcli.blas).
+    small = config.batch * max(i * o for i, o in zip(config.widths, config.widths[1:], strict=False)) < 1 << 24
+    with blas.single_thread(small):
+        stats = [layer_stats(layer, dphi, a, delta, dw, threshold)
+                 for layer, dphi, a, delta, dw in forward_backward(config, net, progress)]
+    return stats[::-1]
