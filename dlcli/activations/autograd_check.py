@@ -33,6 +33,9 @@ class CheckResult:
     fd_rel_err: float | None
     passed: bool
 
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
 
 def check_points(act: Activation, params: Params) -> np.ndarray:
     """A dense grid over [-50, 50], the kinks and conventions points, and extremes of the float64 line."""

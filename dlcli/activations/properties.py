@@ -14,12 +14,76 @@ _GRID = np.linspace(-20.0, 20.0, 40_001)
 
 
 class Properties(NamedTuple):
+    """An activation at given parameters: its declared facts (`act`) and the computed f(0), f'(0), max |f'|."""
+
     name: str
     params: Params
     value_at_zero: float
     grad_at_zero: float
     max_abs_grad: float
     argmax_abs_grad: float
+    act: Activation | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON contract of `activations show`: every declared and computed fact, in the order shown."""
+        act = self._act()
+        return {
+            "name": act.name,
+            "aliases": list(act.aliases),
+            "formula": act.formula,
+            "params": self.params,
+            "range": act.output_range,
+            "zero_centred": act.zero_centred,
+            "monotonic": act.monotonic,
+            "smoothness": act.kinks,
+            "saturates": act.saturates,
+            "value_at_zero": self.value_at_zero,
+            "grad_at_zero": self.grad_at_zero,
+            "max_abs_grad": self.max_abs_grad,
+            "grad_undefined_at": list(act.undefined_grad_at(self.params)),
+            "vector": act.vector,
+            "notes": act.notes,
+        }
+
+    def as_row(self) -> dict[str, object]:
+        """One entry of `activations list`: the registry's summary at the default parameters."""
+        act = self._act()
+        return {
+            "name": act.name,
+            "aliases": list(act.aliases),
+            "params": {p.name: p.default for p in act.params},
+            "range": act.output_range,
+            "grad_at_zero": self.grad_at_zero,
+            "max_abs_grad": self.max_abs_grad,
+            "zero_centred": act.zero_centred,
+            "monotonic": act.monotonic,
+            "saturates": act.saturates,
+            "smoothness": act.kinks,
+            "notes": act.notes,
+        }
+
+    def _act(self) -> Activation:
+        assert self.act is not None, "Properties made by properties() carry their activation"
+        return self.act
+
+
+class Evaluation(NamedTuple):
+    """f and f' of one activation at the points x (`activations eval`)."""
+
+    name: str
+    params: Params
+    x: np.ndarray
+    value: np.ndarray
+    derivative: np.ndarray
+
+    def as_dict(self) -> dict[str, object]:
+        return {"activation": self.name, "params": self.params, "x": self.x, "value": self.value,
+                "derivative": self.derivative}
+
+
+def evaluate(act: Activation, x: np.ndarray, params: Params) -> Evaluation:
+    """f(x) and f'(x) at resolved `params`."""
+    return Evaluation(act.name, params, x, act.fn(x, **params), act.grad(x, **params))
 
 
 def max_abs_grad(act: Activation, params: Params) -> tuple[float, float]:
@@ -54,4 +118,4 @@ def properties(act: Activation, params: Params | None = None) -> Properties:
         value0 = float(act.fn(np.zeros(1), **params)[0])
         grad0 = float(act.grad(np.zeros(1), **params)[0])
     best, where = max_abs_grad(act, params)
-    return Properties(act.name, params, value0, grad0, best, where)
+    return Properties(act.name, params, value0, grad0, best, where, act)

@@ -12,6 +12,7 @@ import typer
 from dlcli import activations as registry
 from dlcli import numio
 from dlcli.activations import Activation
+from dlcli.activations.properties import evaluate
 from dlcli.cli import render
 from dlcli.cli.options import FormatOpt, complete_activation, parse_params
 from dlcli.cli.render import Format
@@ -37,22 +38,7 @@ ParamOpt = Annotated[
 @app.command("list")
 def list_(fmt: FormatOpt = None) -> None:
     """The registry as a table: name, parameters, range, f'(0), max |f'|, notes."""
-    rows = []
-    for act in registry.all_activations():
-        props = registry.properties(act)
-        rows.append({
-            "name": act.name,
-            "aliases": list(act.aliases),
-            "params": {p.name: p.default for p in act.params},
-            "range": act.output_range,
-            "grad_at_zero": props.grad_at_zero,
-            "max_abs_grad": props.max_abs_grad,
-            "zero_centred": act.zero_centred,
-            "monotonic": act.monotonic,
-            "saturates": act.saturates,
-            "smoothness": act.kinks,
-            "notes": act.notes,
-        })
+    rows = [registry.properties(act).as_row() for act in registry.all_activations()]
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
         render.write_json(rows)
@@ -99,23 +85,7 @@ def show(
     act = registry.get(name)
     params = act.resolve(parse_params(param))
     props = registry.properties(act, params)
-    facts = {
-        "name": act.name,
-        "aliases": list(act.aliases),
-        "formula": act.formula,
-        "params": params,
-        "range": act.output_range,
-        "zero_centred": act.zero_centred,
-        "monotonic": act.monotonic,
-        "smoothness": act.kinks,
-        "saturates": act.saturates,
-        "value_at_zero": props.value_at_zero,
-        "grad_at_zero": props.grad_at_zero,
-        "max_abs_grad": props.max_abs_grad,
-        "grad_undefined_at": list(act.undefined_grad_at(params)),
-        "vector": act.vector,
-        "notes": act.notes,
-    }
+    facts = props.as_dict()
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
         render.write_json(facts)
@@ -181,10 +151,11 @@ def eval_(
         xs = np.array([_parse_argument(t) for t in tokens], dtype=np.float64)
     if xs.size == 0:
         raise InputError("no numbers given (on the command line or stdin)")
-    values, grads = act.fn(xs, **params), act.grad(xs, **params)
+    result = evaluate(act, xs, params)
+    values, grads = result.value, result.derivative
     _note_undefined(act, params, xs)
     if fmt is Format.json:
-        render.write_json({"activation": act.name, "params": params, "x": xs, "value": values, "derivative": grads})
+        render.write_json(result.as_dict())
     elif fmt is Format.plain:
         if derivative and act.vector:
             render.write_plain(" ".join(render.fmt_float(v) for v in row) for row in grads)
@@ -355,7 +326,7 @@ def check(
         raise RunError(f"activations check needs torch ({exc}); pip install torch==2.13.0 (see README)") from None
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
-        render.write_json([r.__dict__ for r in results])
+        render.write_json([r.as_dict() for r in results])
     elif fmt in (Format.plain, Format.csv):
         header = ["name", "reference", "points", "value_rel_err", "grad_abs_err", "grad_rel_err", "fd_rel_err",
                   "passed"]

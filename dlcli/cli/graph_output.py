@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dlcli.cli import render
 from dlcli.cli.render import Format
 from dlcli.graph import computation as core
@@ -13,7 +11,7 @@ from dlcli.graph import draw
 def show(result: core.GraphResult, rows: list[core.CheckRow] | None, fmt: Format) -> None:
     """Write `result` (and the check `rows`, if any) to stdout in format `fmt`."""
     if fmt is Format.json:
-        render.write_json(json_document(result, rows))
+        render.write_json(result.as_dict(rows))
     elif fmt is Format.csv:
         render.write_csv(["id", "op", "expression", "inputs", "value", "local_grads", "grad", "role"],
                          ([*_node_cells(node, result, render.fmt_float), node.role] for node in result.nodes))
@@ -21,37 +19,6 @@ def show(result: core.GraphResult, rows: list[core.CheckRow] | None, fmt: Format
         render.write_plain(_plain_lines(result, rows))
     else:
         _show_tables(result, rows)
-
-
-def json_document(result: core.GraphResult, rows: list[core.CheckRow] | None) -> dict[str, Any]:
-    """The JSON contract: expression, value, gradients, nodes (id, op, inputs, value, grad) plus details."""
-    nodes = []
-    for node in result.nodes:
-        nodes.append({
-            "id": node.node.id,
-            "op": node.node.op,
-            "inputs": [result.nodes[i].node.id for i in node.node.inputs],
-            "value": node.value,
-            "grad": node.grad,
-            "label": node.node.label,
-            "params": dict(node.node.params),
-            "local_grads": list(node.local),
-            "grad_terms": [{"from": result.nodes[i].node.id, "grad": g} for i, g in node.terms],
-            "role": node.role or None,
-        })
-    document: dict[str, Any] = {
-        "expression": result.graph.expression,
-        "value": result.value,
-        "gradients": result.gradients,
-        "nodes": nodes,
-    }
-    if rows is not None:
-        document["check"] = [
-            {"name": r.name, "backprop": r.backprop, "finite_difference": r.finite_difference, "step": r.step,
-             "abs_error": r.abs_error, "rel_error": r.rel_error, "ok": r.ok}
-            for r in rows
-        ]
-    return document
 
 
 def _node_cells(

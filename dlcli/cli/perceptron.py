@@ -12,7 +12,6 @@ from dlcli.cli.options import FormatOpt, SeedOpt
 from dlcli.cli.perceptron_output import (
     MAX_TABLE_ROWS,
     ProgressLine,
-    certificate_json,
     function_title,
     plain_value,
     vector_text,
@@ -89,31 +88,17 @@ def train(
                               progress=progress.epoch)
     progress.clear()
     if fmt is Format.json:
-        render.write_json(_single_json(result))
+        render.write_json(result.as_dict())
     elif fmt is Format.csv:
         names = [f"w{i + 1}" for i in range(function.inputs)]
         rows = ([e.epoch, e.mistakes, *map(float, e.weights), float(e.bias)] for e in result.history)
         render.write_csv(["epoch", "mistakes", *names, "bias"], rows)
     elif fmt is Format.plain:
-        data = _single_json(result)
+        data = result.as_dict()
         data["certificate"] = data["certificate"]["text"]
         render.write_plain(f"{k}\t{plain_value(v)}" for k, v in data.items() if k != "history")
     else:
         _single_story(result, plot)
-
-
-def _single_json(result: TrainResult) -> dict:
-    fn = result.function
-    return {
-        "function": fn.name, "inputs": fn.inputs, "truth_table": fn.table,
-        "separable": result.verdict.separable, "converged": result.converged, "epochs": result.epochs,
-        "weights": [float(w) for w in result.weights], "bias": float(result.bias),
-        "predictions": result.predictions, "accuracy": result.accuracy,
-        "certificate": certificate_json(result.verdict, fn.table, result.cycle),
-        "lr": float(result.lr), "init": result.init, "shuffle": result.shuffle, "seed": result.seed,
-        "history": [{"epoch": e.epoch, "mistakes": e.mistakes, "weights": [float(w) for w in e.weights],
-                     "bias": float(e.bias)} for e in result.history],
-    }
 
 
 def _single_story(result: TrainResult, plot: bool) -> None:
@@ -174,7 +159,7 @@ def _verdict_lines(result: TrainResult) -> list[str]:
                     f"reproduce {fn.table} (re-checked)."]
         return [f"linearly separable: yes (exact LP). Training stopped after {result.epochs} epochs without "
                 "converging (raise --epochs); integer weights that work: "
-                + certificate_json(verdict, fn.table, None)["text"] + "."]
+                + verdict.as_dict(fn.table)["text"] + "."]
     lines = ["linearly separable: no."]
     if result.cycle:
         first, again = result.cycle
@@ -210,11 +195,8 @@ def census(
     render.message(f"method {result.method}: integer weights |w_i| ≤ {result.weight_bound} (Muroga's bound) "
                    "reach every threshold function")
     fmt = render.resolve_format(fmt)
-    facts = {"inputs": result.inputs, "functions": result.functions, "separable": result.separable}
+    facts = result.as_dict()
     if fmt is Format.json:
-        if list_:
-            facts["list"] = [{"table": r.table, "weights": list(r.weights), "bias": r.bias}
-                             for r in result.realisations]
         render.write_json(facts)
     elif fmt is Format.csv:
         if list_:

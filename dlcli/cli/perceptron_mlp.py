@@ -8,7 +8,6 @@ from dlcli.cli import render
 from dlcli.cli.perceptron_output import (
     MAX_TABLE_ROWS,
     ProgressLine,
-    certificate_json,
     function_title,
     plain_value,
     vector_text,
@@ -48,11 +47,11 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
         render.message(f"seed: {result.seed}")
     verdict = decide(function)
     if fmt is Format.json:
-        render.write_json(_mlp_json(result, verdict))
+        render.write_json(result.as_dict(verdict))
     elif fmt is Format.csv:
         render.write_csv(["epoch", "loss"], ([i + 1, v] for i, v in enumerate(result.loss)))
     elif fmt is Format.plain:
-        data = _mlp_json(result, verdict)
+        data = result.as_dict(verdict)
         data.pop("loss")
         data["certificate"] = data["certificate"]["text"]
         units = data.pop("hidden_units")
@@ -63,23 +62,6 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
     if not result.solved:
         raise RunError(f"did not solve {function.name} with {hidden} hidden unit{'s' if hidden > 1 else ''} "
                        f"in {len(result.restarts) + 1} attempts; try more --hidden units or --epochs")
-
-
-def _mlp_json(result: MLPResult, verdict) -> dict:
-    fn, net = result.function, result.network
-    return {
-        "function": fn.name, "inputs": fn.inputs, "truth_table": fn.table, "separable": verdict.separable,
-        "converged": result.solved, "epochs": result.epochs, "weights": [float(w) for w in net.w2],
-        "bias": float(net.b2), "predictions": result.predictions, "accuracy": result.accuracy,
-        "certificate": certificate_json(verdict, fn.table, None),
-        "hidden": result.hidden, "loss": list(result.loss),
-        "act": result.act, "lr": result.lr, "seed": result.seed,
-        "restarts": [{"attempt": r.attempt, "epochs": r.epochs, "loss": r.loss, "reason": r.reason}
-                     for r in result.restarts],
-        "hidden_units": [{"weights": list(u.weights), "bias": u.bias, "output_weight": u.output_weight,
-                          "table": u.table, "computes": u.meaning} for u in result.units],
-        "outputs": list(result.outputs),
-    }
 
 
 def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:

@@ -10,7 +10,7 @@ from dlcli.cli import render
 from dlcli.perceptron.boolean import BooleanFunction
 
 if TYPE_CHECKING:
-    from dlcli.perceptron.learning import Epoch, Verdict
+    from dlcli.perceptron.learning import Epoch
 
 MAX_TABLE_ROWS = 32  # truth tables longer than this show only wrong rows
 
@@ -77,21 +77,3 @@ def plain_value(value) -> str:
         return "true" if value else "false"
     return "-" if value is None else str(value)
 
-
-def certificate_json(verdict: Verdict, table: str, cycle: tuple[int, int] | None) -> dict:
-    """The exact verdict as JSON: integer separating weights, or the hull coefficients (and any cycle)."""
-    if verdict.separable:
-        terms = " ".join(f"{'+' if w >= 0 else '-'} {abs(w)}·x{i + 1}" for i, w in enumerate(verdict.weights))
-        bias = f"{'+' if verdict.bias >= 0 else '-'} {abs(verdict.bias)}"
-        return {"kind": "separating_weights", "weights": list(verdict.weights), "bias": verdict.bias,
-                "text": f"step({terms.lstrip('+ ')} {bias}) reproduces {table}"}
-    hull = verdict.hull
-    assert hull is not None
-    return {
-        "kind": "convex_hulls_meet",
-        "ones": [{"row": row, "coefficient": str(c)} for row, c in hull.ones],
-        "zeros": [{"row": row, "coefficient": str(c)} for row, c in hull.zeros],
-        "point": [str(v) for v in hull.point],
-        "cycle": {"epoch": cycle[0], "repeated_after_epoch": cycle[1]} if cycle else None,
-        "text": hull.text(),
-    }

@@ -13,8 +13,9 @@ is limited by memory, not by the recursion limit. Derivative conventions at kink
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dlcli.errors import InputError
 from dlcli.graph.examples import EXAMPLES, Example, example  # noqa: F401  (part of the library API)
@@ -90,6 +91,32 @@ class GraphResult:
     gradients: dict[str, float]
     nodes: tuple[NodeResult, ...]
 
+    def as_dict(self, check: Sequence[CheckRow] | None = None) -> dict[str, Any]:
+        """The JSON contract: expression, value, gradients, nodes (id, op, inputs, value, grad, ...), any check."""
+        nodes = []
+        for node in self.nodes:
+            nodes.append({
+                "id": node.node.id,
+                "op": node.node.op,
+                "inputs": [self.nodes[i].node.id for i in node.node.inputs],
+                "value": node.value,
+                "grad": node.grad,
+                "label": node.node.label,
+                "params": dict(node.node.params),
+                "local_grads": list(node.local),
+                "grad_terms": [{"from": self.nodes[i].node.id, "grad": g} for i, g in node.terms],
+                "role": node.role or None,
+            })
+        document: dict[str, Any] = {
+            "expression": self.graph.expression,
+            "value": self.value,
+            "gradients": self.gradients,
+            "nodes": nodes,
+        }
+        if check is not None:
+            document["check"] = [row.as_dict() for row in check]
+        return document
+
 
 @dataclass(frozen=True)
 class CheckRow:
@@ -102,6 +129,10 @@ class CheckRow:
     abs_error: float
     rel_error: float
     ok: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "backprop": self.backprop, "finite_difference": self.finite_difference,
+                "step": self.step, "abs_error": self.abs_error, "rel_error": self.rel_error, "ok": self.ok}
 
 
 def shorten(text: str, width: int = LABEL_WIDTH) -> str:

@@ -49,6 +49,13 @@ class Census:
     weight_bound: int
     realisations: tuple[Realisation, ...] = ()
 
+    def as_dict(self) -> dict:
+        """The JSON contract: inputs, functions, separable, and the list of realisations when one was made."""
+        out: dict = {"inputs": self.inputs, "functions": self.functions, "separable": self.separable}
+        if self.realisations:
+            out["list"] = [{"table": r.table, "weights": list(r.weights), "bias": r.bias} for r in self.realisations]
+        return out
+
 
 def muroga_bound(n: int) -> int:
     """The largest integer W with W ≤ (n+1)^((n+1)/2) / 2^n, computed exactly."""

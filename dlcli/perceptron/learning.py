@@ -43,9 +43,9 @@ class HullCertificate:
     point: tuple[Fraction, ...]
 
     def text(self) -> str:
-        left = " + ".join(f"{_frac(c)}·({','.join(r)})" for r, c in self.ones)
-        right = " + ".join(f"{_frac(c)}·({','.join(r)})" for r, c in self.zeros)
-        return f"{left} = {right} = ({', '.join(_frac(v) for v in self.point)})"
+        left = " + ".join(f"{c}·({','.join(r)})" for r, c in self.ones)
+        right = " + ".join(f"{c}·({','.join(r)})" for r, c in self.zeros)
+        return f"{left} = {right} = ({', '.join(str(v) for v in self.point)})"
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,24 @@ class Verdict:
     weights: tuple[int, ...] = ()
     bias: int = 0
     hull: HullCertificate | None = None
+
+    def as_dict(self, table: str, cycle: tuple[int, int] | None = None) -> dict:
+        """The certificate as JSON: integer separating weights, or the hull coefficients (and any cycle)."""
+        if self.separable:
+            terms = " ".join(f"{'+' if w >= 0 else '-'} {abs(w)}·x{i + 1}" for i, w in enumerate(self.weights))
+            bias = f"{'+' if self.bias >= 0 else '-'} {abs(self.bias)}"
+            return {"kind": "separating_weights", "weights": list(self.weights), "bias": self.bias,
+                    "text": f"step({terms.lstrip('+ ')} {bias}) reproduces {table}"}
+        hull = self.hull
+        assert hull is not None
+        return {
+            "kind": "convex_hulls_meet",
+            "ones": [{"row": row, "coefficient": str(c)} for row, c in hull.ones],
+            "zeros": [{"row": row, "coefficient": str(c)} for row, c in hull.zeros],
+            "point": [str(v) for v in hull.point],
+            "cycle": {"epoch": cycle[0], "repeated_after_epoch": cycle[1]} if cycle else None,
+            "text": hull.text(),
+        }
 
 
 @dataclass(frozen=True)
@@ -85,9 +103,19 @@ class TrainResult:
         table = self.function.table
         return sum(p == t for p, t in zip(self.predictions, table, strict=True)) / len(table)
 
-
-def _frac(v: Fraction) -> str:
-    return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    def as_dict(self) -> dict:
+        """The JSON contract: the function, the run, the final weights, the exact certificate, the history."""
+        fn = self.function
+        return {
+            "function": fn.name, "inputs": fn.inputs, "truth_table": fn.table,
+            "separable": self.verdict.separable, "converged": self.converged, "epochs": self.epochs,
+            "weights": [float(w) for w in self.weights], "bias": float(self.bias),
+            "predictions": self.predictions, "accuracy": self.accuracy,
+            "certificate": self.verdict.as_dict(fn.table, self.cycle),
+            "lr": float(self.lr), "init": self.init, "shuffle": self.shuffle, "seed": self.seed,
+            "history": [{"epoch": e.epoch, "mistakes": e.mistakes, "weights": [float(w) for w in e.weights],
+                         "bias": float(e.bias)} for e in self.history],
+        }
 
 
 def predict(rows: np.ndarray, weights: tuple, bias) -> str:

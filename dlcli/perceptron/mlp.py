@@ -19,7 +19,7 @@ from dlcli import activations
 from dlcli.errors import InputError
 from dlcli.perceptron.boolean import BooleanFunction, describe, table_from_outputs
 from dlcli.perceptron.census import MAX_LIST_INPUTS, census
-from dlcli.perceptron.learning import decide, threshold_text
+from dlcli.perceptron.learning import Verdict, decide, threshold_text
 
 TARGET_LOSS = 0.05  # mean cross-entropy at which a fully correct network counts as solved
 STALL_WINDOW = 500  # epochs over which the loss must fall by STALL_DROP (relative) to keep going
@@ -78,6 +78,23 @@ class MLPResult:
     def accuracy(self) -> float:
         table = self.function.table
         return sum(p == t for p, t in zip(self.predictions, table, strict=True)) / len(table)
+
+    def as_dict(self, verdict: Verdict) -> dict:
+        """The JSON contract: the single perceptron's keys (with `verdict`, the exact one), then the network's."""
+        fn, net = self.function, self.network
+        return {
+            "function": fn.name, "inputs": fn.inputs, "truth_table": fn.table, "separable": verdict.separable,
+            "converged": self.solved, "epochs": self.epochs, "weights": [float(w) for w in net.w2],
+            "bias": float(net.b2), "predictions": self.predictions, "accuracy": self.accuracy,
+            "certificate": verdict.as_dict(fn.table),
+            "hidden": self.hidden, "loss": list(self.loss),
+            "act": self.act, "lr": self.lr, "seed": self.seed,
+            "restarts": [{"attempt": r.attempt, "epochs": r.epochs, "loss": r.loss, "reason": r.reason}
+                         for r in self.restarts],
+            "hidden_units": [{"weights": list(u.weights), "bias": u.bias, "output_weight": u.output_weight,
+                              "table": u.table, "computes": u.meaning} for u in self.units],
+            "outputs": list(self.outputs),
+        }
 
 
 def hidden_activation(name: str) -> activations.Activation:

@@ -33,7 +33,6 @@ class VanishResult:
 
     def as_dict(self) -> dict[str, object]:
         """The JSON contract: config, layers, gradient_ratio, verdict, theory (plus a few extra keys)."""
-        t = self.theory
         return {
             "config": self.config.as_dict(),
             "layers": [s.as_dict() for s in self.layers],
@@ -41,13 +40,7 @@ class VanishResult:
             "grad_rms_ratio": self.grad_rms_ratio,
             "verdict": self.verdict,
             "thresholds": {"vanishing_below": VANISHING_BELOW, "exploding_above": EXPLODING_ABOVE},
-            "theory": {
-                "q_star": t.q_star, "chi1": t.chi1, "per_layer_factor": t.per_layer_factor,
-                "predicted_ratio": t.predicted_ratio, "naive_bound": t.naive_bound,
-                "depth_scale": t.depth_scale, "sigma_w2": t.sigma_w2, "sigma_b2": t.sigma_b2,
-                "critical_gain": t.critical_gain, "predicted_ratio_layerwise": t.predicted_ratio_layerwise,
-                "predicted_grad_rms": list(t.predicted_grad_rms),
-            },
+            "theory": self.theory.as_dict(),
             "explanation": list(self.explanation),
         }
 

@@ -251,6 +251,16 @@ class Theory:
     predicted_grad_rms: tuple[float, ...]  # layer by layer, iterating the maps from the input
     predicted_ratio_layerwise: float
 
+    def as_dict(self) -> dict[str, object]:
+        """The JSON contract (`layer_q` left out)."""
+        return {
+            "q_star": self.q_star, "chi1": self.chi1, "per_layer_factor": self.per_layer_factor,
+            "predicted_ratio": self.predicted_ratio, "naive_bound": self.naive_bound,
+            "depth_scale": self.depth_scale, "sigma_w2": self.sigma_w2, "sigma_b2": self.sigma_b2,
+            "critical_gain": self.critical_gain, "predicted_ratio_layerwise": self.predicted_ratio_layerwise,
+            "predicted_grad_rms": list(self.predicted_grad_rms),
+        }
+
 
 def predict(act: Activation, params: Params, layers: Sequence[LayerSpec], *, input_var: float = 1.0,
             loss: str = "projection", critical_bias_var: float = 0.0) -> Theory:
