@@ -66,9 +66,9 @@ def main(argv: list[str]) -> int:
 
         vanish_stats_device.STACK_BYTES[args.device.split(":")[0]] = args.stack_bytes
     if args.slope_on_stacks:  # no φ' with each layer: the device statistics take it from stacks of z
-        from dlcli.vanish.torch_engine import _Activate
+        from dlcli.vanish.torch_engine import _AutogradSlope
 
-        _Activate.slope = lambda self, z, a: None  # type: ignore[method-assign]
+        _AutogradSlope.slope = lambda self, z, a: None  # type: ignore[method-assign]
     config = make_config(args.act, depth=args.depth, width=args.width, batch=args.batch, dtype=args.dtype,
                          engine="torch", device=args.device, seed=0)
     device = resolve_device(torch, config.device)

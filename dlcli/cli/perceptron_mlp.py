@@ -30,7 +30,7 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
 
     line = ProgressLine()
 
-    def show(attempt: int, epoch: int, loss: float) -> None:
+    def report(attempt: int, epoch: int, loss: float) -> None:
         if epoch % 250 == 0:
             line.update(f"attempt {attempt}, epoch {epoch}: loss {render.fmt_short(loss, 4)}")
 
@@ -41,7 +41,7 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
                        "trying a fresh initialisation")
 
     result = train_mlp(function, hidden, act, parse_number(lr, "--lr"), epochs or 5000, seed,
-                       parse_params(param), on_restart=announce, progress=show)
+                       parse_params(param), on_restart=announce, progress=report)
     line.clear()
     if seed is None:
         render.message(f"seed: {result.seed}")

@@ -112,7 +112,7 @@ def vanish(
         import secrets
 
         seed = secrets.randbelow(2**32)
-    configs = [make_config(name, depth=depth, width=width, layers=widths, params=per_act[name_key(name)],
+    configs = [make_config(name, depth=depth, width=width, layers=widths, params=per_act[canonical_name(name)],
                            init=init, gain=gain, bias_std=bias_std, batch=batch, seed=seed, dtype=dtype,
                            engine=engine, device=device, loss=loss) for name in names]
     fmt = render.resolve_format(fmt)
@@ -125,7 +125,7 @@ def vanish(
     show(results, fmt, chart)
 
 
-def name_key(name: str) -> str:
+def canonical_name(name: str) -> str:
     from dlcli import activations
 
     return activations.get(name).name

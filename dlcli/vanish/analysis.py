@@ -83,7 +83,8 @@ def verdict(ratio: float) -> str:
     return "healthy"
 
 
-def _g(x: float | None, digits: int = 3) -> str:
+def _short(x: float | None, digits: int = 3) -> str:
+    """A number in the explanation: `digits` significant digits, 'undefined' for None or NaN."""
     if x is None or math.isnan(x):
         return "undefined"
     if math.isinf(x):
@@ -101,24 +102,25 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, rms_rat
         lines.append(f"No gradient reaches any layer: φ'(z) is 0 for every unit of the top layer ({v}).")
     else:
         lines.append(
-            f"Layer 1's weight gradient is {_g(ratio)} times layer {depth}'s: {v} "
+            f"Layer 1's weight gradient is {_short(ratio)} times layer {depth}'s: {v} "
             f"(below {VANISHING_BELOW:g} counts as vanishing, above {EXPLODING_ABOVE:g} as exploding)."
         )
     per_unit = verdict(rms_ratio)  # the same thresholds on grad_rms, the gradient per unit
     if v == "healthy" != per_unit:
         lines.append(
-            f"But grad_rms, the gradient per unit, is {_g(rms_ratio)} times as large at layer 1 as at layer "
+            f"But grad_rms, the gradient per unit, is {_short(rms_ratio)} times as large at layer 1 as at layer "
             f"{depth} ({per_unit}): ‖∂W_l‖ = ‖δ_lᵀa_(l−1)‖ stays level only because the activations change the "
-            f"other way (act_std {_g(stats[0].act_std)} at layer 1, {_g(stats[-1].act_std)} at layer {depth})."
+            f"other way (act_std {_short(stats[0].act_std)} at layer 1, {_short(stats[-1].act_std)} at layer "
+            f"{depth})."
         )
     if depth > 1:
         e_dphi2 = t.chi1 / t.sigma_w2 if t.sigma_w2 else math.nan
         lines.append(
             f"Why: going down one layer multiplies the gradient by φ'(z) and by Wᵀ; on average that scales "
-            f"grad_rms by √χ1 = √(σ_w²·E[φ'(z)²]) = √({_g(t.sigma_w2)} × {_g(e_dphi2)}) = {_g(t.per_layer_factor)} "
-            f"(mean-field theory at the fixed point q* = {_g(t.q_star)}), so {_g(t.per_layer_factor)}^{depth - 1} = "
-            f"{_g(t.predicted_ratio)} over {depth - 1} layers; measured grad_rms ratio {_g(rms_ratio)}, layer by "
-            f"layer theory {_g(t.predicted_ratio_layerwise)}."
+            f"grad_rms by √χ1 = √(σ_w²·E[φ'(z)²]) = √({_short(t.sigma_w2)} × {_short(e_dphi2)}) = "
+            f"{_short(t.per_layer_factor)} (mean-field theory at the fixed point q* = {_short(t.q_star)}), so "
+            f"{_short(t.per_layer_factor)}^{depth - 1} = {_short(t.predicted_ratio)} over {depth - 1} layers; "
+            f"measured grad_rms ratio {_short(rms_ratio)}, layer by layer theory {_short(t.predicted_ratio_layerwise)}."
         )
         lines.append(_notes_argument(t, depth))
     sat = max(s.saturated_frac for s in stats)
@@ -134,14 +136,16 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, rms_rat
 def _notes_argument(t: Theory, depth: int) -> str:
     """Set the notes' bound max|φ'|^(L−1) beside the theory's per-layer factor."""
     bound = t.naive_bound ** (1.0 / (depth - 1)) if t.naive_bound > 0 else 0.0
-    text = (f"The notes' argument multiplies max|φ'| = {_g(bound)} per layer ({_g(bound)}^{depth - 1} = "
-            f"{_g(t.naive_bound)}); it leaves out the weights")
+    text = (f"The notes' argument multiplies max|φ'| = {_short(bound)} per layer ({_short(bound)}^{depth - 1} = "
+            f"{_short(t.naive_bound)}); it leaves out the weights")
     if t.per_layer_factor < 0.8 * bound:
-        return text + (f": their scale σ_w = {_g(math.sqrt(t.sigma_w2))}, and E[φ'²] below max|φ'|², "
-                       f"make each layer's factor smaller still, {_g(t.per_layer_factor)}.")
+        return text + (f": their scale σ_w = {_short(math.sqrt(t.sigma_w2))}, and E[φ'²] below max|φ'|², "
+                       f"make each layer's factor smaller still, {_short(t.per_layer_factor)}.")
     if t.per_layer_factor > 1.25 * bound:
-        return text + f", whose scale σ_w = {_g(math.sqrt(t.sigma_w2))} lifts the factor to {_g(t.per_layer_factor)}."
-    return text + f", and with these weights the theory's per-layer factor is about the same, {_g(t.per_layer_factor)}."
+        return text + (f", whose scale σ_w = {_short(math.sqrt(t.sigma_w2))} lifts the factor to "
+                       f"{_short(t.per_layer_factor)}.")
+    return text + (", and with these weights the theory's per-layer factor is about the same, "
+                   f"{_short(t.per_layer_factor)}.")
 
 
 def _advice(config: VanishConfig, v: str, t: Theory) -> str:

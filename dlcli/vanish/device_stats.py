@@ -84,7 +84,7 @@ class _ForwardStatistics:
     They are reduced on stacks of consecutive equal-width layers, seven launches per stack instead of per
     layer, each stack as soon as it is full: in the forward pass, so that the device works through them
     while the host launches the layers after; finish() puts them together, with one copy to the host.
-    φ'(z) comes with each layer (see vanish_torch._Activate) or, where none does, from forward-mode AD on
+    φ'(z) comes with each layer (see torch_engine._AutogradSlope) or, where none does, from forward-mode AD on
     the stack of z.
     """
 

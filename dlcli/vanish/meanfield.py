@@ -46,7 +46,7 @@ def _grid() -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class Table:
+class QuadratureTable:
     """A function g tabulated on the quadrature grid, with sums of g·du outward from u = 0 for the flat middle."""
 
     at_zero: float
@@ -54,7 +54,7 @@ class Table:
     middle: np.ndarray  # middle[m] = Σ g·du over the 2m + 1 nodes nearest u = 0 (summed from 0 out: no cancellation)
 
     @classmethod
-    def of(cls, values: np.ndarray, at_zero: float) -> Table:
+    def of(cls, values: np.ndarray, at_zero: float) -> QuadratureTable:
         values = np.where(np.isfinite(values), values, 0.0)  # far tails carry no weight; 0·inf would be nan
         # A jump at u = 0 (ReLU's φ') is integrated exactly by the trapezoid rule when the node on it holds
         # the mean of both sides; for a smooth g this changes g(0) by ~g''·(1e-8)², i.e. not at all.
@@ -89,9 +89,9 @@ class ActivationTables:
     """φ(u)², φ'(u)² and φ(u)²φ'(u)² tabulated once on the quadrature grid for one activation."""
 
     name: str
-    phi_sq: Table
-    dphi_sq: Table
-    phi_sq_dphi_sq: Table
+    phi_sq: QuadratureTable
+    dphi_sq: QuadratureTable
+    phi_sq_dphi_sq: QuadratureTable
     max_abs_grad: float
 
 
@@ -110,9 +110,9 @@ def tabulate(act: Activation, params: Params) -> ActivationTables:
         phi_sq, dphi_sq = phi * phi, dphi * dphi
         return ActivationTables(
             name=act.name,
-            phi_sq=Table.of(phi_sq, phi0 * phi0),
-            dphi_sq=Table.of(dphi_sq, dphi0 * dphi0),
-            phi_sq_dphi_sq=Table.of(phi_sq * dphi_sq, phi0 * phi0 * dphi0 * dphi0),
+            phi_sq=QuadratureTable.of(phi_sq, phi0 * phi0),
+            dphi_sq=QuadratureTable.of(dphi_sq, dphi0 * dphi0),
+            phi_sq_dphi_sq=QuadratureTable.of(phi_sq * dphi_sq, phi0 * phi0 * dphi0 * dphi0),
             max_abs_grad=max_abs_grad(act, params)[0],
         )
 

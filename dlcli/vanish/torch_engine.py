@@ -93,7 +93,7 @@ def run_torch(config: VanishConfig, progress: Progress | None = None, on_host: b
 class LayerStatistics(Protocol):
     """What statistics() asks of a way of taking the statistics (host: numpy per layer; device: tensors)."""
 
-    # When on_layer is called with φ'(z_l) (None where _Activate finds none: on_layer finds it its own way):
+    # When on_layer is called with φ'(z_l) (None where _AutogradSlope finds none: on_layer finds it its own way):
     # "forward" — layer by layer during the forward pass; "after" — for every layer after it, in one loop.
     slope_when: str
     # Whether finish() makes each ∂loss/∂W_l = δ_lᵀ a_{l−1} itself, from δ_l and the layer's input a_{l−1},
@@ -133,7 +133,7 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
         from dlcli.vanish.device_stats import DeviceStatistics
 
         stats = DeviceStatistics(config, torch, depth, x.device)
-    activate = _Activate(torch)
+    slopes = _AutogradSlope(torch)
     zs: list[Any] = []
     layer_inputs = [x]  # a_{l−1} of layer l, then a_L
     a = x
@@ -144,12 +144,12 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
             zs.append(z)
             layer_inputs.append(a)
             if stats.slope_when == "forward":
-                stats.on_layer(i, z, activate.slope(z, a), a)
+                stats.on_layer(i, z, slopes.slope(z, a), a)
             if progress:
                 progress("forward", i + 1, depth)
         if stats.slope_when == "after":
             for i, (z, a_i) in enumerate(zip(zs, layer_inputs[1:], strict=True)):
-                stats.on_layer(i, z, activate.slope(z, a_i), a_i)
+                stats.on_layer(i, z, slopes.slope(z, a_i), a_i)
         loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
         weights = [] if stats.makes_weight_grads else [linear.weight for linear in linears]
         grads = torch.autograd.grad(loss, [*zs, *weights])
@@ -157,7 +157,7 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
         return stats.finish(grads, layer_inputs)
 
 
-class _Activate:
+class _AutogradSlope:
     """φ'(z) element by element, from the autograd graph of an activation's output a = φ(z).
 
     Where the module is one autograd op (sigmoid, tanh, relu, gelu, ...), φ'(z) is that op's backward

@@ -47,7 +47,7 @@ def test_statistics_without_a_per_layer_phi_prime(monkeypatch, on_host) -> None:
     # device: forward-mode AD on stacks of z (also what `--slope-on-stacks` measures in the GPU benchmark).
     from dlcli.vanish import torch_engine as vanish_torch
 
-    monkeypatch.setattr(vanish_torch._Activate, "slope", lambda self, z, a: None)
+    monkeypatch.setattr(vanish_torch._AutogradSlope, "slope", lambda self, z, a: None)
     config = make_config("relu", depth=5, width=24, batch=8, seed=4, init="kaiming")
     stats = vanish_torch.run_torch(dataclasses.replace(config, engine="torch"), on_host=on_host)
     assert_same_stats(vanish.run_numpy(config), stats, rtol=1e-12)
@@ -62,7 +62,7 @@ def test_device_statistics_on_stacks_of_any_size(monkeypatch, stack_bytes, slope
 
     monkeypatch.setitem(vanish_stats_device.STACK_BYTES, "cpu", stack_bytes)
     if slope != "per layer":
-        monkeypatch.setattr(vanish_torch._Activate, "slope", lambda self, z, a: None)
+        monkeypatch.setattr(vanish_torch._AutogradSlope, "slope", lambda self, z, a: None)
     config = make_config("relu", depth=5, width=24, batch=16, seed=4)
     stats = run_torch(dataclasses.replace(config, engine="torch"), on_host=False)
     assert_same_stats(vanish.run_numpy(config), stats, rtol=1e-12)
