@@ -10,7 +10,6 @@ from dlcli.charts import canvas
 from dlcli.cli.render import colour_allowed, console
 
 PALETTE = ["cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_black"]
-SVG_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
 def print_chart(chart: canvas.Chart, width: int, height: int) -> None:

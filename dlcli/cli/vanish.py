@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Gradient flow through stacked dense layers: measured, explained, set beside theory.",
                   add_completion=False)
 
-LAYER_COLUMNS = ["layer", "width", "weight_grad_norm", "grad_rms", "act_mean", "act_std", "saturated_frac",
-                 "dead_frac"]
 TABLE_ROWS = 40  # longer stacks show their first and last layers in the table (all of them in other formats)
 
 
@@ -185,7 +183,7 @@ def show(results: list[VanishResult], fmt: Format, chart: bool) -> None:
         return
     if fmt is Format.csv:
         render.message(f"seed: {seed}")
-        render.write_csv(["activation", *LAYER_COLUMNS, "predicted_grad_rms"],
+        render.write_csv(["activation", *_layer_columns(), "predicted_grad_rms"],
                          ([r.config.activation, *_layer_values(s), r.theory.predicted_grad_rms[s.layer - 1]]
                           for r in results for s in r.layers))
         for r in results:
@@ -197,13 +195,22 @@ def show(results: list[VanishResult], fmt: Format, chart: bool) -> None:
     _show_table(results, chart)
 
 
+def _layer_columns() -> list[str]:
+    """The per-layer columns of plain and CSV output: LayerStats' fields, in order."""
+    from dataclasses import fields
+
+    from dlcli.vanish.statistics import LayerStats
+
+    return [f.name for f in fields(LayerStats)]
+
+
 def _layer_values(s: Any) -> list[Any]:
-    return [s.layer, s.width, s.weight_grad_norm, s.grad_rms, s.act_mean, s.act_std, s.saturated_frac, s.dead_frac]
+    return list(s.as_dict().values())
 
 
 def _plain_lines(results: list[VanishResult]) -> list[str]:
     f = render.fmt_float
-    lines = ["\t".join(["activation", *LAYER_COLUMNS, "predicted_grad_rms"])]
+    lines = ["\t".join(["activation", *_layer_columns(), "predicted_grad_rms"])]
     for r in results:
         for s in r.layers:
             values = _layer_values(s) + [r.theory.predicted_grad_rms[s.layer - 1]]

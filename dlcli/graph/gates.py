@@ -21,9 +21,7 @@ ROLES = {
     "max": "routes",
     "min": "routes",
 }
-
-
-_SHOWN = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "neg": "-"}
+SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "neg": "-"}  # how each op is written
 
 
 class DomainError(ArithmeticError):
@@ -38,7 +36,7 @@ def _finite(value: float, what: str) -> float:
 
 def evaluate_node(op: str, args: Sequence[float], params: dict[str, float]) -> float:
     """The value of gate `op` at `args`."""
-    message = f"{_SHOWN.get(op, op)} overflows float64 here"
+    message = f"{SYMBOLS.get(op, op)} overflows float64 here"
     try:
         value = _evaluate(op, args, params)
     except OverflowError:
@@ -100,9 +98,9 @@ def local_gradients(
     try:
         slopes = _slopes(op, args, value, params, wanted)
     except (OverflowError, ValueError, ZeroDivisionError):
-        raise DomainError(f"the derivative of {_SHOWN.get(op, op)} is infinite here") from None
+        raise DomainError(f"the derivative of {SYMBOLS.get(op, op)} is infinite here") from None
     return tuple(
-        _finite(slope, f"the derivative of {_SHOWN.get(op, op)} is infinite here") if want else None
+        _finite(slope, f"the derivative of {SYMBOLS.get(op, op)} is infinite here") if want else None
         for slope, want in zip(slopes, wanted, strict=True)
     )
 

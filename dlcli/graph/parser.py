@@ -28,7 +28,6 @@ BUILTINS: dict[str, int | None] = {
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
 PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "sign": 3, "pow": 4}
 RIGHT_ASSOCIATIVE = {"pow"}
-SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "neg": "-"}
 
 _TOKEN = re.compile(
     r"(?P<space>[ \t\r\n]+)"

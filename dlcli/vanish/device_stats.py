@@ -27,7 +27,7 @@ STACK_BYTES = {"cuda": 1 << 30, "cpu": 1 << 20}
 
 
 class DeviceStatistics:
-    """A (depth, 7) float64 table — ‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c — on the device."""
+    """The (depth, N_STATS) table of statistics.TABLE_COLUMNS, reduced on the device."""
 
     slope_when = "forward"  # φ'(z_l) layer by layer (one launch, where the activation is one op), stacked
     makes_weight_grads = False  # autograd makes them all: their norms are then one fused launch
@@ -79,7 +79,7 @@ def gradient_norms(torch: Any, tensors: list[Any], exact: bool) -> np.ndarray:
 
 
 class _ForwardStatistics:
-    """Σ(a−c), ‖a−c‖, saturated count, dead count, c per layer, from φ'(z_l) (or z_l) and a_l.
+    """The FORWARD_COLUMNS (statistics.TABLE_COLUMNS) of every layer, from φ'(z_l) (or z_l) and a_l.
 
     They are reduced on stacks of consecutive equal-width layers, seven launches per stack instead of per
     layer, each stack as soon as it is full: in the forward pass, so that the device works through them
@@ -115,7 +115,7 @@ class _ForwardStatistics:
         self.pending = []
 
     def finish(self) -> np.ndarray:
-        """(depth, 5) float64 table — Σ(a−c), ‖a−c‖, saturated count, dead count, c — on the host."""
+        """The FORWARD_COLUMNS of every layer, a float64 table on the host."""
         if self.pending:
             self._flush()
         torch = self.torch

@@ -22,7 +22,14 @@ import numpy as np
 
 from dlcli import activations
 from dlcli.vanish.config import VanishConfig
-from dlcli.vanish.statistics import SATURATION_LEVEL, inverse_power_of_two, max_abs_grad, norm2
+from dlcli.vanish.statistics import (
+    FORWARD_COLUMNS,
+    N_STATS,
+    SATURATION_LEVEL,
+    inverse_power_of_two,
+    max_abs_grad,
+    norm2,
+)
 
 # Sums of squares in these ranges lost nothing that matters to underflow or overflow. float64: squares
 # below 1e-308 are lost, a part in 1e28 of a sum above 1e-280. float32 (summed after scaling): squares
@@ -31,7 +38,7 @@ SAFE_SUMS = {"float64": (1e-280, math.inf), "float32": (1e-25, 1e35)}
 
 
 class HostStatistics:
-    """A (depth, 7) float64 table — ‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c — filled per layer."""
+    """The (depth, N_STATS) table of statistics.TABLE_COLUMNS, filled per layer in numpy."""
 
     slope_when = "after"  # every layer's row after the forward pass, in one loop: code and data in cache
     makes_weight_grads = True  # one at a time, into one buffer, each reduced while in cache
@@ -39,7 +46,7 @@ class HostStatistics:
     def __init__(self, config: VanishConfig, torch: Any, depth: int) -> None:
         self.torch = torch
         self.config = config
-        self.table = np.zeros((depth, 7))
+        self.table = np.zeros((depth, N_STATS))
         self.threshold = SATURATION_LEVEL * max_abs_grad(config)
         self.exact = config.dtype == "float64"
         self.ones: dict[tuple[int, Any], np.ndarray] = {}
@@ -56,10 +63,10 @@ class HostStatistics:
             slope = act.grad(self.numpy(z).astype(np.float64), **self.config.params)
         else:
             slope = self.numpy(dphi)
-        self.table[i, 2:] = self.forward_row(slope, self.numpy(a))
+        self.table[i, FORWARD_COLUMNS] = self.forward_row(slope, self.numpy(a))
 
     def forward_row(self, slope: np.ndarray, a: np.ndarray) -> tuple[float, float, int, int, float]:
-        """Σ(a−c), ‖a−c‖, saturated count, dead count, c. `slope` is ours, and is overwritten by |φ'|."""
+        """The FORWARD_COLUMNS of one layer. `slope` is ours, and is overwritten by |φ'|."""
         flat = a.reshape(-1)
         if self.exact:  # Σa² − n·mean² then loses ~(mean/std)²·1e-16 relatively (1e-14 for a sigmoid layer)
             centre = 0.0

@@ -13,6 +13,21 @@ from dlcli.vanish.config import VanishConfig
 
 SATURATION_LEVEL = 0.01  # a unit-sample is saturated where |φ'(z)| < 1% of max|φ'|
 
+# The torch engine's per-layer table, one row per layer, named here once: both ways of taking the statistics
+# (host_stats, device_stats) fill these columns and torch_engine.to_layer_stats reads them. The centre c keeps
+# the variance from cancelling at low precision: Var a = ‖a−c‖²/n − (Σ(a−c)/n)².
+TABLE_COLUMNS = (
+    ("weight_grad_norm", "‖∂W‖, the Frobenius norm of ∂loss/∂W_l"),
+    ("delta_norm", "‖δ‖, the norm of δ_l = ∂loss/∂z_l over batch and units"),
+    ("centred_sum", "Σ(a−c) over batch and units"),
+    ("centred_norm", "‖a−c‖"),
+    ("saturated", "the count of unit-samples with |φ'(z)| below the saturation threshold"),
+    ("dead", "the count of units with φ'(z) = 0 for every sample"),
+    ("centre", "c, a centring constant for a (0, a sample of a, or its mean)"),
+)
+N_STATS = len(TABLE_COLUMNS)
+FORWARD_COLUMNS = slice(2, N_STATS)  # the columns taken from the forward pass, centred_sum to centre
+
 
 @dataclass(frozen=True)
 class LayerStats:

@@ -20,8 +20,6 @@ from dlcli.vanish.memory import check_memory, estimate_device_bytes
 from dlcli.vanish.statistics import LayerStats
 from dlcli.vanish.weights import inputs, layer_weights, loss_head
 
-N_STATS = 7  # ‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c (a centring constant)
-
 
 def torch_dtype(torch: Any, name: str) -> Any:
     return {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}[name]
@@ -108,7 +106,7 @@ class LayerStatistics(Protocol):
 
 def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
                progress: Progress | None = None, on_host: bool | None = None) -> np.ndarray:
-    """A (depth, N_STATS) float64 table of per-layer statistics, from one forward pass and one autograd call
+    """The float64 table of statistics.TABLE_COLUMNS, one row per layer, from one forward pass and one autograd call
     that gives every ∂loss/∂z_l, and ∂loss/∂W_l where the statistics want autograd to make them (no hooks:
     a Python call inside the backward pass costs more than the work it would do there).
 
@@ -201,7 +199,7 @@ class _AutogradSlope:
 
 
 def to_layer_stats(config: VanishConfig, table: np.ndarray) -> list[LayerStats]:
-    """Rows of [‖∂W‖, ‖δ‖, Σ(a−c), ‖a−c‖, saturated count, dead count, c] into LayerStats."""
+    """Rows of the statistics.TABLE_COLUMNS table into LayerStats."""
     out = []
     for i, row in enumerate(table):
         width, batch = config.widths[i + 1], config.batch
