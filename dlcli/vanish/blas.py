@@ -1,10 +1,6 @@
-"""Run small matrix products on one BLAS thread.
-
-OpenBLAS's worker threads busy-wait between calls: for products of a few million multiply-adds a second
-thread gains nothing, and on a machine whose cores are busy it costs up to 50× (measured here: a 64×256 by
-256×256 product took 16 ms on two threads beside other work, 0.3 ms on one). numpy has no API for this, so
-we call OpenBLAS's own setter through ctypes, as threadpoolctl does; where that library or symbol is not
-found (another BLAS, another OS) nothing changes.
+"""Run small matrix products on one BLAS thread: OpenBLAS's busy-waiting workers beside other work cost far more
+than they gain (docs/vanish.md, Measurement history). It calls OpenBLAS's own setter through ctypes, as
+threadpoolctl does; where that library or symbol is not found (another BLAS, another OS) nothing changes.
 """
 
 from __future__ import annotations

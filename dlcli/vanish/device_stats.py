@@ -1,12 +1,6 @@
-"""The torch engine's per-layer statistics on a GPU: tensors on the device, a few host copies per run.
-
-There each small op is a kernel launch that costs the host several microseconds, and each pass over a
-layer's tensors costs the GPU memory bandwidth: so little is added per layer (one launch, for φ'(z)). The
-forward-pass statistics are taken on stacks of up to ~128 equal-width layers, a few passes each, launched
-during the forward pass (the GPU works through them while the host launches the next layers); the
-gradient norms are taken after the backward pass with fused multi-tensor norms, one launch for all layers.
-No host synchronisation per layer: a per-layer `.item()` made a bf16 depth-1000 step 75% slower on an
-H200. (It runs on a CPU too: the tests check it there against the host statistics and autograd.)
+"""The torch engine's per-layer statistics on a GPU: reduced on the device in stacks of layers, no host
+synchronisation per layer, a few copies to the host per run (why: docs/vanish.md, Measurement history).
+It runs on a CPU too: the tests check it there against the host statistics and autograd.
 """
 
 from __future__ import annotations
@@ -79,14 +73,9 @@ def gradient_norms(torch: Any, tensors: list[Any], exact: bool) -> np.ndarray:
 
 
 class _ForwardStatistics:
-    """The FORWARD_COLUMNS (statistics.TABLE_COLUMNS) of every layer, from φ'(z_l) (or z_l) and a_l.
-
-    They are reduced on stacks of consecutive equal-width layers, seven launches per stack instead of per
-    layer, each stack as soon as it is full: in the forward pass, so that the device works through them
-    while the host launches the layers after; finish() puts them together, with one copy to the host.
-    φ'(z) comes with each layer (see torch_engine._AutogradSlope) or, where none does, from forward-mode AD on
-    the stack of z.
-    """
+    """The FORWARD_COLUMNS (statistics.TABLE_COLUMNS) of every layer, from φ'(z_l) (or z_l) and a_l, reduced
+    on stacks of equal-width layers as each fills, during the forward pass; finish() joins them, one copy to
+    the host. φ'(z) comes with each layer (torch_engine._AutogradSlope) or from forward-mode AD on z."""
 
     def __init__(self, config: VanishConfig, torch: Any, device: Any) -> None:
         self.torch = torch

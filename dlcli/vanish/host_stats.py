@@ -1,16 +1,7 @@
 """The torch engine's per-layer statistics on a CPU: numpy on the forward tensors, torch's dot on the gradients.
 
-A CPU tensor is a numpy array without a copy, and numpy's reductions on a layer-sized array are 3-4× faster
-than torch's (whose kernels split 32k-element work across threads and wait for them). The forward rows are
-taken after the forward pass, every layer in one loop: there numpy's and torch's code stays in cache,
-where between one layer's matrix products and the next's each call started cold (measured: ~2% of a step
-less, though each a_l is read once more from memory).
-The norms of ∂loss/∂z_l = δ_l are taken from the gradients autograd.grad returns, with torch's dot on all
-threads. Autograd is not asked for ∂loss/∂W_l: each is made after the backward pass by the product autograd
-would run, δ_lᵀ a_{l−1}, into one buffer, and its norm taken while the buffer is in cache. Autograd's own
-would each be a fresh tensor (2 MB at width 512), all of them written out to memory and read back for their
-norms: that read alone was ~5% of a step. Taking the norms in autograd hooks instead, each a Python call
-inside the backward pass, made the statistics ~1.7× as costly here.
+Each ∂W_l is made after the backward pass into one reused buffer and reduced while in cache; the measurements
+behind these choices are in docs/vanish.md (Measurement history).
 """
 
 from __future__ import annotations
@@ -105,14 +96,9 @@ class HostStatistics:
 
 
 def gradient_norm(torch: Any, t: Any, inverse: float = 1.0) -> float:
-    """‖t‖ with float64 arithmetic's accuracy, safe from underflow and overflow: one torch dot (all threads).
-
-    float64 sums its squares directly; float32 and bfloat16 sum them in float32, with an error of a few
-    parts in 1e6 (the precision of such gradients themselves), after multiplying t in place (it is ours)
-    by `inverse`, a power of two near 1/‖t‖ where the caller knows one, if it is far from 1. A sum outside
-    the safe range (entries that square to 0 or inf, or a NaN) is redone in float64 numpy with a scale
-    (dlcli.vanish.norm2).
-    """
+    """‖t‖ safe from underflow and overflow in one torch dot: float32/bfloat16 summed in float32 (after
+    scaling t in place by `inverse`, a power of two near 1/‖t‖, if far from 1); a sum outside SAFE_SUMS is
+    redone in float64 numpy (statistics.norm2)."""
     exact = t.dtype == torch.float64
     low, high = SAFE_SUMS["float64" if exact else "float32"]
     flat = t.reshape(-1) if exact or t.dtype == torch.float32 else t.reshape(-1).float()

@@ -1,18 +1,7 @@
 """Mean-field signal propagation (Poole et al. 2016; Schoenholz et al. 2017) for a stack of dense layers.
 
-A layer z = W a + b with W_ij of variance σ_w²/fan_in and b_i of variance σ_b² maps the pre-activation
-variance q of one layer to the next by the variance map  q ↦ σ_w² E[φ(√q Z)²] + σ_b²,  Z ~ N(0, 1);
-backpropagated gradients are multiplied per layer, in mean square, by χ(q) = σ_w² E[φ'(√q Z)²].
-At the fixed point q* of the variance map χ1 = χ(q*) decides the fate of gradients: χ1 < 1 vanishing,
-χ1 > 1 exploding, χ1 = 1 critical.
-
-Gaussian expectations use one fixed quadrature grid in the pre-activation u = √q Z, spaced as
-u = c·sinh(t) with t uniform (trapezoid rule in t). The grid is as fine as 1e-6 near u = 0 and
-relatively fine (du/u ≈ dt) far out, so it resolves both the activation's own features (scale ~1)
-and the Gaussian (scale √q) for every q from 1e-10 to 1e40, and φ, φ' are evaluated once per
-activation: an expectation for any q is one dot product. Kinks at u = 0 (ReLU and its relatives)
-sit on a grid node, where the trapezoid rule stays accurate; jumps of φ' elsewhere (hardtanh at
-±1, relu6 at 6) cost at most ~dt·|u| relative accuracy there (≈1e-3).
+The variance map q ↦ σ_w² E[φ(√q Z)²] + σ_b² and the gradient factor χ(q) = σ_w² E[φ'(√q Z)²], by one fixed
+quadrature grid per activation (an expectation for any q is one dot product); details in docs/vanish.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The torch engine: the same stack as a real nn.Sequential, gradients by autograd, on cpu or cuda.
 
-Weights come from dlcli.vanish (generated once in float64 and copied in), so a seed gives the same
-network as the numpy engine. The per-layer statistics are taken during the one forward and backward pass:
-in numpy on a CPU (dlcli.vanish_stats_host), as tensors on a GPU (dlcli.vanish_stats_device).
+Weights come from dlcli.vanish.weights, so a seed gives the numpy engine's network; the per-layer statistics
+are taken during the one forward and backward pass by host_stats (on a CPU) or device_stats (on a GPU).
 """
 
 from __future__ import annotations
@@ -106,18 +105,9 @@ class LayerStatistics(Protocol):
 
 def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
                progress: Progress | None = None, on_host: bool | None = None) -> np.ndarray:
-    """The float64 table of statistics.TABLE_COLUMNS, one row per layer, from one forward pass and one autograd call
-    that gives every ∂loss/∂z_l, and ∂loss/∂W_l where the statistics want autograd to make them (no hooks:
-    a Python call inside the backward pass costs more than the work it would do there).
-
-    On a CPU the forward rows are taken in numpy after the forward pass, all layers in one loop, where
-    the code stays in cache, unlike between one layer's matrix products and the next's; each ∂W_l is made
-    after the backward pass, by the product autograd would run, into one buffer whose norm is taken while
-    it is in cache (dlcli.vanish_stats_host). Elsewhere the forward rows are tensors on the device, a few
-    launches per stack of layers, during the forward pass, and the norms are taken of the gradients
-    autograd.grad returns (dlcli.vanish_stats_device). `on_host` overrides that choice (the tests run both
-    on a CPU).
-    """
+    """The float64 table of statistics.TABLE_COLUMNS, one row per layer, from one forward pass and one
+    autograd call (∂loss/∂z_l, and ∂loss/∂W_l unless the statistics make them; no hooks). `on_host` picks
+    host_stats over device_stats, by default on a CPU (the tests run both there)."""
     linears = list(model[0::2])
     depth = len(linears)
     if on_host is None:
@@ -156,15 +146,9 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
 
 
 class _AutogradSlope:
-    """φ'(z) element by element, from the autograd graph of an activation's output a = φ(z).
-
-    Where the module is one autograd op (sigmoid, tanh, relu, gelu, ...), φ'(z) is that op's backward
-    node applied to ones: the kernel the backward pass runs, once more (~⅓ of the op's forward cost).
-    Where it is several ops (softsign, prelu, ...), autograd's backward from a to z, graph kept: the
-    same kernels, plus one call into the autograd engine (3-10× cheaper here than forward-mode AD through
-    the module). None where a has no autograd graph back to z (no activation in the registry): the
-    statistics then find φ' their own way.
-    """
+    """φ'(z) element by element, from the autograd graph of a = φ(z): the op's backward node applied to ones
+    where the activation is one autograd op, else autograd from a to z (graph kept); None where a has no
+    graph back to z, and the statistics then find φ' their own way."""
 
     def __init__(self, torch: Any) -> None:
         self.torch = torch
