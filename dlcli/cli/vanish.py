@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from dlcli.cli import render
+from dlcli.cli.options import FormatOpt
 from dlcli.cli.render import Format
 from dlcli.errors import InputError
 
@@ -21,7 +22,8 @@ app = typer.Typer(help="Gradient flow through stacked dense layers: measured, ex
 TABLE_ROWS = 40  # longer stacks show their first and last layers in the table (all of them in other formats)
 
 
-def complete_activation(incomplete: str) -> list[str]:
+def complete_activation_list(incomplete: str) -> list[str]:
+    """The last name of a comma-separated --act list completed (element-wise activations only)."""
     from dlcli import activations
 
     head, _, last = incomplete.rpartition(",")
@@ -41,7 +43,7 @@ def parse_layers(text: str) -> list[int]:
     return out
 
 
-def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[str, str]]:
+def parse_per_activation_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[str, str]]:
     """-p key=value (for every activation) or -p NAME:key=value (for one) into per-activation dicts."""
     from dlcli import activations
     from dlcli.cli.options import parse_params as parse_key_value
@@ -70,7 +72,7 @@ def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[st
 @app.command()
 def vanish(
     act: Annotated[str, typer.Option("--act", "-a", help="Activation, or several comma-separated to compare.",
-                                     autocompletion=complete_activation)] = "sigmoid",
+                                     autocompletion=complete_activation_list)] = "sigmoid",
     depth: Annotated[int | None, typer.Option("--depth", "-d", help="Number of layers L \\[default: 20].")] = None,
     width: Annotated[int | None, typer.Option("--width", "-w", help="Units per layer, input included \\[default: 256].")
                      ] = None,
@@ -92,8 +94,7 @@ def vanish(
     engine: Annotated[str | None, typer.Option(help="numpy (fast start) or torch (nn.Sequential + autograd) "
                                                "\\[default: torch for cuda or bfloat16, else numpy].")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda (torch engine).")] = "cpu",
-    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format \\[default: table on a "
-                                               "terminal, plain when piped].")] = None,
+    fmt: FormatOpt = None,
     chart: Annotated[bool, typer.Option(help="Draw the gradient chart (table format).")] = True,
 ) -> None:
     """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
@@ -105,7 +106,7 @@ def vanish(
     if not names:
         raise InputError("--act needs at least one activation name")
     widths = parse_layers(layers) if layers is not None else None
-    per_act = parse_params(param, names)
+    per_act = parse_per_activation_params(param, names)
     if seed is None:
         import secrets
 

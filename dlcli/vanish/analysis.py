@@ -63,9 +63,9 @@ def analyse(config: VanishConfig, stats: list[LayerStats]) -> VanishResult:
                                critical_bias_var=(config.bias_std or 0.0) ** 2)
     ratio = _ratio(stats[0].weight_grad_norm, stats[-1].weight_grad_norm)
     rms_ratio = _ratio(stats[0].grad_rms, stats[-1].grad_rms)
-    v = verdict(ratio)
-    words = explain(config, stats, ratio, rms_ratio, v, theory)
-    return VanishResult(config, tuple(stats), ratio, rms_ratio, v, theory, words)
+    judged = verdict(ratio)
+    words = explain(config, stats, ratio, rms_ratio, judged, theory)
+    return VanishResult(config, tuple(stats), ratio, rms_ratio, judged, theory, words)
 
 
 def _ratio(bottom: float, top: float) -> float:
@@ -92,21 +92,21 @@ def _short(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, rms_ratio: float, v: str, t: Theory,
+def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, rms_ratio: float, judged: str, t: Theory,
             ) -> tuple[str, ...]:
-    """A few sentences in plain language: what happened, why, and what to try (ratio: of ‖∂W‖, layer 1 over
-    layer L; rms_ratio: of grad_rms)."""
+    """A few sentences in plain language: what happened, why, and what to try (`judged`: the verdict on
+    `ratio`, of ‖∂W‖ layer 1 over layer L; `rms_ratio`: the same of grad_rms)."""
     depth = config.depth
     lines = []
     if math.isnan(ratio):
-        lines.append(f"No gradient reaches any layer: φ'(z) is 0 for every unit of the top layer ({v}).")
+        lines.append(f"No gradient reaches any layer: φ'(z) is 0 for every unit of the top layer ({judged}).")
     else:
         lines.append(
-            f"Layer 1's weight gradient is {_short(ratio)} times layer {depth}'s: {v} "
+            f"Layer 1's weight gradient is {_short(ratio)} times layer {depth}'s: {judged} "
             f"(below {VANISHING_BELOW:g} counts as vanishing, above {EXPLODING_ABOVE:g} as exploding)."
         )
     per_unit = verdict(rms_ratio)  # the same thresholds on grad_rms, the gradient per unit
-    if v == "healthy" != per_unit:
+    if judged == "healthy" != per_unit:
         lines.append(
             f"But grad_rms, the gradient per unit, is {_short(rms_ratio)} times as large at layer 1 as at layer "
             f"{depth} ({per_unit}): ‖∂W_l‖ = ‖δ_lᵀa_(l−1)‖ stays level only because the activations change the "
@@ -129,7 +129,7 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, rms_rat
         lines.append(f"Up to {sat:.0%} of a layer's unit-samples sit where |φ'| < 1% of its maximum (saturated).")
     if dead >= 0.05:
         lines.append(f"Up to {dead:.0%} of a layer's units have φ' = 0 on the whole batch (dead).")
-    lines.append(_advice(config, per_unit if v == "healthy" else v, t))
+    lines.append(_advice(config, per_unit if judged == "healthy" else judged, t))
     return tuple(lines)
 
 
@@ -148,7 +148,7 @@ def _notes_argument(t: Theory, depth: int) -> str:
                    f"{_short(t.per_layer_factor)}.")
 
 
-def _advice(config: VanishConfig, v: str, t: Theory) -> str:
+def _advice(config: VanishConfig, judged: str, t: Theory) -> str:
     name = config.activation
     bias = f" --bias-std {config.bias_std:g}" if config.bias_std else ""
     if t.critical_gain is None:
@@ -159,7 +159,7 @@ def _advice(config: VanishConfig, v: str, t: Theory) -> str:
     if abs(t.chi1 - 1.0) < 0.01:
         return ("This stack already sits at χ1 ≈ 1 (the edge of chaos): on average gradients keep their size "
                 "however deep it is; what is left is the layer-to-layer scatter of a finite width, ~1/√(2·width).")
-    if v == "healthy":
+    if judged == "healthy":
         return f"Gradients keep their size through {config.depth} layers; for much deeper stacks, {fix}."
     if name in ("sigmoid", "tanh", "softsign", "hardtanh", "hardsigmoid"):
         alt = "; or use relu with --init kaiming"
