@@ -51,6 +51,10 @@ class BooleanFunction:
     def targets(self) -> np.ndarray:
         return np.array([int(c) for c in self.table], dtype=np.int64)
 
+    def accuracy(self, predictions: str) -> float:
+        """The share of rows where `predictions` (a truth table) agrees with this function's."""
+        return sum(p == t for p, t in zip(predictions, self.table, strict=True)) / len(self.table)
+
 
 @cache
 def input_rows(n: int) -> np.ndarray:

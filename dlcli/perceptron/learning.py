@@ -100,8 +100,7 @@ class TrainResult:
 
     @property
     def accuracy(self) -> float:
-        table = self.function.table
-        return sum(p == t for p, t in zip(self.predictions, table, strict=True)) / len(table)
+        return self.function.accuracy(self.predictions)
 
     def as_dict(self) -> dict:
         """The JSON contract: the function, the run, the final weights, the exact certificate, the history."""

@@ -76,8 +76,7 @@ class MLPResult:
 
     @property
     def accuracy(self) -> float:
-        table = self.function.table
-        return sum(p == t for p, t in zip(self.predictions, table, strict=True)) / len(table)
+        return self.function.accuracy(self.predictions)
 
     def as_dict(self, verdict: Verdict) -> dict:
         """The JSON contract: the single perceptron's keys (with `verdict`, the exact one), then the network's."""
