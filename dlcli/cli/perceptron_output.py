@@ -16,10 +16,10 @@ MAX_TABLE_ROWS = 32  # truth tables longer than this show only wrong rows
 
 
 def weight_text(value: Fraction | float) -> str:
-    """A weight for people: an integer, a short exact decimal, or a fraction a/b."""
+    """A weight for people: an integer, a short exact decimal, or a fraction a/b (as str(Fraction) writes them)."""
     if isinstance(value, Fraction):
         if value.denominator == 1:
-            return str(value.numerator)
+            return str(value)
         rest, places = value.denominator, 0
         while rest % 10 == 0 or rest % 2 == 0 or rest % 5 == 0:  # 2^a·5^b needs max(a, b) places
             rest //= 10 if rest % 10 == 0 else 2 if rest % 2 == 0 else 5
@@ -28,7 +28,7 @@ def weight_text(value: Fraction | float) -> str:
             scaled = abs(value.numerator) * 10**places // value.denominator
             sign = "-" if value < 0 else ""
             return f"{sign}{scaled // 10**places}.{scaled % 10**places:0{places}d}".rstrip("0")
-        return f"{value.numerator}/{value.denominator}"
+        return str(value)
     return render.fmt_short(value, 4)
 
 
