@@ -18,7 +18,7 @@ sit on a grid node, where the trapezoid rule stays accurate; jumps of φ' elsewh
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -299,3 +299,9 @@ def _power(base: float, exponent: int) -> float:
         return base**exponent
     except OverflowError:
         return math.inf
+
+
+def tabulate_function(g: Callable[[np.ndarray], np.ndarray]) -> Table:
+    """Any function g(u) on the quadrature grid: E[g(√q Z)] is then Table.expect(q) (for the other theories)."""
+    with np.errstate(all="ignore"):
+        return Table.of(np.asarray(g(_U), dtype=np.float64), float(g(np.zeros(1))[0]))
