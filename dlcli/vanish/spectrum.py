@@ -143,6 +143,8 @@ def jacobian_spectrum(config: VanishConfig, net: NumpyNetwork | None = None,
     widest = max(config.widths)
     with blas.single_thread(config.spectrum_samples * widest * widest * config.widths[0] < 1 << 24):
         jac = jacobians(config, spectrum_inputs(config, input_var), net, progress)
+    # LAPACK's SVD makes many small BLAS calls: on one thread 14× faster here beside other work (400², 4 samples)
+    with blas.single_thread(True):
         s = np.linalg.svd(jac, compute_uv=False).ravel()
     del jac
     sq = s * s
