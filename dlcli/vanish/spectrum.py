@@ -28,6 +28,7 @@ ISOMETRIC_SPREAD = 0.25   # var/mean² of σ² below this (σ² within about ±5
 ISOMETRIC_MEAN = (0.5, 2.0)  # ... and the mean σ² in this range: every direction keeps its size
 HISTOGRAM_BINS = 12
 STREAM = 3  # the examples' own random stream (dlcli.vanish.weights uses 0-2)
+Q_LIMIT = 1e-12  # expectations at q* = 0 are taken here: the limit from above, not φ'(0)
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def predict_spectrum(config: VanishConfig, q_star: float, input_var: float = 1.0
         return mu1, (mu2 / mu1**2 - 1.0 - s1) if mu1 > 0 else math.inf
 
     depth = config.depth
-    q_top = min(q_star, meanfield.Q_MAX)
+    q_top = min(max(q_star, Q_LIMIT), meanfield.Q_MAX)  # q* = 0: the limit q → 0⁺ (ReLU's μ1 is ½ there)
     mu1, r = spread(q_top)
     chi1 = top.sigma_w2 * mu1
     mean = _power(chi1, depth)
@@ -203,7 +204,7 @@ def predict_spectrum(config: VanishConfig, q_star: float, input_var: float = 1.0
     for i, spec in enumerate(specs):
         if i:
             q = min(meanfield.variance_map(t, q, spec.sigma_w2, spec.sigma_b2), meanfield.Q_MAX)
-        m1, rl = spread(q)
+        m1, rl = spread(max(q, Q_LIMIT))
         mean_l *= spec.sigma_w2 * m1
         rel_var += rl
     return mean, var, mean_l, mean_l**2 * rel_var, s1, r
