@@ -229,6 +229,8 @@ def show(results: list[VanishResult], fmt: Format, chart: bool) -> None:
                           for r in results for s in r.layers))
         for r in results:
             render.message(f"{r.config.activation}: {r.verdict}, gradient_ratio {render.fmt_float(r.gradient_ratio)}")
+            for line in _fix_plain_lines(r):
+                render.message(line[2:])
         return
     if fmt is Format.plain:
         render.write_plain(_plain_lines(results))

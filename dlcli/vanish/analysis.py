@@ -249,7 +249,11 @@ def explain_fixes(config: VanishConfig, words: tuple[str, ...], rms_ratio: float
         lines = [w for w in lines if not w.startswith(("Why:", "The notes' argument"))]
     if residual is not None:
         lines += _residual_lines(config, residual, rms_ratio, measured)
-    if norm is not None:
+    if norm is not None and norm.norm == "batch" and config.activation == "identity" and config.loss == "projection":
+        lines.append("With --norm batch and identity the projection loss Σ v·a_L is constant (batch norm makes the "
+                     "batch sum of a_L zero): every gradient here is rounding noise.")
+        advice = "To try: --loss mse, whose gradient batch norm does not remove."
+    elif norm is not None:
         lines += _norm_lines(config, norm, measured)
         advice = _norm_advice(config, norm, measured, advice)
     elif residual is not None:
