@@ -96,18 +96,19 @@ def run(config: VanishConfig, progress: Progress | None = None) -> VanishResult:
     """Check memory, run the chosen engine, and set theory beside the measurement."""
     spectrum = None
     net = None
+    if config.engine == "numpy":
+        check_memory(config)
     if config.spectrum_samples:
         from dlcli.vanish.numpy_engine import build_numpy
         from dlcli.vanish.spectrum import check_spectrum_memory, jacobian_spectrum
 
         check_spectrum_memory(config)
-        net = build_numpy(config) if config.engine == "numpy" else None
+        net = build_numpy(config) if config.engine == "numpy" else None  # one set of weights for both
     if config.engine == "torch":
         from dlcli.vanish.torch_engine import run_torch
 
         stats = run_torch(config, progress)
     else:
-        check_memory(config)
         stats = run_numpy(config, progress, net)
     if config.spectrum_samples:
         spectrum = jacobian_spectrum(config, net, progress)
