@@ -148,10 +148,14 @@ def to_svg(d: PhaseDiagram, width: int = 720, height: int = 440) -> str:
 
     polyline([(c, float(y)) for c, y in zip(d.critical, b, strict=True) if c is not None and c <= w_hi],
              'stroke="black" stroke-width="2"')
-    for line in d.contours.values():
+    for xi, line in d.contours.items():
         for side in (0, 1):
-            polyline([(pair[side], float(y)) for pair, y in zip(line, b, strict=True) if pair[side] is not None],
-                     'stroke="#555" stroke-dasharray="4 3"')
+            points = [(pair[side], float(y)) for pair, y in zip(line, b, strict=True) if pair[side] is not None]
+            polyline(points, 'stroke="#555" stroke-dasharray="4 3"')
+            if points:
+                x, y = points[-1]
+                parts.append(f'<text x="{sx(x):.1f}" y="{sy(y) - 3:.1f}" font-size="10" fill="#333" '
+                             f'text-anchor="middle">ξ={xi:g} (≈{6 * xi:g} layers)</text>')
     if d.point is not None:
         parts.append(f'<circle cx="{sx(d.point["sigma_w2"]):.1f}" cy="{sy(d.point["sigma_b2"]):.1f}" r="5" '
                      f'fill="#2ca02c" stroke="black"/>')
