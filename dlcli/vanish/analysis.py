@@ -288,6 +288,11 @@ def _residual_lines(config: VanishConfig, r: ResidualTheory, rms_ratio: float, m
         else:
             shape = "and the factor stays level: exponential growth at that rate"
         lines.append(f"The residual sums' variance adds up (q_1 = {_g(q_lo)}, q_{depth} = {_g(q_hi)}), {shape}.")
+    miss = rms_ratio / r.predicted_ratio if r.predicted_ratio > 0 else math.nan
+    if not 0.5 <= miss <= 2.0 and math.isfinite(miss):
+        lines.append(f"Measured and predicted differ ×{_g(miss)}: the recursion takes the backward gradient as "
+                     f"independent of the forward pass, which holds for odd activations (tanh within 3%) but not "
+                     f"for relu, gelu or softplus, whose residual sums gain a common mean (docs/vanish.md).")
     if r.plain_layers:
         shown = ", ".join(map(str, r.plain_layers[:8])) + (", …" if len(r.plain_layers) > 8 else "")
         lines.append(f"Layer{'s' if len(r.plain_layers) > 1 else ''} {shown} change width and stay plain "
