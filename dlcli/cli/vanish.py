@@ -96,6 +96,19 @@ def vanish(
     device: Annotated[str, typer.Option(help="cpu or cuda (torch engine).")] = "cpu",
     fmt: FormatOpt = None,
     chart: Annotated[bool, typer.Option(help="Draw the gradient chart (table format).")] = True,
+    # --- what fixes it: residual connections, normalisation, the Jacobian spectrum, the phase diagram ---
+    residual: Annotated[bool, typer.Option("--residual", help="Skip connections: a_l = a_(l−1) + α·φ(z_l) where "
+                                           "the width allows.")] = False,
+    residual_scale: Annotated[float, typer.Option(help="α, the residual branch's scale.")] = 1.0,
+    norm: Annotated[str, typer.Option(help="none, batch or layer: normalise z_l before φ (no affine "
+                                      "parameters, ε = 1e-5).")] = "none",
+    spectrum: Annotated[bool, typer.Option("--spectrum", help="Singular values of the input–output Jacobian, "
+                                           "beside free probability.")] = False,
+    spectrum_samples: Annotated[int, typer.Option(help="Examples whose Jacobian --spectrum decomposes.")] = 4,
+    phase: Annotated[bool, typer.Option("--phase", help="The order-to-chaos phase diagram of --act over "
+                                        "(σ_w², σ_b²) instead of a run.")] = False,
+    svg: Annotated[str | None, typer.Option(help="With --phase: also write the diagram as SVG to this file.")
+                   ] = None,
 ) -> None:
     """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
     shrinks or grows from the top layer to layer 1 beside the mean-field prediction."""
@@ -105,6 +118,12 @@ def vanish(
     names = [n.strip() for n in act.split(",") if n.strip()]
     if not names:
         raise InputError("--act needs at least one activation name")
+    if phase:
+        show_phase(names, param, init, gain, bias_std, depth, fmt, svg)
+        return
+    if svg is not None:
+        raise InputError("--svg goes with --phase")
+    fixes = fix_options(residual, residual_scale, norm, spectrum, spectrum_samples)
     widths = parse_layers(layers) if layers is not None else None
     per_act = parse_per_activation_params(param, names)
     if seed is None:
@@ -113,7 +132,7 @@ def vanish(
         seed = secrets.randbelow(2**32)
     configs = [make_config(name, depth=depth, width=width, layers=widths, params=per_act[canonical_name(name)],
                            init=init, gain=gain, bias_std=bias_std, batch=batch, seed=seed, dtype=dtype,
-                           engine=engine, device=device, loss=loss) for name in names]
+                           engine=engine, device=device, loss=loss, **fixes) for name in names]
     fmt = render.resolve_format(fmt)
     progress = ProgressReporter()
     results = []
@@ -122,6 +141,26 @@ def vanish(
         results.append(run(config, progress))
     progress.close()
     show(results, fmt, chart)
+
+
+def fix_options(residual: bool, residual_scale: float, norm: str, spectrum: bool, spectrum_samples: int,
+                ) -> dict[str, Any]:
+    """make_config's keywords for --residual, --norm and --spectrum."""
+    if spectrum and spectrum_samples < 1:
+        raise InputError(f"--spectrum-samples must be at least 1, got {spectrum_samples}")
+    return {"residual": residual, "residual_scale": residual_scale, "norm": norm,
+            "spectrum_samples": spectrum_samples if spectrum else 0}
+
+
+def show_phase(names: list[str], param: list[str] | None, init: str, gain: float | None, bias_std: float | None,
+               depth: int | None, fmt: Format | None, svg: str | None) -> None:
+    """`vanish --phase`: the order-to-chaos diagram, the user's (σ_w², σ_b²) marked (numpy only, no torch)."""
+    from dlcli.cli import vanish_phase
+
+    if len(names) != 1:
+        raise InputError("--phase draws one activation at a time")
+    params = parse_per_activation_params(param, names)[canonical_name(names[0])]
+    vanish_phase.show(names[0], params, init, gain, bias_std, depth, render.resolve_format(fmt), svg)
 
 
 def canonical_name(name: str) -> str:
@@ -185,10 +224,12 @@ def show(results: list[VanishResult], fmt: Format, chart: bool) -> None:
     if fmt is Format.csv:
         render.message(f"seed: {seed}")
         render.write_csv(["activation", *_layer_columns(), "predicted_grad_rms"],
-                         ([r.config.activation, *_layer_values(s), r.theory.predicted_grad_rms[s.layer - 1]]
+                         ([r.config.activation, *_layer_values(s), r.predicted_grad_rms[s.layer - 1]]
                           for r in results for s in r.layers))
         for r in results:
             render.message(f"{r.config.activation}: {r.verdict}, gradient_ratio {render.fmt_float(r.gradient_ratio)}")
+            for line in _fix_plain_lines(r):
+                render.message(line[2:])
         return
     if fmt is Format.plain:
         render.write_plain(_plain_lines(results))
@@ -214,7 +255,7 @@ def _plain_lines(results: list[VanishResult]) -> list[str]:
     lines = ["\t".join(["activation", *_layer_columns(), "predicted_grad_rms"])]
     for r in results:
         for s in r.layers:
-            values = _layer_values(s) + [r.theory.predicted_grad_rms[s.layer - 1]]
+            values = _layer_values(s) + [r.predicted_grad_rms[s.layer - 1]]
             lines.append("\t".join([r.config.activation, *(f(v) if isinstance(v, float) else str(v) for v in values)]))
     for r in results:
         t = r.theory
@@ -224,7 +265,40 @@ def _plain_lines(results: list[VanishResult]) -> list[str]:
             f"per_layer_factor {f(t.per_layer_factor)}, predicted_ratio {f(t.predicted_ratio)}, "
             f"naive_bound {f(t.naive_bound)}, seed {r.config.seed}"
         )
+        lines += _fix_plain_lines(r)
     return lines
+
+
+def _fix_plain_lines(r: VanishResult) -> list[str]:
+    """'# residual: …', '# norm: …', '# spectrum: …' lines: each option's measured and predicted numbers."""
+    lines = []
+    for key, values in r.fixes_dict().items():
+        if not isinstance(values, dict):
+            continue
+        parts = [f"{k} {_plain_value(v)}" for k, v in values.items() if not isinstance(v, (list, dict))]
+        lines.append(f"# {r.config.activation} {key}: " + ", ".join(parts))
+    return lines
+
+
+def _plain_value(v: Any) -> str:
+    if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
+        return "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+    return render.fmt_float(v)
+
+
+def _print_spectrum(out: Any, r: VanishResult) -> None:
+    """The Jacobian's singular values as a text histogram, log-spaced bins (table format)."""
+    sp = r.spectrum
+    if sp is None or not sp.counts:
+        return
+    s = render.fmt_short
+    out.print(f"  singular values of J = ∂a_L/∂a_0 ({sp.samples} examples × {r.config.widths[0]}; log-spaced bins):")
+    peak = max(sp.counts) or 1
+    for lo, hi, count in zip(sp.edges[:-1], sp.edges[1:], sp.counts, strict=True):
+        bar = "█" * round(40 * count / peak)
+        out.print(f"  {s(lo, 3):>9} – {s(hi, 3):<9} {count:>6} {bar}")
+    if sp.zeros:
+        out.print(f"  {'~0':>21} {sp.zeros:>6} (below 1e-12 of the largest)")
 
 
 def _config_line(r: VanishResult) -> str:
@@ -233,7 +307,9 @@ def _config_line(r: VanishResult) -> str:
              else f"layers {','.join(map(str, c.widths))}")
     bias = "" if c.bias_std is None else f", bias std {c.bias_std:g}"
     params = "".join(f", {k}={v:g}" for k, v in c.params.items())
-    return (f"{shape}, batch {c.batch}, init {c.init} (gain {c.gain:.4g}{bias}), loss {c.loss}, {c.dtype}, "
+    fixes = (f", residual α={c.residual_scale:g}" if c.residual else "") + \
+        (f", {c.norm} norm" if c.norm != "none" else "")
+    return (f"{shape}{fixes}, batch {c.batch}, init {c.init} (gain {c.gain:.4g}{bias}), loss {c.loss}, {c.dtype}, "
             f"{c.engine}/{c.device}, seed {c.seed}{params}")
 
 
@@ -254,7 +330,7 @@ def _show_table(results: list[VanishResult], chart: bool) -> None:
                 table.add_row("…", "", "", "", "", "", "", "", "")
                 continue
             table.add_row(str(st.layer), str(st.width), s(st.weight_grad_norm, 4), s(st.grad_rms, 4),
-                          s(r.theory.predicted_grad_rms[st.layer - 1], 4), s(st.act_mean, 4), s(st.act_std, 4),
+                          s(r.predicted_grad_rms[st.layer - 1], 4), s(st.act_mean, 4), s(st.act_std, 4),
                           f"{st.saturated_frac:.1%}", f"{st.dead_frac:.1%}")
         render.print_renderable(table)
     else:
@@ -274,6 +350,8 @@ def _show_table(results: list[VanishResult], chart: bool) -> None:
         print_chart(_chart(results), 64, 14)
     for r in results:
         _print_summary(out, r, single=len(results) == 1)
+        if len(results) == 1:
+            _print_spectrum(out, r)
 
 
 def _chart(results: list[VanishResult]) -> Any:
@@ -285,7 +363,7 @@ def _chart(results: list[VanishResult]) -> Any:
     for r in results:
         x = np.array([st.layer for st in r.layers], dtype=float)
         if len(results) == 1:  # drawn first, so that the measurement lies on top where they meet
-            series.append(canvas.Series(f"{r.config.activation} theory", x, np.array(r.theory.predicted_grad_rms)))
+            series.append(canvas.Series(f"{r.config.activation} theory", x, np.array(r.predicted_grad_rms)))
         series.append(canvas.Series(f"{r.config.activation} measured", x, np.array([st.grad_rms for st in r.layers])))
     depth = results[0].config.depth
     return canvas.Chart(series, title="grad_rms per layer (log scale; layer 1 = input side)", x_label="layer",
@@ -303,7 +381,7 @@ def _print_summary(out: Any, r: VanishResult, single: bool) -> None:
     head.append(r.verdict.upper(), style=f"bold {colour}")
     head.append(f"  gradient_ratio {s(r.gradient_ratio, 4)} (layer 1 ‖∂W‖ / layer {r.config.depth} ‖∂W‖)")
     out.print(head)
-    if single:
+    if single and r.residual is None and r.norm is None:  # with those the explanation gives their own theory
         out.print(f"  theory: q* = {s(t.q_star, 5)}, χ1 = {s(t.chi1, 5)}, per-layer factor √χ1 = "
                   f"{s(t.per_layer_factor, 5)}, predicted ratio {s(t.predicted_ratio, 4)}, depth scale "
                   f"{s(t.depth_scale, 4)} layers, naive bound max|φ'|^(L−1) = {s(t.naive_bound, 4)}")

@@ -44,6 +44,15 @@ _EXPORTS = {
     "predict": "meanfield",
     "critical_gain": "meanfield",
     "run_torch": "torch_engine",
+    "NORMS": "config",
+    "ResidualTheory": "residual_theory",
+    "predict_residual": "residual_theory",
+    "NormTheory": "norm_theory",
+    "predict_norm": "norm_theory",
+    "Spectrum": "spectrum",
+    "jacobian_spectrum": "spectrum",
+    "PhaseDiagram": "phase",
+    "phase_diagram": "phase",
     "build_model": "torch_engine",
 }
 

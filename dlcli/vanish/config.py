@@ -17,6 +17,8 @@ DTYPES = ("float64", "float32", "bfloat16")
 ENGINES = ("numpy", "torch")
 DEVICES = ("cpu", "cuda")
 LOSSES = ("projection", "mse")
+NORMS = ("none", "batch", "layer")
+NORM_EPS = 1e-5  # torch's default ε for batch_norm and layer_norm
 # The gain each initialisation uses when --gain is not given (torch's own defaults where torch has the init).
 DEFAULT_GAIN = {"default": 1.0, "xavier": 1.0, "kaiming": math.sqrt(2.0), "lecun": 1.0, "orthogonal": 1.0,
                 "normal": 1.0}
@@ -40,10 +42,22 @@ class VanishConfig:
     engine: str = "numpy"
     device: str = "cpu"
     loss: str = "projection"
+    residual: bool = False      # a_l = a_{l−1} + α·φ(z_l) where n_l = n_{l−1}
+    residual_scale: float = 1.0  # α
+    norm: str = "none"          # normalise z_l before φ: none, batch (over the batch), layer (over the units)
+    spectrum_samples: int = 0   # examples whose input–output Jacobian spectrum is taken (0: none)
 
     @property
     def depth(self) -> int:
         return len(self.widths) - 1
+
+    def is_residual(self, layer: int) -> bool:
+        """Whether layer `layer` (1-based) adds its input back (--residual, and its width unchanged)."""
+        return self.residual and self.widths[layer - 1] == self.widths[layer]
+
+    def plain_layers(self) -> list[int]:
+        """With --residual, the layers that stay plain because their width changes."""
+        return [layer for layer in range(1, self.depth + 1) if self.residual and not self.is_residual(layer)]
 
     def layer_specs(self) -> list[LayerSpec]:
         """Each layer's effective mean-field σ_w² = fan_in·Var(W_ij) and σ_b² = Var(b_i)."""
@@ -70,7 +84,8 @@ class VanishConfig:
             "activation": self.activation, "params": dict(self.params), "depth": self.depth,
             "widths": list(self.widths), "batch": self.batch, "init": self.init, "gain": self.gain,
             "bias_std": self.bias_std, "loss": self.loss, "seed": self.seed, "dtype": self.dtype,
-            "engine": self.engine, "device": self.device,
+            "engine": self.engine, "device": self.device, "residual": self.residual,
+            "residual_scale": self.residual_scale, "norm": self.norm, "spectrum_samples": self.spectrum_samples,
         }
 
 
@@ -78,7 +93,8 @@ def make_config(
     activation: str, *, depth: int | None = None, width: int | None = None, layers: Sequence[int] | None = None,
     params: dict[str, str | float] | None = None, init: str = "default", gain: float | None = None,
     bias_std: float | None = None, batch: int = 64, seed: int | None = None, dtype: str = "float64",
-    engine: str | None = None, device: str = "cpu", loss: str = "projection",
+    engine: str | None = None, device: str = "cpu", loss: str = "projection", residual: bool = False,
+    residual_scale: float = 1.0, norm: str = "none", spectrum_samples: int = 0,
 ) -> VanishConfig:
     """Validate every option (InputError on the first bad one) and fill in the defaults.
 
@@ -109,7 +125,7 @@ def make_config(
         raise InputError(f"{act.name} acts on a whole vector; vanish stacks element-wise activations")
     resolved = act.resolve(params)
     for name, value, choices in (("--init", init, INITS), ("--dtype", dtype, DTYPES), ("--engine", engine, ENGINES),
-                                 ("--device", device, DEVICES), ("--loss", loss, LOSSES)):
+                                 ("--device", device, DEVICES), ("--loss", loss, LOSSES), ("--norm", norm, NORMS)):
         if value not in choices:
             raise InputError(f"unknown {name} '{value}'; choose from: {', '.join(choices)}")
     gain = DEFAULT_GAIN[init] if gain is None else float(gain)
@@ -125,4 +141,20 @@ def make_config(
         seed = secrets.randbelow(2**32)
     if seed < 0:
         raise InputError(f"--seed must be zero or positive, got {seed}")
-    return VanishConfig(widths, act.name, resolved, init, gain, bias_std, batch, seed, dtype, engine, device, loss)
+    _check_fixes(residual, residual_scale, norm, spectrum_samples, batch)
+    return VanishConfig(widths, act.name, resolved, init, gain, bias_std, batch, seed, dtype, engine, device, loss,
+                        residual, float(residual_scale), norm, spectrum_samples)
+
+
+def _check_fixes(residual: bool, residual_scale: float, norm: str, spectrum_samples: int, batch: int) -> None:
+    """The architecture and spectrum options (--residual, --norm, --spectrum)."""
+    if not math.isfinite(residual_scale) or (residual and residual_scale <= 0):
+        raise InputError(f"--residual-scale must be a positive number, got {residual_scale:g}")
+    if norm == "batch" and batch < 2:
+        raise InputError(f"--norm batch needs --batch of at least 2 (the batch variance of one example is 0), "
+                         f"got {batch}")
+    if spectrum_samples < 0:
+        raise InputError(f"--spectrum-samples must be zero or positive, got {spectrum_samples}")
+    if spectrum_samples and norm == "batch":
+        raise InputError("--spectrum with --norm batch: one example's Jacobian depends on the rest of its batch; "
+                         "use --norm layer or none")

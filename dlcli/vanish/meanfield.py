@@ -7,7 +7,7 @@ quadrature grid per activation (an expectation for any q is one dot product); de
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -298,3 +298,9 @@ def _power(base: float, exponent: int) -> float:
         return base**exponent
     except OverflowError:
         return math.inf
+
+
+def tabulate_function(g: Callable[[np.ndarray], np.ndarray]) -> QuadratureTable:
+    """Any function g(u) on the quadrature grid: E[g(√q Z)] is then Table.expect(q) (for the other theories)."""
+    with np.errstate(all="ignore"):
+        return QuadratureTable.of(np.asarray(g(_U), dtype=np.float64), float(g(np.zeros(1))[0]))

@@ -1,7 +1,9 @@
 """The torch engine: the same stack as a real nn.Sequential, gradients by autograd, on cpu or cuda.
 
-Weights come from dlcli.vanish.weights, so a seed gives the numpy engine's network; the per-layer statistics
-are taken during the one forward and backward pass by host_stats (on a CPU) or device_stats (on a GPU).
+Weights come from dlcli.vanish.weights, so a seed gives the numpy engine's network; with --norm or
+--residual, statistics() puts the normalisation and the skip connection between the Sequential's modules.
+The per-layer statistics are taken during the one forward and backward pass by host_stats (on a CPU) or
+device_stats (on a GPU).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from dlcli import activations
 from dlcli.errors import InputError, RunError
 from dlcli.vanish import blas
-from dlcli.vanish.config import Progress, VanishConfig
+from dlcli.vanish.config import NORM_EPS, Progress, VanishConfig
 from dlcli.vanish.memory import check_memory, estimate_device_bytes
 from dlcli.vanish.statistics import LayerStats
 from dlcli.vanish.weights import inputs, layer_weights, loss_head
@@ -124,25 +126,42 @@ def statistics(config: VanishConfig, model: Any, x: Any, head: Any, torch: Any,
     slopes = _AutogradSlope(torch)
     zs: list[Any] = []
     layer_inputs = [x]  # a_{l−1} of layer l, then a_L
+    fixed = config.norm != "none" or config.residual
+    pairs: list[tuple[Any, Any]] = []  # (ẑ_l, φ(ẑ_l)) where they are not (z_l, a_l): --norm, --residual
     a = x
     with blas.single_thread(on_host):  # numpy's BLAS on one thread beside torch's, which busy-wait
         for i, (linear, act_module) in enumerate(zip(linears, model[1::2], strict=True)):
             z = linear(a)
-            a = act_module(z)
+            z_hat = _normalise(torch, z, config.norm)
+            phi = act_module(z_hat)
+            a = a + config.residual_scale * phi if config.is_residual(i + 1) else phi
             zs.append(z)
             layer_inputs.append(a)
+            if fixed:
+                pairs.append((z_hat, phi))
             if stats.slope_when == "forward":
-                stats.on_layer(i, z, slopes.slope(z, a), a)
+                stats.on_layer(i, z_hat, slopes.slope(z_hat, phi), a)
             if progress:
                 progress("forward", i + 1, depth)
         if stats.slope_when == "after":
             for i, (z, a_i) in enumerate(zip(zs, layer_inputs[1:], strict=True)):
-                stats.on_layer(i, z, slopes.slope(z, a_i), a_i)
+                z_hat, phi = pairs[i] if fixed else (z, a_i)
+                stats.on_layer(i, z_hat, slopes.slope(z_hat, phi), a_i)
+        del pairs
         loss = 0.5 * ((a - head) ** 2).sum() if config.loss == "mse" else (a @ head).sum()
         weights = [] if stats.makes_weight_grads else [linear.weight for linear in linears]
         grads = torch.autograd.grad(loss, [*zs, *weights])
         del loss, a, zs, layer_inputs[-1]
         return stats.finish(grads, layer_inputs)
+
+
+def _normalise(torch: Any, z: Any, norm: str) -> Any:
+    """z normalised over the batch or the units, no affine parameters, torch's ε (the numpy engine's twin)."""
+    if norm == "batch":
+        return torch.nn.functional.batch_norm(z, None, None, training=True, eps=NORM_EPS)
+    if norm == "layer":
+        return torch.nn.functional.layer_norm(z, (z.shape[1],), eps=NORM_EPS)
+    return z
 
 
 class _AutogradSlope:

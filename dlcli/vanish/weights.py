@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from dlcli.vanish import blas
 from dlcli.vanish.config import VanishConfig
 
 
@@ -45,7 +46,8 @@ def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     flat = rng.standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
+    with blas.single_thread(rows * cols <= 1 << 20):  # 4.4 s on two busy threads at 400², 25 ms on one
+        q, r = np.linalg.qr(flat)
     q *= np.sign(np.diag(r))
     return q.T if rows < cols else q
 
