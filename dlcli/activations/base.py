@@ -101,13 +101,28 @@ _ALIASES: dict[str, str] = {}
 
 
 def register(act: Activation) -> Activation:
+    """Add `act` to the registry; an element-wise one gets NaN in, NaN out for f and f' (as torch's f)."""
     for key in (act.name, *act.aliases):
         if key in _REGISTRY or key in _ALIASES:
             raise ValueError(f"activation name '{key}' registered twice")
+    if not act.vector:
+        act = act._replace(fn=_nan_stays_nan(act.fn), grad=_nan_stays_nan(act.grad))
     _REGISTRY[act.name] = act
     for alias in act.aliases:
         _ALIASES[alias] = act.name
     return act
+
+
+def _nan_stays_nan(f: Callable[..., Array]) -> Callable[..., Array]:
+    """f with NaN wherever its input is NaN: comparisons with NaN are False, so `np.where(x > 0, ...)` and
+    `(x > t).astype(float)` would otherwise pick a branch and return 0, α or 1 for NaN."""
+    def nan_through(x: Array, **params: float) -> Array:
+        out = f(x, **params)
+        nan = np.isnan(x)
+        return np.where(nan, np.nan, out) if nan.any() else out
+
+    nan_through.__doc__ = f.__doc__
+    return nan_through
 
 
 def get(name: str) -> Activation:
