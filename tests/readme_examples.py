@@ -103,8 +103,10 @@ def difference(recorded: str, current: str, command: str = "") -> str | None:
     rec_texts, rec_numbers = tokens(recorded.rstrip())
     cur_texts, cur_numbers = tokens(current.rstrip())
     for i, (r, c) in enumerate(zip(rec_texts, cur_texts, strict=False)):
-        if _layout(r) != _layout(c):
-            return f"text differs after {i} numbers: {r[-60:]!r} recorded, {c[-60:]!r} now"
+        a, b = _layout(r), _layout(c)
+        if a != b:
+            at = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            return f"text differs after {i} numbers: {a[at - 20:at + 40]!r} recorded, {b[at - 20:at + 40]!r} now"
         if i < min(len(rec_numbers), len(cur_numbers)) and not numbers_agree(rec_numbers[i], cur_numbers[i], floor):
             return f"number {i + 1} differs beyond rounding: {rec_numbers[i]} recorded, {cur_numbers[i]} now"
     if len(rec_numbers) != len(cur_numbers):

@@ -72,6 +72,9 @@ class Activation(NamedTuple):
     reference_rtol: float = 1e-12  # agreement demanded of torch_ref's values and autograd derivatives
     undefined_grad_at: Callable[[Params], tuple[float, ...]] = lambda p: ()
     notes: str = ""
+    # f written with mpmath, `mpmath_ref(mpmath, x, params)` at x an mpf: the high-precision reference that
+    # settles a point where dlcli and torch disagree (`activations check`). None: torch's word is final.
+    mpmath_ref: Callable[[Any, Any, Params], Any] | None = None
 
     def resolve(self, given: Mapping[str, float | str] | None = None) -> Params:
         """Defaults overridden by `given`, each validated; unknown names are an InputError."""

@@ -16,6 +16,7 @@ from dlcli.activations.base import Activation, Param, register
 INF = math.inf
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA_TEXT, SELU_SCALE_TEXT = "1.6732632423543772848170429916717", "1.0507009873554804934193349852946"
 GELU_TANH_K = math.sqrt(2.0 / math.pi)
 GELU_TANH_C = 0.044715
 
@@ -42,6 +43,7 @@ register(Activation(
     output_range="{0, 1}", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=True, saturates="both", kinks="jump at x = θ",
     notes="The perceptron's activation. f' = 0 wherever it exists; undefined at θ.",
+    mpmath_ref=lambda m, x, p: m.mpf(1 if x >= p["theta"] else 0),
 ))
 
 register(Activation(
@@ -52,6 +54,7 @@ register(Activation(
     output_range="(0, 1)", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=True, saturates="both",
     notes="f' ≤ 1/4: stacks of sigmoids make gradients vanish.",
+    mpmath_ref=lambda m, x, p: 1 / (1 + m.exp(-x)),
 ))
 
 register(Activation(
@@ -62,6 +65,7 @@ register(Activation(
     output_range="(−1, 1)", bounds=lambda p: (-1.0, 1.0),
     zero_centred=True, monotonic=True, saturates="both",
     notes="A rescaled sigmoid: tanh(x) = 2σ(2x) − 1.",
+    mpmath_ref=lambda m, x, p: m.tanh(x),
 ))
 
 register(Activation(
@@ -72,6 +76,7 @@ register(Activation(
     output_range="[0, ∞)", bounds=lambda p: (0.0, INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0",
     notes="f' = 0 for x ≤ 0: units stuck there are dead.",
+    mpmath_ref=lambda m, x, p: max(x, 0),
 ))
 
 register(Activation(
@@ -84,6 +89,7 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="A small slope keeps units from dying.",
+    mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * x,
 ))
 
 register(Activation(
@@ -96,6 +102,7 @@ register(Activation(
     output_range="(−α, ∞)", bounds=lambda p: (-p["alpha"], INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0 unless α = 1",
     notes="Negative outputs push mean activations toward zero.",
+    mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * m.expm1(x),
 ))
 
 register(Activation(
@@ -110,6 +117,7 @@ register(Activation(
     output_range="(0, ∞)", bounds=lambda p: (0.0, INF),
     zero_centred=False, monotonic=True, saturates="left",
     notes="A smooth ReLU; f' is the sigmoid σ(βx).",
+    mpmath_ref=lambda m, x, p: m.log1p(m.exp(p["beta"] * x)) / p["beta"],
 ))
 
 register(Activation(
@@ -127,6 +135,10 @@ register(Activation(
     output_range="(−1/r, ∞)", bounds=lambda p: (-1.0 / p["r"], INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="f'' jumps at 0 (f is C¹)",
     notes="Bionodal root unit, exponential form (arXiv 1804.11237); r = 1 gives ELU.",
+    mpmath_ref=(
+        lambda m, x, p: ((p["r"] ** 2 * x + 1) ** (1 / m.mpf(p["r"])) if x >= 0 else m.exp(p["r"] * x))
+        - 1 / m.mpf(p["r"])
+    ),
 ))
 
 register(Activation(
@@ -144,6 +156,7 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no", kinks="f'' jumps at 0 (f is C¹)",
     notes="Bionodal root unit, odd form (arXiv 1804.11237); r = 1 gives the identity.",
+    mpmath_ref=lambda m, x, p: m.sign(x) * ((p["r"] ** 2 * abs(x) + 1) ** (1 / m.mpf(p["r"])) - 1),
 ))
 
 register(Activation(
@@ -167,6 +180,7 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no",
     notes="No non-linearity: a stack of linear layers is one linear layer.",
+    mpmath_ref=lambda m, x, p: x,
 ))
 
 register(Activation(
@@ -178,6 +192,7 @@ register(Activation(
     output_range="[−0.17, ∞)", bounds=lambda p: (-0.17000425396494035, INF),
     zero_centred=False, monotonic=False, saturates="left",
     notes="Transformers' default; dips to −0.17 at x ≈ −0.75.",
+    mpmath_ref=lambda m, x, p: x * m.ncdf(x),
 ))
 
 register(Activation(
@@ -189,6 +204,7 @@ register(Activation(
     output_range="[−0.17, ∞)", bounds=lambda p: (-0.1701, INF),
     zero_centred=False, monotonic=False, saturates="left",
     notes="The tanh approximation of GELU (GPT-2).",
+    mpmath_ref=lambda m, x, p: x / 2 * (1 + m.tanh(m.sqrt(2 / m.pi) * (x + m.mpf("0.044715") * x**3))),
 ))
 
 
@@ -214,6 +230,7 @@ register(Activation(
     output_range="[−0.278, ∞)", bounds=lambda p: (-0.2784645427610738, INF),
     zero_centred=False, monotonic=False, saturates="left",
     notes="Sigmoid-weighted linear unit; minimum −0.278 at x ≈ −1.278.",
+    mpmath_ref=lambda m, x, p: x / (1 + m.exp(-x)),
 ))
 
 register(Activation(
@@ -225,6 +242,7 @@ register(Activation(
     output_range="[−0.309, ∞)", bounds=lambda p: (-0.30884, INF),
     zero_centred=False, monotonic=False, saturates="left",
     notes="Self-regularised non-monotonic activation (YOLOv4).",
+    mpmath_ref=lambda m, x, p: x * m.tanh(m.log1p(m.exp(x))),
 ))
 
 register(Activation(
@@ -236,6 +254,7 @@ register(Activation(
     output_range="(−λα, ∞)", bounds=lambda p: (-SELU_SCALE * SELU_ALPHA, INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0",
     notes="Self-normalising: keeps mean 0, variance 1 through LeCun-initialised layers.",
+    mpmath_ref=lambda m, x, p: m.mpf(SELU_SCALE_TEXT) * (x if x > 0 else m.mpf(SELU_ALPHA_TEXT) * m.expm1(x)),
 ))
 
 register(Activation(
@@ -248,6 +267,7 @@ register(Activation(
     output_range="(−α, ∞)", bounds=lambda p: (-p["alpha"], INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="f'' jumps at 0 (f is C¹)",
     notes="ELU made continuously differentiable for every α.",
+    mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * m.expm1(x / p["alpha"]),
 ))
 
 register(Activation(
@@ -259,6 +279,7 @@ register(Activation(
     output_range="(−1, 1)", bounds=lambda p: (-1.0, 1.0),
     zero_centred=True, monotonic=True, saturates="both", kinks="f'' jumps at 0 (f is C¹)",
     notes="Like tanh, but approaches ±1 polynomially, not exponentially.",
+    mpmath_ref=lambda m, x, p: x / (1 + abs(x)),
 ))
 
 register(Activation(
@@ -274,6 +295,7 @@ register(Activation(
     output_range="[min_val, max_val]", bounds=lambda p: (p["min_val"], p["max_val"]),
     zero_centred=True, monotonic=True, saturates="both", kinks="kinks at min_val and max_val",
     notes="A piecewise-linear tanh.",
+    mpmath_ref=lambda m, x, p: min(max(x, p["min_val"]), p["max_val"]),
 ))
 
 register(Activation(
@@ -285,6 +307,7 @@ register(Activation(
     output_range="[0, 6]", bounds=lambda p: (0.0, 6.0),
     zero_centred=False, monotonic=True, saturates="both", kinks="kinks at 0 and 6",
     notes="ReLU capped at 6 (MobileNet), friendly to low-precision arithmetic.",
+    mpmath_ref=lambda m, x, p: min(max(x, 0), 6),
 ))
 
 register(Activation(
@@ -293,10 +316,11 @@ register(Activation(
     fn=lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
     grad=lambda x: np.where((x > -3) & (x < 3), 1.0 / 6.0, 0.0),
     torch_ref=lambda t, x, p: F(t).hardsigmoid(x),
-    reference_rtol=1e-7,  # torch 2.x's float64 backward uses the float32 constant 1/6 = 0.16666667163
+    # torch 2.x's float64 backward uses the float32 constant 1/6 = 0.16666667163: `check` settles it by mpmath
     output_range="[0, 1]", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=True, saturates="both", kinks="kinks at −3 and 3",
     notes="A piecewise-linear sigmoid.",
+    mpmath_ref=lambda m, x, p: min(max(x / 6 + m.mpf(1) / 2, 0), 1),
 ))
 
 register(Activation(
@@ -308,6 +332,7 @@ register(Activation(
     output_range="[−0.375, ∞)", bounds=lambda p: (-0.375, INF),
     zero_centred=False, monotonic=False, saturates="left", kinks="f' jumps at −3 and 3",
     notes="A piecewise-polynomial SiLU (MobileNetV3).",
+    mpmath_ref=lambda m, x, p: x * min(max(x + 3, 0), 6) / 6,
 ))
 
 register(Activation(
@@ -319,6 +344,7 @@ register(Activation(
     output_range="(−∞, 0)", bounds=lambda p: (-INF, 0.0),
     zero_centred=False, monotonic=True, saturates="right",
     notes="The log-probability of a sigmoid output.",
+    mpmath_ref=lambda m, x, p: -m.log1p(m.exp(-x)),
 ))
 
 register(Activation(
@@ -330,6 +356,7 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no",
     notes="Flat near 0 (f ≈ x³/3), linear far out.",
+    mpmath_ref=lambda m, x, p: x - m.tanh(x),
 ))
 
 register(Activation(
@@ -342,6 +369,7 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no", kinks="kinks at ±λ",
     notes="Soft thresholding, the proximal map of the L1 norm.",
+    mpmath_ref=lambda m, x, p: x - p["lambd"] if x > p["lambd"] else (x + p["lambd"] if x < -p["lambd"] else m.mpf(0)),
 ))
 
 register(Activation(
@@ -354,6 +382,7 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no", kinks="jumps at ±λ (when λ > 0)",
     notes="Hard thresholding: zeroes small inputs.",
+    mpmath_ref=lambda m, x, p: x if abs(x) > p["lambd"] else m.mpf(0),
 ))
 
 register(Activation(
@@ -366,6 +395,7 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF) if p["a"] != 0 else (0.0, INF),
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="Leaky ReLU whose slope is learned; monotonic only for a ≥ 0.",
+    mpmath_ref=lambda m, x, p: x if x > 0 else p["a"] * x,
 ))
 
 register(Activation(
@@ -381,6 +411,7 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="Randomised leaky ReLU; in training the slope is drawn from U(lower, upper).",
+    mpmath_ref=lambda m, x, p: x if x > 0 else (m.mpf(p["lower"]) + p["upper"]) / 2 * x,
 ))
 
 register(Activation(
@@ -394,6 +425,7 @@ register(Activation(
     bounds=lambda p: (min(p["value"], p["threshold"]), INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="jump at threshold unless value = threshold",
     notes="torch.nn.Threshold; the defaults make it ReLU (monotonic only while value ≤ threshold).",
+    mpmath_ref=lambda m, x, p: x if x > p["threshold"] else m.mpf(p["value"]),
 ))
 
 register(Activation(

@@ -68,9 +68,14 @@ def test_values_and_derivatives_equal_torch(name):
     x = torch.tensor(GRID, dtype=torch.float64, requires_grad=True)
     y = TORCH[name](x)
     (dy,) = torch.autograd.grad(y.sum(), x)
-    rtol = act.reference_rtol
+    rtol = TORCH_QUIRKS.get(name, act.reference_rtol)
     np.testing.assert_allclose(act(GRID), y.detach().numpy(), rtol=rtol, atol=ATOL)
     np.testing.assert_allclose(act.derivative(GRID), dy.numpy(), rtol=rtol, atol=ATOL)
+
+
+# torch 2.x's float64 hardsigmoid backward uses the float32 constant 1/6 = 0.16666667163 (relative 3e-8 off);
+# test_autograd_check.py shows mpmath siding with dlcli's exact 1/6.
+TORCH_QUIRKS = {"hardsigmoid": 1e-7}
 
 
 def test_hardsigmoid_slope_is_exactly_one_sixth():
