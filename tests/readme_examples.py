@@ -106,7 +106,8 @@ def difference(recorded: str, current: str, command: str = "") -> str | None:
         a, b = _layout(r), _layout(c)
         if a != b:
             at = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-            return f"text differs after {i} numbers: {a[at - 20:at + 40]!r} recorded, {b[at - 20:at + 40]!r} now"
+            lo = max(at - 20, 0)
+            return f"text differs after {i} numbers: {a[lo:at + 40]!r} recorded, {b[lo:at + 40]!r} now"
         if i < min(len(rec_numbers), len(cur_numbers)) and not numbers_agree(rec_numbers[i], cur_numbers[i], floor):
             return f"number {i + 1} differs beyond rounding: {rec_numbers[i]} recorded, {cur_numbers[i]} now"
     if len(rec_numbers) != len(cur_numbers):

@@ -66,7 +66,8 @@ def check(act: Activation, params: Params | None = None) -> CheckResult:
     if act.vector:
         return _check_vector(act, params, torch)
     x = check_points(act, params)
-    undefined = np.isin(x, act.undefined_grad_at(params))
+    # At a kink dlcli follows torch's convention (relu'(0) = 0), which is checked; a transcription has none
+    undefined = np.isin(x, act.undefined_grad_at(params)) & (not act.torch_native)
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     yt = act.torch_ref(torch, xt, params)
     (gt,) = torch.autograd.grad(yt.sum(), xt)

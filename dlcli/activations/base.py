@@ -75,6 +75,8 @@ class Activation(NamedTuple):
     # f written with mpmath, `mpmath_ref(mpmath, x, params)` at x an mpf: the high-precision reference that
     # settles a point where dlcli and torch disagree (`activations check`). None: torch's word is final.
     mpmath_ref: Callable[[Any, Any, Params], Any] | None = None
+    # sup |f'| known in closed form: (sup, where it is reached or approached, attained?); None: searched
+    grad_sup: Callable[[Params], tuple[float, float, bool]] | None = None
 
     def resolve(self, given: Mapping[str, float | str] | None = None) -> Params:
         """Defaults overridden by `given`, each validated; unknown names are an InputError."""

@@ -19,6 +19,8 @@ SELU_SCALE = 1.0507009873554804934193349852946
 SELU_ALPHA_TEXT, SELU_SCALE_TEXT = "1.6732632423543772848170429916717", "1.0507009873554804934193349852946"
 GELU_TANH_K = math.sqrt(2.0 / math.pi)
 GELU_TANH_C = 0.044715
+# GELU's f'(x) = Φ(x) + xφ(x) peaks where f'' = φ(x)(2 − x²) = 0, at x = √2: Φ(√2) = erfc(−1)/2
+GELU_SUP = 0.5 * math.erfc(-1.0) + math.sqrt(2.0) * math.exp(-1.0) / math.sqrt(2.0 * math.pi)
 
 
 def F(torch):  # noqa: N802 - the conventional name of torch.nn.functional
@@ -44,6 +46,7 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="both", kinks="jump at x = θ",
     notes="The perceptron's activation. f' = 0 wherever it exists; undefined at θ.",
     mpmath_ref=lambda m, x, p: m.mpf(1 if x >= p["theta"] else 0),
+    grad_sup=lambda p: (0.0, 0.0, True),
 ))
 
 register(Activation(
@@ -55,6 +58,7 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="both",
     notes="f' ≤ 1/4: stacks of sigmoids make gradients vanish.",
     mpmath_ref=lambda m, x, p: 1 / (1 + m.exp(-x)),
+    grad_sup=lambda p: (0.25, 0.0, True),
 ))
 
 register(Activation(
@@ -66,6 +70,7 @@ register(Activation(
     zero_centred=True, monotonic=True, saturates="both",
     notes="A rescaled sigmoid: tanh(x) = 2σ(2x) − 1.",
     mpmath_ref=lambda m, x, p: m.tanh(x),
+    grad_sup=lambda p: (1.0, 0.0, True),
 ))
 
 register(Activation(
@@ -77,6 +82,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0",
     notes="f' = 0 for x ≤ 0: units stuck there are dead.",
     mpmath_ref=lambda m, x, p: max(x, 0),
+    grad_sup=lambda p: (1.0, 1.0, True),
+    undefined_grad_at=lambda p: (0.0,),
 ))
 
 register(Activation(
@@ -90,6 +97,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="A small slope keeps units from dying.",
     mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * x,
+    grad_sup=lambda p: (max(1.0, p["alpha"]), 1.0, True),
+    undefined_grad_at=lambda p: (0.0,) if p["alpha"] != 1 else (),
 ))
 
 register(Activation(
@@ -103,6 +112,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0 unless α = 1",
     notes="Negative outputs push mean activations toward zero.",
     mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * m.expm1(x),
+    grad_sup=lambda p: (max(1.0, p["alpha"]), 1.0 if p["alpha"] <= 1 else 0.0, True),
+    undefined_grad_at=lambda p: (0.0,) if p["alpha"] != 1 else (),
 ))
 
 register(Activation(
@@ -118,6 +129,7 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="left",
     notes="A smooth ReLU; f' is the sigmoid σ(βx).",
     mpmath_ref=lambda m, x, p: m.log1p(m.exp(p["beta"] * x)) / p["beta"],
+    grad_sup=lambda p: (1.0, INF, False),
 ))
 
 register(Activation(
@@ -139,6 +151,7 @@ register(Activation(
         lambda m, x, p: ((p["r"] ** 2 * x + 1) ** (1 / m.mpf(p["r"])) if x >= 0 else m.exp(p["r"] * x))
         - 1 / m.mpf(p["r"])
     ),
+    grad_sup=lambda p: (p["r"], 0.0, True),
 ))
 
 register(Activation(
@@ -157,6 +170,7 @@ register(Activation(
     zero_centred=True, monotonic=True, saturates="no", kinks="f'' jumps at 0 (f is C¹)",
     notes="Bionodal root unit, odd form (arXiv 1804.11237); r = 1 gives the identity.",
     mpmath_ref=lambda m, x, p: m.sign(x) * ((p["r"] ** 2 * abs(x) + 1) ** (1 / m.mpf(p["r"])) - 1),
+    grad_sup=lambda p: (p["r"], 0.0, True),
 ))
 
 register(Activation(
@@ -181,6 +195,7 @@ register(Activation(
     zero_centred=True, monotonic=True, saturates="no",
     notes="No non-linearity: a stack of linear layers is one linear layer.",
     mpmath_ref=lambda m, x, p: x,
+    grad_sup=lambda p: (1.0, 0.0, True),
 ))
 
 register(Activation(
@@ -193,6 +208,7 @@ register(Activation(
     zero_centred=False, monotonic=False, saturates="left",
     notes="Transformers' default; dips to −0.17 at x ≈ −0.75.",
     mpmath_ref=lambda m, x, p: x * m.ncdf(x),
+    grad_sup=lambda p: (GELU_SUP, math.sqrt(2.0), True),
 ))
 
 register(Activation(
@@ -255,6 +271,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0",
     notes="Self-normalising: keeps mean 0, variance 1 through LeCun-initialised layers.",
     mpmath_ref=lambda m, x, p: m.mpf(SELU_SCALE_TEXT) * (x if x > 0 else m.mpf(SELU_ALPHA_TEXT) * m.expm1(x)),
+    grad_sup=lambda p: (SELU_SCALE * SELU_ALPHA, 0.0, True),
+    undefined_grad_at=lambda p: (0.0,),
 ))
 
 register(Activation(
@@ -268,6 +286,7 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="left", kinks="f'' jumps at 0 (f is C¹)",
     notes="ELU made continuously differentiable for every α.",
     mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * m.expm1(x / p["alpha"]),
+    grad_sup=lambda p: (1.0, 0.0, True),
 ))
 
 register(Activation(
@@ -280,6 +299,7 @@ register(Activation(
     zero_centred=True, monotonic=True, saturates="both", kinks="f'' jumps at 0 (f is C¹)",
     notes="Like tanh, but approaches ±1 polynomially, not exponentially.",
     mpmath_ref=lambda m, x, p: x / (1 + abs(x)),
+    grad_sup=lambda p: (1.0, 0.0, True),
 ))
 
 register(Activation(
@@ -296,6 +316,8 @@ register(Activation(
     zero_centred=True, monotonic=True, saturates="both", kinks="kinks at min_val and max_val",
     notes="A piecewise-linear tanh.",
     mpmath_ref=lambda m, x, p: min(max(x, p["min_val"]), p["max_val"]),
+    grad_sup=lambda p: (1.0, 0.0, True),
+    undefined_grad_at=lambda p: (p["min_val"], p["max_val"]),
 ))
 
 register(Activation(
@@ -308,6 +330,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="both", kinks="kinks at 0 and 6",
     notes="ReLU capped at 6 (MobileNet), friendly to low-precision arithmetic.",
     mpmath_ref=lambda m, x, p: min(max(x, 0), 6),
+    grad_sup=lambda p: (1.0, 1.0, True),
+    undefined_grad_at=lambda p: (0.0, 6.0),
 ))
 
 register(Activation(
@@ -321,6 +345,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="both", kinks="kinks at −3 and 3",
     notes="A piecewise-linear sigmoid.",
     mpmath_ref=lambda m, x, p: min(max(x / 6 + m.mpf(1) / 2, 0), 1),
+    grad_sup=lambda p: (1.0 / 6.0, 0.0, True),
+    undefined_grad_at=lambda p: (-3.0, 3.0),
 ))
 
 register(Activation(
@@ -333,6 +359,8 @@ register(Activation(
     zero_centred=False, monotonic=False, saturates="left", kinks="f' jumps at −3 and 3",
     notes="A piecewise-polynomial SiLU (MobileNetV3).",
     mpmath_ref=lambda m, x, p: x * min(max(x + 3, 0), 6) / 6,
+    grad_sup=lambda p: (1.5, 3.0, False),
+    undefined_grad_at=lambda p: (-3.0, 3.0),
 ))
 
 register(Activation(
@@ -345,6 +373,7 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="right",
     notes="The log-probability of a sigmoid output.",
     mpmath_ref=lambda m, x, p: -m.log1p(m.exp(-x)),
+    grad_sup=lambda p: (1.0, -INF, False),
 ))
 
 register(Activation(
@@ -357,6 +386,7 @@ register(Activation(
     zero_centred=True, monotonic=True, saturates="no",
     notes="Flat near 0 (f ≈ x³/3), linear far out.",
     mpmath_ref=lambda m, x, p: x - m.tanh(x),
+    grad_sup=lambda p: (1.0, INF, False),
 ))
 
 register(Activation(
@@ -370,6 +400,8 @@ register(Activation(
     zero_centred=True, monotonic=True, saturates="no", kinks="kinks at ±λ",
     notes="Soft thresholding, the proximal map of the L1 norm.",
     mpmath_ref=lambda m, x, p: x - p["lambd"] if x > p["lambd"] else (x + p["lambd"] if x < -p["lambd"] else m.mpf(0)),
+    grad_sup=lambda p: (1.0, p["lambd"] + 1.0, True),
+    undefined_grad_at=lambda p: (-p["lambd"], p["lambd"]) if p["lambd"] > 0 else (),
 ))
 
 register(Activation(
@@ -383,6 +415,8 @@ register(Activation(
     zero_centred=True, monotonic=True, saturates="no", kinks="jumps at ±λ (when λ > 0)",
     notes="Hard thresholding: zeroes small inputs.",
     mpmath_ref=lambda m, x, p: x if abs(x) > p["lambd"] else m.mpf(0),
+    grad_sup=lambda p: (1.0, p["lambd"] + 1.0, True),
+    undefined_grad_at=lambda p: (-p["lambd"], p["lambd"]) if p["lambd"] > 0 else (),
 ))
 
 register(Activation(
@@ -396,6 +430,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="Leaky ReLU whose slope is learned; monotonic only for a ≥ 0.",
     mpmath_ref=lambda m, x, p: x if x > 0 else p["a"] * x,
+    grad_sup=lambda p: (max(1.0, abs(p["a"])), 1.0 if abs(p["a"]) <= 1 else -1.0, True),
+    undefined_grad_at=lambda p: (0.0,) if p["a"] != 1 else (),
 ))
 
 register(Activation(
@@ -412,6 +448,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="Randomised leaky ReLU; in training the slope is drawn from U(lower, upper).",
     mpmath_ref=lambda m, x, p: x if x > 0 else (m.mpf(p["lower"]) + p["upper"]) / 2 * x,
+    grad_sup=lambda p: (1.0, 1.0, True),
+    undefined_grad_at=lambda p: (0.0,) if p["lower"] + p["upper"] != 2 else (),
 ))
 
 register(Activation(
@@ -426,6 +464,8 @@ register(Activation(
     zero_centred=False, monotonic=True, saturates="left", kinks="jump at threshold unless value = threshold",
     notes="torch.nn.Threshold; the defaults make it ReLU (monotonic only while value ≤ threshold).",
     mpmath_ref=lambda m, x, p: x if x > p["threshold"] else m.mpf(p["value"]),
+    grad_sup=lambda p: (1.0, p["threshold"] + 1.0, True),
+    undefined_grad_at=lambda p: (p["threshold"],),
 ))
 
 register(Activation(

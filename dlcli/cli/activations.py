@@ -112,6 +112,7 @@ def show(
         "value_at_zero": props.value_at_zero,
         "grad_at_zero": props.grad_at_zero,
         "max_abs_grad": props.max_abs_grad,
+        "max_abs_grad_attained": props.max_abs_grad_attained,  # no: a supremum only approached (softplus)
         "grad_undefined_at": list(act.undefined_grad_at(params)),
         "vector": act.vector,
         "notes": act.notes,
@@ -182,7 +183,8 @@ def eval_(
     if xs.size == 0:
         raise InputError("no numbers given (on the command line or stdin)")
     values, grads = act.fn(xs, **params), act.grad(xs, **params)
-    _note_undefined(act, params, xs)
+    if derivative or fmt is not Format.plain:  # only where f' is shown
+        _note_undefined(act, params, xs)
     if fmt is Format.json:
         render.write_json({"activation": act.name, "params": params, "x": xs, "value": values, "derivative": grads})
     elif fmt is Format.plain:
@@ -231,7 +233,9 @@ def _eval_table(act: Activation, params: dict[str, float], xs, values, grads) ->
 def _note_undefined(act: Activation, params: dict[str, float], xs: np.ndarray) -> bool:
     points = [p for p in act.undefined_grad_at(params) if np.any(xs == p)]
     for p in points:
-        render.message(f"note: {act.name}'(x) is undefined at x = {render.fmt_float(p)}; shown as 0")
+        shown = render.fmt_float(float(act.grad(np.array([p]), **params)[0]))
+        render.message(f"note: {act.name}'(x) is undefined at x = {render.fmt_float(p)}; shown as {shown}"
+                       + (" (torch's convention)" if act.torch_native else ""))
     return bool(points)
 
 
