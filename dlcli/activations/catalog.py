@@ -31,6 +31,12 @@ def _neg(x):
     return np.minimum(x, 0.0)
 
 
+def _mp_softmax(m, z):
+    e = [m.exp(v - max(z)) for v in z]
+    total = m.fsum(e)
+    return [y / total for y in e]
+
+
 # --- the notes' set ------------------------------------------------------------------------------
 
 register(Activation(
@@ -182,6 +188,7 @@ register(Activation(
     output_range="(0, 1), summing to 1", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=False, saturates="both",
     notes="For the output layer (class probabilities), not hidden layers. f' is the Jacobian diag(s) − s·sᵀ.",
+    mpmath_ref=lambda m, z, p: _mp_softmax(m, z),
 ))
 
 # --- the rest of torch.nn's element-wise activations ---------------------------------------------
@@ -472,12 +479,13 @@ register(Activation(
     name="log_softmax",
     formula="f(z)_i = z_i − log Σ_j e^(z_j)   (on a whole vector)",
     fn=lambda x: k.log_softmax(x),
-    grad=lambda x: np.eye(x.size) - k.softmax(x)[None, :],
+    grad=lambda x: k.log_softmax_jacobian(x),
     torch_ref=lambda t, x, p: F(t).log_softmax(x, dim=-1),
     vector=True, vector_max_abs_grad=1.0,  # entries δij − s_j approach 1
     output_range="(−∞, 0)", bounds=lambda p: (-INF, 0.0),
     zero_centred=False, monotonic=False, saturates="no",
     notes="What nn.NLLLoss expects as input: log-probabilities, not probabilities.",
+    mpmath_ref=lambda m, z, p: [v - max(z) - m.log(m.fsum(m.exp(u - max(z)) for u in z)) for v in z],
 ))
 
 register(Activation(
@@ -489,4 +497,5 @@ register(Activation(
     output_range="(0, 1), summing to 1", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=False, saturates="both",
     notes="softmax(−z): the smallest input gets the largest weight.",
+    mpmath_ref=lambda m, z, p: _mp_softmax(m, [-v for v in z]),
 ))

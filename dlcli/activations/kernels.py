@@ -72,11 +72,34 @@ def softmax(x: Array) -> Array:
     return e / e.sum()
 
 
+def softmax_complement(x: Array) -> Array:
+    """1 − softmax(x)_i without cancellation: only the largest entry can exceed 1/2, and its complement is
+    the sum of the others' weights, added up directly."""
+    e = np.exp(x - np.max(x))
+    total = e.sum()
+    rest = total - e
+    top = int(np.argmax(x))
+    rest[top] = np.delete(e, top).sum()
+    return rest / total
+
+
 def softmax_jacobian(x: Array) -> Array:
+    """diag(s) − s·sᵀ, with the diagonal s_i(1 − s_i) taken from the complement (no s − s² cancellation)."""
     s = softmax(x)
-    return np.diag(s) - np.outer(s, s)
+    jac = -np.outer(s, s)
+    np.fill_diagonal(jac, s * softmax_complement(x))
+    return jac
+
+
+def log_softmax_jacobian(x: Array) -> Array:
+    """δ_ij − s_j, with the diagonal 1 − s_j from the complement."""
+    jac = -np.broadcast_to(softmax(x)[None, :], (x.size, x.size)).copy()
+    np.fill_diagonal(jac, softmax_complement(x))
+    return jac
 
 
 def log_softmax(x: Array) -> Array:
-    shifted = x - np.max(x)
-    return shifted - np.log(np.exp(shifted).sum())
+    """z − max − log(1 + Σ others' e^(z − max)): log1p keeps the largest entry's value, −log(1 + tiny), exact."""
+    top = int(np.argmax(x))
+    shifted = x - x[top]
+    return shifted - np.log1p(np.delete(np.exp(shifted), top).sum())

@@ -85,3 +85,27 @@ def test_mpmath_is_not_imported_at_start_up():
             "from dlcli.cli import activations; assert 'mpmath' not in sys.modules, 'mpmath imported'")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def mp_softmax(z):
+    e = [mpmath.exp(mpmath.mpf(float(v))) for v in z]
+    return [y / mpmath.fsum(e) for y in e]
+
+
+@pytest.mark.parametrize("z", [[20.0, 3.0, -1.0], [0.0, -16.5, -20.0, 1e-3], [1.0, 2.0, 3.0], [5.0]])
+def test_softmax_family_jacobians_against_mpmath_where_torch_cancels(z):
+    s = mp_softmax(z)
+    n = len(z)
+    exact = np.array([[float(s[i] * ((i == j) - s[j])) for j in range(n)] for i in range(n)])
+    log_exact = np.array([[float((i == j) - s[j]) for j in range(n)] for i in range(n)])
+    log_values = np.array([float(mpmath.log(v)) for v in s])
+    x = np.array(z)
+    np.testing.assert_allclose(activations.get("softmax").derivative(x), exact, rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(activations.get("log_softmax").derivative(x), log_exact, rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(activations.get("log_softmax")(x), log_values, rtol=1e-14, atol=1e-300)
+
+
+def test_vector_check_settles_by_mpmath_too():
+    for name in ("softmax", "log_softmax", "softmin"):
+        result = autograd_check.check(activations.get(name))
+        assert result.passed and result.grad_rel_err < 1e-13, name  # dlcli's own error, not torch's cancellation
