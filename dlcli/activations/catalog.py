@@ -386,7 +386,7 @@ register(Activation(
 register(Activation(
     name="tanhshrink",
     formula="f(x) = x − tanh(x)",
-    fn=lambda x: x - np.tanh(x),
+    fn=lambda x: k.tanhshrink(x),
     grad=lambda x: np.tanh(x) ** 2,
     torch_ref=lambda t, x, p: F(t).tanhshrink(x),
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
