@@ -5,7 +5,7 @@
 
 `difference` tells rounding apart from a real change (README, "Portability"): the text between numbers
 must match (up to the padding a number's width moves), numbers agree within RTOL, and in AT_ROUNDOFF
-commands, which print errors against a reference, two errors both below ROUNDOFF_FLOOR count as equal.
+commands, which print errors against a reference, error magnitudes agree in their order of magnitude.
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ BLOCK = re.compile(r"```console\n(.*?)```", re.S)
 # its last few digits (seen: 4e-15 relative after 695 epochs of an MLP). 1e-11 leaves a margin of ~1000
 # over that and still catches any change of a value a person would call real (1e-9 relative fails).
 RTOL = 1e-11
-# Errors measured against a reference are themselves rounding noise near 1e-16 (2.2e-16 here, 2.9e-16 on an
-# AVX-512 machine): in these commands' outputs, two values both below the floor count as equal.
+# Errors measured against a reference are themselves rounding noise (2.2e-16 here, 2.9e-16 on an AVX-512
+# machine, whose numpy has its own exp and log): their order of magnitude is the fact, not their digits. In
+# these commands' outputs, two values both below ROUNDOFF_FLOOR count as equal, and two error magnitudes
+# (below ERROR_SCALE) as equal within a factor ERROR_FACTOR; 1e-10 against 1e-9, or 0 against 1e-10, fails.
 ROUNDOFF_FLOOR = 1e-13
+ERROR_SCALE = 1e-6
+ERROR_FACTOR = 2.0
 AT_ROUNDOFF = ("dlcli activations check",)
 
 # A number token: decimal or scientific (1.25e-07, -0.1966, 3.511e+08, .5), inf/infinity/nan in any case.
@@ -79,8 +83,9 @@ def _layout(text: str) -> str:
     return _SPACES.sub(" ", _BOX_RULE.sub(r"\1", text))
 
 
-def numbers_agree(recorded: str, current: str, floor: float = 0.0) -> bool:
-    """Same value up to RTOL (integers exactly; nan with nan, inf with inf of the same sign); both below floor."""
+def numbers_agree(recorded: str, current: str, errors: bool = False) -> bool:
+    """Same value up to RTOL (integers exactly; nan with nan, inf with inf of the same sign); for `errors`,
+    the rule for error magnitudes above."""
     if recorded == current:
         return True
     a, b = float(recorded), float(current)
@@ -88,8 +93,10 @@ def numbers_agree(recorded: str, current: str, floor: float = 0.0) -> bool:
         return (math.isnan(a) and math.isnan(b)) or a == b
     if _is_integer(recorded) and _is_integer(current):
         return a == b
-    if abs(a) < floor and abs(b) < floor:
+    if errors and abs(a) < ROUNDOFF_FLOOR and abs(b) < ROUNDOFF_FLOOR:
         return True
+    if errors and 0 < abs(a) < ERROR_SCALE and 0 < abs(b) < ERROR_SCALE and (a > 0) == (b > 0):
+        return max(abs(a), abs(b)) <= ERROR_FACTOR * min(abs(a), abs(b))
     return abs(a - b) <= RTOL * max(abs(a), abs(b))
 
 
@@ -99,7 +106,7 @@ def _is_integer(token: str) -> bool:
 
 def difference(recorded: str, current: str, command: str = "") -> str | None:
     """None when `current` is `recorded` up to rounding; else a one-line description of the first change."""
-    floor = ROUNDOFF_FLOOR if command.startswith(AT_ROUNDOFF) else 0.0
+    errors = command.startswith(AT_ROUNDOFF)
     rec_texts, rec_numbers = tokens(recorded.rstrip())
     cur_texts, cur_numbers = tokens(current.rstrip())
     for i, (r, c) in enumerate(zip(rec_texts, cur_texts, strict=False)):
@@ -108,7 +115,7 @@ def difference(recorded: str, current: str, command: str = "") -> str | None:
             at = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
             lo = max(at - 20, 0)
             return f"text differs after {i} numbers: {a[lo:at + 40]!r} recorded, {b[lo:at + 40]!r} now"
-        if i < min(len(rec_numbers), len(cur_numbers)) and not numbers_agree(rec_numbers[i], cur_numbers[i], floor):
+        if i < min(len(rec_numbers), len(cur_numbers)) and not numbers_agree(rec_numbers[i], cur_numbers[i], errors):
             return f"number {i + 1} differs beyond rounding: {rec_numbers[i]} recorded, {cur_numbers[i]} now"
     if len(rec_numbers) != len(cur_numbers):
         return f"{len(rec_numbers)} numbers recorded, {len(cur_numbers)} now"

@@ -100,5 +100,10 @@ def test_error_magnitudes_at_roundoff_agree_only_in_commands_that_print_errors()
     assert difference(CHECK, moved, "dlcli activations check sigmoid --format table") is None
     assert difference(CHECK, CHECK.replace("2.2e-16", "2.2e-12"), "dlcli activations check sigmoid") is not None
     assert difference(CHECK, CHECK.replace("20016", "20017"), "dlcli activations check sigmoid") is not None
+    fd = "│ eru │ 20011 │ 1.0e-14 │ 3.2e-10 │ pass │"
+    assert difference(fd, fd.replace("3.2e-10", "2.9e-10"), "dlcli activations check eru") is None
+    assert difference(fd, fd.replace("3.2e-10", "3.2e-09"), "dlcli activations check eru") is not None
+    assert difference(fd, fd.replace("3.2e-10", "0.0"), "dlcli activations check eru") is not None
+    assert difference(fd, fd.replace("3.2e-10", "3.3e-10"), "dlcli vanish") is not None  # only in check's output
     # a vanishing gradient of 1.682e-17 is a measured value, not an error: it keeps the relative tolerance
     assert difference(TABLE, TABLE.replace("1.682e-17", "1.69e-17"), "dlcli vanish --depth 20") is not None
