@@ -77,7 +77,8 @@ def check(act: Activation, params: Params | None = None) -> CheckResult:
     rtol = act.reference_rtol
     disagree = _disagree(value, ref_value) | _disagree(grad, ref_grad)
     torch_off, note = 0, ""
-    if act.mpmath_ref is not None and np.any(disagree & ok):
+    settled = act.mpmath_ref is not None and bool(np.any(disagree & ok))
+    if settled:
         torch_off, note = _settle(act, params, x, value, grad, ref_value, ref_grad, disagree & ok)
     value_err = np.abs(value - ref_value)[ok]
     grad_err = np.abs(grad - ref_grad)[ok]
@@ -92,7 +93,7 @@ def check(act: Activation, params: Params | None = None) -> CheckResult:
         fd_err = finite_difference_error(act, params)
         passed = passed and fd_err <= FD_RTOL
         reference += " + finite differences"
-    if torch_off:
+    if act.mpmath_ref is not None:  # the procedure, not its outcome, which rounding could tip either way
         reference += " + mpmath"
     return CheckResult(
         act.name, params, reference, int(ok.sum()),
@@ -192,8 +193,9 @@ def _check_vector(act: Activation, params: Params, torch) -> CheckResult:
         )
     note = (f"torch's reference is off here in {off} input coordinates, where dlcli agrees with mpmath "
             f"({MP_DPS} digits)") if off else ""
-    return CheckResult(act.name, params, "torch autograd (Jacobian)" + (" + mpmath" if off else ""), len(vectors),
-                       worst_v, worst_g, worst_rel, None, passed, off, note)
+    reference = "torch autograd (Jacobian)" + (" + mpmath" if act.mpmath_ref else "")
+    return CheckResult(act.name, params, reference, len(vectors), worst_v, worst_g, worst_rel, None, passed, off,
+                       note)
 
 
 def _mp_vector(act: Activation, params: Params, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
