@@ -189,6 +189,7 @@ register(Activation(
     zero_centred=False, monotonic=False, saturates="both",
     notes="For the output layer (class probabilities), not hidden layers. f' is the Jacobian diag(s) − s·sᵀ.",
     mpmath_ref=lambda m, z, p: _mp_softmax(m, z),
+    grad_sup=lambda p: (0.25, 0.0, True),  # |Jacobian entries|
 ))
 
 # --- the rest of torch.nn's element-wise activations ---------------------------------------------
@@ -486,6 +487,7 @@ register(Activation(
     zero_centred=False, monotonic=False, saturates="no",
     notes="What nn.NLLLoss expects as input: log-probabilities, not probabilities.",
     mpmath_ref=lambda m, z, p: [v - max(z) - m.log(m.fsum(m.exp(u - max(z)) for u in z)) for v in z],
+    grad_sup=lambda p: (1.0, 0.0, False),  # |Jacobian entries| approach 1 as s_j → 0
 ))
 
 register(Activation(
@@ -498,4 +500,5 @@ register(Activation(
     zero_centred=False, monotonic=False, saturates="both",
     notes="softmax(−z): the smallest input gets the largest weight.",
     mpmath_ref=lambda m, z, p: _mp_softmax(m, [-v for v in z]),
+    grad_sup=lambda p: (0.25, 0.0, True),  # |Jacobian entries|
 ))

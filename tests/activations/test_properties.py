@@ -64,6 +64,12 @@ def test_suprema_are_exact_and_say_whether_they_are_attained():
     gelu_peak = mpmath.ncdf(mpmath.sqrt(2)) + mpmath.sqrt(2) * mpmath.npdf(mpmath.sqrt(2))
     assert activations.properties(activations.get("gelu")).max_abs_grad == pytest.approx(float(gelu_peak), rel=1e-15)
     assert activations.properties(activations.get("elu"), {"alpha": 2.0}).max_abs_grad == 2.0
+    # log_softmax's Jacobian entries δ_ij − s_j approach 1 as s_j → 0 and never reach it; softmax's peak at s = ½
+    z = np.array([0.0, -30.0])
+    assert abs(activations.get("log_softmax").derivative(z)).max() < 1.0
+    assert not activations.properties(activations.get("log_softmax")).max_abs_grad_attained
+    assert activations.get("softmax").derivative(np.zeros(2))[0, 0] == 0.25
+    assert activations.properties(activations.get("softmax")).max_abs_grad_attained
     assert activations.properties(activations.get("prelu"), {"a": -3.0}).max_abs_grad == 3.0
 
 
