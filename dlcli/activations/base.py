@@ -72,6 +72,11 @@ class Activation(NamedTuple):
     reference_rtol: float = 1e-12  # agreement demanded of torch_ref's values and autograd derivatives
     undefined_grad_at: Callable[[Params], tuple[float, ...]] = lambda p: ()
     notes: str = ""
+    # f written with mpmath, `mpmath_ref(mpmath, x, params)` at x an mpf: the high-precision reference that
+    # settles a point where dlcli and torch disagree (`activations check`). None: torch's word is final.
+    mpmath_ref: Callable[[Any, Any, Params], Any] | None = None
+    # sup |f'| known in closed form: (sup, where it is reached or approached, attained?); None: searched
+    grad_sup: Callable[[Params], tuple[float, float, bool]] | None = None
 
     def resolve(self, given: Mapping[str, float | str] | None = None) -> Params:
         """Defaults overridden by `given`, each validated; unknown names are an InputError."""
@@ -101,13 +106,28 @@ _ALIASES: dict[str, str] = {}
 
 
 def register(act: Activation) -> Activation:
+    """Add `act` to the registry; an element-wise one gets NaN in, NaN out for f and f' (as torch's f)."""
     for key in (act.name, *act.aliases):
         if key in _REGISTRY or key in _ALIASES:
             raise ValueError(f"activation name '{key}' registered twice")
+    if not act.vector:
+        act = act._replace(fn=_nan_stays_nan(act.fn), grad=_nan_stays_nan(act.grad))
     _REGISTRY[act.name] = act
     for alias in act.aliases:
         _ALIASES[alias] = act.name
     return act
+
+
+def _nan_stays_nan(f: Callable[..., Array]) -> Callable[..., Array]:
+    """f with NaN wherever its input is NaN: comparisons with NaN are False, so `np.where(x > 0, ...)` and
+    `(x > t).astype(float)` would otherwise pick a branch and return 0, α or 1 for NaN."""
+    def nan_through(x: Array, **params: float) -> Array:
+        out = f(x, **params)
+        nan = np.isnan(x)
+        return np.where(nan, np.nan, out) if nan.any() else out
+
+    nan_through.__doc__ = f.__doc__
+    return nan_through
 
 
 def get(name: str) -> Activation:

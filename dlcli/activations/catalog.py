@@ -16,8 +16,11 @@ from dlcli.activations.base import Activation, Param, register
 INF = math.inf
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA_TEXT, SELU_SCALE_TEXT = "1.6732632423543772848170429916717", "1.0507009873554804934193349852946"
 GELU_TANH_K = math.sqrt(2.0 / math.pi)
 GELU_TANH_C = 0.044715
+# GELU's f'(x) = Φ(x) + xφ(x) peaks where f'' = φ(x)(2 − x²) = 0, at x = √2: Φ(√2) = erfc(−1)/2
+GELU_SUP = 0.5 * math.erfc(-1.0) + math.sqrt(2.0) * math.exp(-1.0) / math.sqrt(2.0 * math.pi)
 
 
 def F(torch):  # noqa: N802 - the conventional name of torch.nn.functional
@@ -26,6 +29,12 @@ def F(torch):  # noqa: N802 - the conventional name of torch.nn.functional
 
 def _neg(x):
     return np.minimum(x, 0.0)
+
+
+def _mp_softmax(m, z):
+    e = [m.exp(v - max(z)) for v in z]
+    total = m.fsum(e)
+    return [y / total for y in e]
 
 
 # --- the notes' set ------------------------------------------------------------------------------
@@ -42,6 +51,8 @@ register(Activation(
     output_range="{0, 1}", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=True, saturates="both", kinks="jump at x = θ",
     notes="The perceptron's activation. f' = 0 wherever it exists; undefined at θ.",
+    mpmath_ref=lambda m, x, p: m.mpf(1 if x >= p["theta"] else 0),
+    grad_sup=lambda p: (0.0, 0.0, True),
 ))
 
 register(Activation(
@@ -52,6 +63,8 @@ register(Activation(
     output_range="(0, 1)", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=True, saturates="both",
     notes="f' ≤ 1/4: stacks of sigmoids make gradients vanish.",
+    mpmath_ref=lambda m, x, p: 1 / (1 + m.exp(-x)),
+    grad_sup=lambda p: (0.25, 0.0, True),
 ))
 
 register(Activation(
@@ -62,6 +75,8 @@ register(Activation(
     output_range="(−1, 1)", bounds=lambda p: (-1.0, 1.0),
     zero_centred=True, monotonic=True, saturates="both",
     notes="A rescaled sigmoid: tanh(x) = 2σ(2x) − 1.",
+    mpmath_ref=lambda m, x, p: m.tanh(x),
+    grad_sup=lambda p: (1.0, 0.0, True),
 ))
 
 register(Activation(
@@ -72,6 +87,9 @@ register(Activation(
     output_range="[0, ∞)", bounds=lambda p: (0.0, INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0",
     notes="f' = 0 for x ≤ 0: units stuck there are dead.",
+    mpmath_ref=lambda m, x, p: max(x, 0),
+    grad_sup=lambda p: (1.0, 1.0, True),
+    undefined_grad_at=lambda p: (0.0,),
 ))
 
 register(Activation(
@@ -84,6 +102,9 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="A small slope keeps units from dying.",
+    mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * x,
+    grad_sup=lambda p: (max(1.0, p["alpha"]), 1.0, True),
+    undefined_grad_at=lambda p: (0.0,) if p["alpha"] != 1 else (),
 ))
 
 register(Activation(
@@ -96,6 +117,9 @@ register(Activation(
     output_range="(−α, ∞)", bounds=lambda p: (-p["alpha"], INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0 unless α = 1",
     notes="Negative outputs push mean activations toward zero.",
+    mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * m.expm1(x),
+    grad_sup=lambda p: (max(1.0, p["alpha"]), 1.0 if p["alpha"] <= 1 else 0.0, True),
+    undefined_grad_at=lambda p: (0.0,) if p["alpha"] != 1 else (),
 ))
 
 register(Activation(
@@ -110,6 +134,8 @@ register(Activation(
     output_range="(0, ∞)", bounds=lambda p: (0.0, INF),
     zero_centred=False, monotonic=True, saturates="left",
     notes="A smooth ReLU; f' is the sigmoid σ(βx).",
+    mpmath_ref=lambda m, x, p: m.log1p(m.exp(p["beta"] * x)) / p["beta"],
+    grad_sup=lambda p: (1.0, INF, False),
 ))
 
 register(Activation(
@@ -127,6 +153,11 @@ register(Activation(
     output_range="(−1/r, ∞)", bounds=lambda p: (-1.0 / p["r"], INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="f'' jumps at 0 (f is C¹)",
     notes="Bionodal root unit, exponential form (arXiv 1804.11237); r = 1 gives ELU.",
+    mpmath_ref=(
+        lambda m, x, p: ((p["r"] ** 2 * x + 1) ** (1 / m.mpf(p["r"])) if x >= 0 else m.exp(p["r"] * x))
+        - 1 / m.mpf(p["r"])
+    ),
+    grad_sup=lambda p: (p["r"], 0.0, True),
 ))
 
 register(Activation(
@@ -144,6 +175,8 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no", kinks="f'' jumps at 0 (f is C¹)",
     notes="Bionodal root unit, odd form (arXiv 1804.11237); r = 1 gives the identity.",
+    mpmath_ref=lambda m, x, p: m.sign(x) * ((p["r"] ** 2 * abs(x) + 1) ** (1 / m.mpf(p["r"])) - 1),
+    grad_sup=lambda p: (p["r"], 0.0, True),
 ))
 
 register(Activation(
@@ -155,6 +188,8 @@ register(Activation(
     output_range="(0, 1), summing to 1", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=False, saturates="both",
     notes="For the output layer (class probabilities), not hidden layers. f' is the Jacobian diag(s) − s·sᵀ.",
+    mpmath_ref=lambda m, z, p: _mp_softmax(m, z),
+    grad_sup=lambda p: (0.25, 0.0, True),  # |Jacobian entries|
 ))
 
 # --- the rest of torch.nn's element-wise activations ---------------------------------------------
@@ -167,6 +202,8 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no",
     notes="No non-linearity: a stack of linear layers is one linear layer.",
+    mpmath_ref=lambda m, x, p: x,
+    grad_sup=lambda p: (1.0, 0.0, True),
 ))
 
 register(Activation(
@@ -178,6 +215,8 @@ register(Activation(
     output_range="[−0.17, ∞)", bounds=lambda p: (-0.17000425396494035, INF),
     zero_centred=False, monotonic=False, saturates="left",
     notes="Transformers' default; dips to −0.17 at x ≈ −0.75.",
+    mpmath_ref=lambda m, x, p: x * m.ncdf(x),
+    grad_sup=lambda p: (GELU_SUP, math.sqrt(2.0), True),
 ))
 
 register(Activation(
@@ -189,6 +228,7 @@ register(Activation(
     output_range="[−0.17, ∞)", bounds=lambda p: (-0.1701, INF),
     zero_centred=False, monotonic=False, saturates="left",
     notes="The tanh approximation of GELU (GPT-2).",
+    mpmath_ref=lambda m, x, p: x / 2 * (1 + m.tanh(m.sqrt(2 / m.pi) * (x + m.mpf("0.044715") * x**3))),
 ))
 
 
@@ -214,6 +254,7 @@ register(Activation(
     output_range="[−0.278, ∞)", bounds=lambda p: (-0.2784645427610738, INF),
     zero_centred=False, monotonic=False, saturates="left",
     notes="Sigmoid-weighted linear unit; minimum −0.278 at x ≈ −1.278.",
+    mpmath_ref=lambda m, x, p: x / (1 + m.exp(-x)),
 ))
 
 register(Activation(
@@ -225,6 +266,7 @@ register(Activation(
     output_range="[−0.309, ∞)", bounds=lambda p: (-0.30884, INF),
     zero_centred=False, monotonic=False, saturates="left",
     notes="Self-regularised non-monotonic activation (YOLOv4).",
+    mpmath_ref=lambda m, x, p: x * m.tanh(m.log1p(m.exp(x))),
 ))
 
 register(Activation(
@@ -236,6 +278,9 @@ register(Activation(
     output_range="(−λα, ∞)", bounds=lambda p: (-SELU_SCALE * SELU_ALPHA, INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="kink at 0",
     notes="Self-normalising: keeps mean 0, variance 1 through LeCun-initialised layers.",
+    mpmath_ref=lambda m, x, p: m.mpf(SELU_SCALE_TEXT) * (x if x > 0 else m.mpf(SELU_ALPHA_TEXT) * m.expm1(x)),
+    grad_sup=lambda p: (SELU_SCALE * SELU_ALPHA, 0.0, True),
+    undefined_grad_at=lambda p: (0.0,),
 ))
 
 register(Activation(
@@ -248,6 +293,8 @@ register(Activation(
     output_range="(−α, ∞)", bounds=lambda p: (-p["alpha"], INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="f'' jumps at 0 (f is C¹)",
     notes="ELU made continuously differentiable for every α.",
+    mpmath_ref=lambda m, x, p: x if x > 0 else p["alpha"] * m.expm1(x / p["alpha"]),
+    grad_sup=lambda p: (1.0, 0.0, True),
 ))
 
 register(Activation(
@@ -259,6 +306,8 @@ register(Activation(
     output_range="(−1, 1)", bounds=lambda p: (-1.0, 1.0),
     zero_centred=True, monotonic=True, saturates="both", kinks="f'' jumps at 0 (f is C¹)",
     notes="Like tanh, but approaches ±1 polynomially, not exponentially.",
+    mpmath_ref=lambda m, x, p: x / (1 + abs(x)),
+    grad_sup=lambda p: (1.0, 0.0, True),
 ))
 
 register(Activation(
@@ -274,6 +323,9 @@ register(Activation(
     output_range="[min_val, max_val]", bounds=lambda p: (p["min_val"], p["max_val"]),
     zero_centred=True, monotonic=True, saturates="both", kinks="kinks at min_val and max_val",
     notes="A piecewise-linear tanh.",
+    mpmath_ref=lambda m, x, p: min(max(x, p["min_val"]), p["max_val"]),
+    grad_sup=lambda p: (1.0, 0.0, True),
+    undefined_grad_at=lambda p: (p["min_val"], p["max_val"]),
 ))
 
 register(Activation(
@@ -285,6 +337,9 @@ register(Activation(
     output_range="[0, 6]", bounds=lambda p: (0.0, 6.0),
     zero_centred=False, monotonic=True, saturates="both", kinks="kinks at 0 and 6",
     notes="ReLU capped at 6 (MobileNet), friendly to low-precision arithmetic.",
+    mpmath_ref=lambda m, x, p: min(max(x, 0), 6),
+    grad_sup=lambda p: (1.0, 1.0, True),
+    undefined_grad_at=lambda p: (0.0, 6.0),
 ))
 
 register(Activation(
@@ -293,10 +348,13 @@ register(Activation(
     fn=lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
     grad=lambda x: np.where((x > -3) & (x < 3), 1.0 / 6.0, 0.0),
     torch_ref=lambda t, x, p: F(t).hardsigmoid(x),
-    reference_rtol=1e-7,  # torch 2.x's float64 backward uses the float32 constant 1/6 = 0.16666667163
+    # torch 2.x's float64 backward uses the float32 constant 1/6 = 0.16666667163: `check` settles it by mpmath
     output_range="[0, 1]", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=True, saturates="both", kinks="kinks at −3 and 3",
     notes="A piecewise-linear sigmoid.",
+    mpmath_ref=lambda m, x, p: min(max(x / 6 + m.mpf(1) / 2, 0), 1),
+    grad_sup=lambda p: (1.0 / 6.0, 0.0, True),
+    undefined_grad_at=lambda p: (-3.0, 3.0),
 ))
 
 register(Activation(
@@ -308,6 +366,9 @@ register(Activation(
     output_range="[−0.375, ∞)", bounds=lambda p: (-0.375, INF),
     zero_centred=False, monotonic=False, saturates="left", kinks="f' jumps at −3 and 3",
     notes="A piecewise-polynomial SiLU (MobileNetV3).",
+    mpmath_ref=lambda m, x, p: x * min(max(x + 3, 0), 6) / 6,
+    grad_sup=lambda p: (1.5, 3.0, False),
+    undefined_grad_at=lambda p: (-3.0, 3.0),
 ))
 
 register(Activation(
@@ -319,17 +380,21 @@ register(Activation(
     output_range="(−∞, 0)", bounds=lambda p: (-INF, 0.0),
     zero_centred=False, monotonic=True, saturates="right",
     notes="The log-probability of a sigmoid output.",
+    mpmath_ref=lambda m, x, p: -m.log1p(m.exp(-x)),
+    grad_sup=lambda p: (1.0, -INF, False),
 ))
 
 register(Activation(
     name="tanhshrink",
     formula="f(x) = x − tanh(x)",
-    fn=lambda x: x - np.tanh(x),
+    fn=lambda x: k.tanhshrink(x),
     grad=lambda x: np.tanh(x) ** 2,
     torch_ref=lambda t, x, p: F(t).tanhshrink(x),
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no",
     notes="Flat near 0 (f ≈ x³/3), linear far out.",
+    mpmath_ref=lambda m, x, p: x - m.tanh(x),
+    grad_sup=lambda p: (1.0, INF, False),
 ))
 
 register(Activation(
@@ -342,6 +407,9 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no", kinks="kinks at ±λ",
     notes="Soft thresholding, the proximal map of the L1 norm.",
+    mpmath_ref=lambda m, x, p: x - p["lambd"] if x > p["lambd"] else (x + p["lambd"] if x < -p["lambd"] else m.mpf(0)),
+    grad_sup=lambda p: (1.0, p["lambd"] + 1.0, True),
+    undefined_grad_at=lambda p: (-p["lambd"], p["lambd"]) if p["lambd"] > 0 else (),
 ))
 
 register(Activation(
@@ -354,6 +422,9 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=True, monotonic=True, saturates="no", kinks="jumps at ±λ (when λ > 0)",
     notes="Hard thresholding: zeroes small inputs.",
+    mpmath_ref=lambda m, x, p: x if abs(x) > p["lambd"] else m.mpf(0),
+    grad_sup=lambda p: (1.0, p["lambd"] + 1.0, True),
+    undefined_grad_at=lambda p: (-p["lambd"], p["lambd"]) if p["lambd"] > 0 else (),
 ))
 
 register(Activation(
@@ -366,6 +437,9 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF) if p["a"] != 0 else (0.0, INF),
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="Leaky ReLU whose slope is learned; monotonic only for a ≥ 0.",
+    mpmath_ref=lambda m, x, p: x if x > 0 else p["a"] * x,
+    grad_sup=lambda p: (max(1.0, abs(p["a"])), 1.0 if abs(p["a"]) <= 1 else -1.0, True),
+    undefined_grad_at=lambda p: (0.0,) if p["a"] != 1 else (),
 ))
 
 register(Activation(
@@ -381,6 +455,9 @@ register(Activation(
     output_range="(−∞, ∞)", bounds=lambda p: (-INF, INF),
     zero_centred=False, monotonic=True, saturates="no", kinks="kink at 0",
     notes="Randomised leaky ReLU; in training the slope is drawn from U(lower, upper).",
+    mpmath_ref=lambda m, x, p: x if x > 0 else (m.mpf(p["lower"]) + p["upper"]) / 2 * x,
+    grad_sup=lambda p: (1.0, 1.0, True),
+    undefined_grad_at=lambda p: (0.0,) if p["lower"] + p["upper"] != 2 else (),
 ))
 
 register(Activation(
@@ -394,18 +471,23 @@ register(Activation(
     bounds=lambda p: (min(p["value"], p["threshold"]), INF),
     zero_centred=False, monotonic=True, saturates="left", kinks="jump at threshold unless value = threshold",
     notes="torch.nn.Threshold; the defaults make it ReLU (monotonic only while value ≤ threshold).",
+    mpmath_ref=lambda m, x, p: x if x > p["threshold"] else m.mpf(p["value"]),
+    grad_sup=lambda p: (1.0, p["threshold"] + 1.0, True),
+    undefined_grad_at=lambda p: (p["threshold"],),
 ))
 
 register(Activation(
     name="log_softmax",
     formula="f(z)_i = z_i − log Σ_j e^(z_j)   (on a whole vector)",
     fn=lambda x: k.log_softmax(x),
-    grad=lambda x: np.eye(x.size) - k.softmax(x)[None, :],
+    grad=lambda x: k.log_softmax_jacobian(x),
     torch_ref=lambda t, x, p: F(t).log_softmax(x, dim=-1),
     vector=True, vector_max_abs_grad=1.0,  # entries δij − s_j approach 1
     output_range="(−∞, 0)", bounds=lambda p: (-INF, 0.0),
     zero_centred=False, monotonic=False, saturates="no",
     notes="What nn.NLLLoss expects as input: log-probabilities, not probabilities.",
+    mpmath_ref=lambda m, z, p: [v - max(z) - m.log(m.fsum(m.exp(u - max(z)) for u in z)) for v in z],
+    grad_sup=lambda p: (1.0, 0.0, False),  # |Jacobian entries| approach 1 as s_j → 0
 ))
 
 register(Activation(
@@ -417,4 +499,6 @@ register(Activation(
     output_range="(0, 1), summing to 1", bounds=lambda p: (0.0, 1.0),
     zero_centred=False, monotonic=False, saturates="both",
     notes="softmax(−z): the smallest input gets the largest weight.",
+    mpmath_ref=lambda m, z, p: _mp_softmax(m, [-v for v in z]),
+    grad_sup=lambda p: (0.25, 0.0, True),  # |Jacobian entries|
 ))

@@ -1,4 +1,4 @@
-"""Facts about an activation that are computed rather than declared: f(0), f'(0), the largest |f'|."""
+"""Facts about an activation: f(0), f'(0), and sup |f'| (declared in closed form where known, else searched)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class Properties(NamedTuple):
     grad_at_zero: float
     max_abs_grad: float
     argmax_abs_grad: float
+    max_abs_grad_attained: bool = True  # False: a supremum only approached (softplus' → 1 as x → ∞)
     act: Activation | None = None
 
     def as_dict(self) -> dict[str, object]:
@@ -40,6 +41,7 @@ class Properties(NamedTuple):
             "value_at_zero": self.value_at_zero,
             "grad_at_zero": self.grad_at_zero,
             "max_abs_grad": self.max_abs_grad,
+            "max_abs_grad_attained": self.max_abs_grad_attained,
             "grad_undefined_at": list(act.undefined_grad_at(self.params)),
             "vector": act.vector,
             "notes": act.notes,
@@ -87,9 +89,11 @@ def evaluate(act: Activation, x: np.ndarray, params: Params) -> Evaluation:
 
 
 def max_abs_grad(act: Activation, params: Params) -> tuple[float, float]:
-    """sup |f'(x)| over the real line (searched on [-20, 20], where every registered maximum lies) and where."""
+    """sup |f'(x)| over the real line and where: declared, or searched on [-20, 20], where every maximum lies."""
     if act.vector:
         return act.vector_max_abs_grad, 0.0
+    if act.grad_sup is not None:
+        return act.grad_sup(params)[:2]
     grid = np.concatenate([_GRID, [p for p in act.undefined_grad_at(params)]])
     g = np.abs(act.grad(grid, **params))
     i = int(np.argmax(g))
@@ -117,5 +121,9 @@ def properties(act: Activation, params: Params | None = None) -> Properties:
     else:
         value0 = float(act.fn(np.zeros(1), **params)[0])
         grad0 = float(act.grad(np.zeros(1), **params)[0])
-    best, where = max_abs_grad(act, params)
-    return Properties(act.name, params, value0, grad0, best, where, act)
+    if act.grad_sup is not None:
+        best, where, attained = act.grad_sup(params)
+    else:
+        best, where = max_abs_grad(act, params)
+        attained = abs(where) < _GRID[-1] - 1.0  # a maximum at the edge of the search is a limit at infinity
+    return Properties(act.name, params, value0, grad0, best, where, attained, act)

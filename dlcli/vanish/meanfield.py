@@ -54,7 +54,7 @@ class QuadratureTable:
         return cls(at_zero, values, middle)
 
     def expect(self, q: float) -> float:
-        """E[g(√q Z)], Z ~ N(0, 1); q below Q_MIN gives g(0).
+        """E[g(√q Z)], Z ~ N(0, 1); q below Q_MIN gives the limit q → 0⁺, (g(0⁻) + g(0⁺))/2.
 
         Nodes within 40 standard deviations carry weight (exp(−800) is 0 in float64). Where |u| < 1e-5·√q
         the Gaussian density is flat to 5e-11, so those nodes add up through the precomputed middle sums.
@@ -92,18 +92,27 @@ def tabulate(act: Activation, params: Params) -> ActivationTables:
     """Evaluate the activation once on the quadrature grid."""
     if act.vector:
         raise InputError(f"{act.name} acts on a whole vector; mean-field theory needs an element-wise activation")
-    zero = np.zeros(1)
+    # As q → 0⁺, √q Z falls on either side of 0 with probability ½ each: E[g(√q Z)] tends to the mean of
+    # g's one-sided limits at 0, not to g(0) (relu' is 0 at 0 by torch's convention, yet χ → σ_w²/2).
+    sides = np.array([-_TINY, _TINY])
     with np.errstate(all="ignore"):
         phi, dphi = act.fn(_U, **params), act.grad(_U, **params)
-        phi0, dphi0 = float(act.fn(zero, **params)[0]), float(act.grad(zero, **params)[0])
+        phi0, dphi0 = act.fn(sides, **params), act.grad(sides, **params)
         phi_sq, dphi_sq = phi * phi, dphi * dphi
         return ActivationTables(
             name=act.name,
-            phi_sq=QuadratureTable.of(phi_sq, phi0 * phi0),
-            dphi_sq=QuadratureTable.of(dphi_sq, dphi0 * dphi0),
-            phi_sq_dphi_sq=QuadratureTable.of(phi_sq * dphi_sq, phi0 * phi0 * dphi0 * dphi0),
+            phi_sq=QuadratureTable.of(phi_sq, _mean(phi0 * phi0)),
+            dphi_sq=QuadratureTable.of(dphi_sq, _mean(dphi0 * dphi0)),
+            phi_sq_dphi_sq=QuadratureTable.of(phi_sq * dphi_sq, _mean(phi0 * phi0 * dphi0 * dphi0)),
             max_abs_grad=max_abs_grad(act, params)[0],
         )
+
+
+_TINY = 1e-300  # a point beside 0 where every smooth g equals g(0) in float64
+
+
+def _mean(sides: np.ndarray) -> float:
+    return float(0.5 * (sides[0] + sides[1]))
 
 
 def variance_map(t: ActivationTables, q: float, sigma_w2: float, sigma_b2: float) -> float:

@@ -155,3 +155,55 @@ def test_predict_closed_forms_for_relu() -> None:
 def test_naive_bound_is_a_quarter_per_layer_for_sigmoid() -> None:
     t = meanfield.predict(activations.get("sigmoid"), {}, [LayerSpec(8, 8, 1 / 3, 0.0)] * 20)
     assert t.naive_bound == pytest.approx(0.25**19, rel=1e-9)
+
+
+# --- q* = 0 for ReLU-like activations: χ1 is the limit q → 0⁺ ---------------------------------------
+
+# The derivatives written out here (torch's convention f'(0) = 0 for relu, α at 0 for leaky/prelu is beside
+# the point: the limit never sees the single point 0).
+KINKED = {
+    "relu": (lambda u: 1.0 if u > 0 else 0.0, {}),
+    "leaky_relu": (lambda u: 1.0 if u > 0 else 0.01, {}),
+    "leaky_relu_0.3": (lambda u: 1.0 if u > 0 else 0.3, {"alpha": 0.3}),
+    "prelu": (lambda u: 1.0 if u > 0 else 0.25, {}),
+    "prelu_negative": (lambda u: 1.0 if u > 0 else -0.5, {"a": -0.5}),
+}
+
+
+def quad_chi_limit(dphi, sigma_w2: float) -> float:
+    """σ_w² E[φ'(√q Z)²] by scipy quadrature on each side of the kink, for q shrinking to 1e-30."""
+    from scipy import integrate
+
+    def integrand(z: float, s: float) -> float:
+        return dphi(s * z) ** 2 * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+    values = []
+    for q in (1e-4, 1e-12, 1e-30):
+        parts = [integrate.quad(integrand, a, b, args=(math.sqrt(q),), epsabs=1e-14)[0]
+                 for a, b in ((-math.inf, 0.0), (0.0, math.inf))]
+        values.append(sigma_w2 * sum(parts))
+    assert values[-1] == pytest.approx(values[0], rel=1e-12)  # settled: this is the limit
+    return values[-1]
+
+
+@pytest.mark.parametrize("case", sorted(KINKED))
+@pytest.mark.parametrize("sigma_w2", [1.0, 1 / 3, 2 / 3])  # --init normal --gain 1; default; xavier at equal widths
+def test_chi1_at_q_star_zero_is_the_limit_from_above(case, sigma_w2) -> None:
+    dphi, params = KINKED[case]
+    name = case.split("_0")[0].removesuffix("_negative")
+    act = activations.get(name)
+    theory = meanfield.predict(act, act.resolve(params), [LayerSpec(64, 64, sigma_w2, 0.0)] * 20)
+    expected = quad_chi_limit(dphi, sigma_w2)
+    assert theory.q_star == 0.0  # V(q) = σ_w²(1 + α²)/2 · q < q: the variance flows to 0
+    assert theory.chi1 == pytest.approx(expected, rel=1e-12)
+    assert theory.per_layer_factor == pytest.approx(math.sqrt(expected), rel=1e-12)
+    assert theory.predicted_ratio == pytest.approx(math.sqrt(expected) ** 19, rel=1e-10)
+    # the layer-by-layer prediction (q_l > 0 all the way) agrees with the fixed point's
+    assert theory.predicted_ratio_layerwise == pytest.approx(theory.predicted_ratio, rel=1e-4)
+
+
+def test_relu_at_unit_gain_is_a_half_per_layer_not_zero() -> None:
+    t = tables("relu")
+    assert meanfield.chi(t, 0.0, 1.0) == 0.5 and meanfield.chi(t, 1e-20, 1.0) == 0.5
+    assert meanfield.chi(tables("step"), 0.0, 1.0) == 0.0
+    assert meanfield.variance_map(tables("relu"), 0.0, 1.0, 0.0) == 0.0
