@@ -28,6 +28,7 @@ def max_abs_grad(act: Activation, params: Params) -> tuple[float, float]:
         return act.vector_max_abs_grad, 0.0
     grid = np.concatenate([_GRID, [p for p in act.undefined_grad_at(params)]])
     g = np.abs(act.grad(grid, **params))
+    g[np.isnan(g)] = -1.0  # a formula's f' is NaN where f is undefined
     i = int(np.argmax(g))
     best_x, best = float(grid[i]), float(g[i])
     lo, hi = best_x - 1e-3, best_x + 1e-3

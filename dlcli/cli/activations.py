@@ -38,10 +38,11 @@ ParamOpt = Annotated[
 def list_(fmt: FormatOpt = None) -> None:
     """The registry as a table: name, parameters, range, f'(0), max |f'|, notes."""
     rows = []
-    for act in registry.all_activations():
+    for act in [*registry.all_activations(), *registry.user_activations()]:
         props = registry.properties(act)
         rows.append({
             "name": act.name,
+            "user": act.user,
             "aliases": list(act.aliases),
             "params": {p.name: p.default for p in act.params},
             "range": act.output_range,
@@ -76,6 +77,7 @@ def list_(fmt: FormatOpt = None) -> None:
         table.expand = True
         for r in rows:
             name = r["name"] + (f"\n({', '.join(r['aliases'])})" if r["aliases"] else "")
+            name += "\n(user)" if r["user"] else ""
             table.add_row(name, _params_text(r["params"]), r["range"], render.fmt_short(r["grad_at_zero"], 4),
                           render.fmt_short(r["max_abs_grad"], 4), r["notes"])
         render.print_renderable(table)
@@ -98,11 +100,16 @@ def show(
     """Formula, properties, and a small plot of f and f'."""
     act = registry.get(name)
     params = act.resolve(parse_params(param))
+    if act.derivative_formula:  # a formula's facts are measured, at these parameters
+        from dlcli.activations.formula import with_facts
+
+        act = with_facts(act, params)
     props = registry.properties(act, params)
     facts = {
         "name": act.name,
         "aliases": list(act.aliases),
         "formula": act.formula,
+        **({"derivative": act.derivative_formula} if act.derivative_formula else {}),
         "params": params,
         "range": act.output_range,
         "zero_centred": act.zero_centred,
@@ -267,10 +274,12 @@ def _chart(act: Activation, params: dict[str, float], x_range: tuple[float, floa
 
     xs = np.linspace(x_range[0], x_range[1], max(points, 201))
     series = []
+    value_label, slope_label = (f"{act.name}(x)", f"{act.name}'(x)") if act.name.isidentifier() else \
+        (act.name, f"({act.name})'")  # a formula labels itself
     if both or not derivative:
-        series.append(canvas.Series(f"{act.name}(x)", xs, act.fn(xs, **params)))
+        series.append(canvas.Series(value_label, xs, act.fn(xs, **params)))
     if both or derivative:
-        series.append(canvas.Series(f"{act.name}'(x)", xs, act.grad(xs, **params)))
+        series.append(canvas.Series(slope_label, xs, act.grad(xs, **params)))
     return canvas.Chart(series, x_label="x", x_range=x_range)
 
 

@@ -100,10 +100,11 @@ def vanish(
 ) -> None:
     """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
     shrinks or grows from the top layer to layer 1 beside the mean-field prediction."""
+    from dlcli.activations.formula import split_names
     from dlcli.vanish.analysis import run
     from dlcli.vanish.config import make_config
 
-    names = [n.strip() for n in act.split(",") if n.strip()]
+    names = split_names(act)  # commas inside a formula's parentheses, as in max(x, 0), do not split
     if not names:
         raise InputError("--act needs at least one activation name")
     widths = parse_layers(layers) if layers is not None else None
