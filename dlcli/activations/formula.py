@@ -54,10 +54,10 @@ def _is_num(n: Node, v: float | None = None) -> bool:
 
 # --- parsing -------------------------------------------------------------------------------------
 
-def parse(text: str, allow_derivatives: bool = False, rewrites: bool = True) -> Node:
+def parse(text: str, allow_derivatives: bool = False, rewrites: bool = True, simplify: bool = True) -> Node:
     """The formula's tree, simplified and with the accurate rewrites applied; an InputError on any problem."""
     if len(text) > MAX_LENGTH:
-        raise InputError(f"the formula is {len(text)} characters long; at most {MAX_LENGTH} are accepted")
+        raise InputError(f"the formula is {len(text)} characters long; at most {MAX_LENGTH} characters are accepted")
     expr = parser.parse(text, formula=True)
     depth, stack = 0, [(expr, 1)]
     while stack:
@@ -66,8 +66,14 @@ def parse(text: str, allow_derivatives: bool = False, rewrites: bool = True) -> 
         if depth > MAX_DEPTH:
             raise InputError(f"the formula nests more than {MAX_DEPTH} levels deep")
         stack.extend((c, d + 1) for c in e.children)
+    if not simplify:  # the tree as written: only whether x occurs is asked of it
+        return _raw(expr)
     tree = _convert(expr, text, allow_derivatives)
     return rewrite(tree) if rewrites else tree
+
+
+def _raw(e: parser.Expr) -> Node:
+    return Node("x" if e.kind == "name" and e.name == "x" else e.kind, tuple(_raw(c) for c in e.children))
 
 
 def _convert(e: parser.Expr, text: str, allow_derivatives: bool) -> Node:
@@ -529,15 +535,11 @@ def from_formula(text: str, name: str | None = None, defaults: Params | None = N
     try:
         tree = parse(text)
     except InputError as error:
-        raise InputError(f"in the formula '{text}': {error}") from None
-    uses_x = any(n.op == "x" for n in _walk(tree))
+        raise InputError(f"in the formula '{_short(text)}': {error}") from None
+    uses_x = any(n.op == "x" for n in _walk(parse(text, rewrites=False, simplify=False)))
     names = parameters(tree)
     if not uses_x:
-        hint = ""
-        if names:
-            close = unknown_name("name", names[0], ["x", *parser.FORMULA_BUILTINS, *_function_names()])
-            hint = f" ({close}); names other than x are parameters, set with -p NAME=VALUE"
-        raise InputError(f"the formula '{text}' is not a function of x{hint}")
+        raise InputError(f"the formula '{_short(text)}' is not a function of x{_nearest(names)}")
     defaults = dict(defaults or {})
     for key in defaults:
         if key not in names:
@@ -553,7 +555,8 @@ def from_formula(text: str, name: str | None = None, defaults: Params | None = N
         name=name or text,
         formula="f(x) = " + text,
         fn=lambda x, **p: values(tree, x, p),
-        grad=lambda x, **p: _grad(tree, grad_tree, x, p),
+        grad=(lambda x, **p: _grad(tree, grad_tree, x, p)) if _partial(tree) else
+        (lambda x, **p: values(grad_tree, x, p)),
         torch_ref=lambda t, x, p: torch_values(tree, t, x, p),
         torch_native=False,
         reference_rtol=rtol,
@@ -575,12 +578,34 @@ def _activation(n: Node) -> Activation | None:
     return get_activation(n.name.removesuffix("'"))
 
 
+def _nearest(names: list[str]) -> str:
+    """For a formula without x: what its other names might have meant."""
+    if not names:
+        return ""
+    import difflib
+
+    functions = list(dict.fromkeys([*parser.FORMULA_BUILTINS, *_function_names()]))
+    close = difflib.get_close_matches(names[0], functions, n=1, cutoff=0.6)
+    guess = close[0] + "(...)" if close else "x"
+    return (f" ({', '.join(names)}: parameters, set with -p NAME=VALUE; did you mean '{guess}'"
+            f" for '{names[0]}'?)")
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _kinky(tree: Node) -> bool:
     for n in _walk(tree):
         act = _activation(n)
         if n.op in KINKY or n.name in KINKY or (act is not None and act.kinks != "smooth"):
             return True
     return False
+
+
+def _partial(tree: Node) -> bool:
+    """Whether f may be undefined (NaN) at some finite x: it divides, takes a power, a log or a square root."""
+    return any(n.op in ("div", "pow") or n.name in ("log", "log1p", "sqrt") for n in _walk(tree))
 
 
 def _grad(tree: Node, grad_tree: Node, x: Array, params: Params) -> Array:
