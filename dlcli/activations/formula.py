@@ -645,11 +645,12 @@ def resolve(text: str) -> Activation | None:
     key = text.strip()
     if key in _CACHE:
         return _CACHE[key]
-    stored = user.load().get(key)
+    plain_name = bool(_IDENTIFIER.fullmatch(text))
+    stored = user.load().get(key) if plain_name else None  # a formula never needs the config file
     if stored is not None:
         act = from_formula(stored["formula"], name=key, defaults=stored.get("params", {}),
                            notes=stored.get("notes", ""), is_user=True)
-    elif _IDENTIFIER.fullmatch(text) and key != "x":
+    elif plain_name and key != "x":
         return None
     else:
         act = from_formula(key)

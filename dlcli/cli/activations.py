@@ -338,6 +338,33 @@ def _write_file_atomically(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
+# --- define / undefine ---------------------------------------------------------------------------
+
+@app.command()
+def define(
+    name: Annotated[str, typer.Argument(help="Name for the new activation (letters, digits, _).")],
+    formula: Annotated[str, typer.Argument(help="The formula in x, e.g. \"x*sigmoid(b*x)\".")],
+    param: ParamOpt = None,
+) -> None:
+    """Keep a formula as a named activation in your config; the name then works everywhere."""
+    from dlcli.activations import formula as formulas
+    from dlcli.activations import user
+
+    act = formulas.define(name, formula, parse_params(param))
+    shown = f" ({_params_text(act.resolve())})" if act.params else ""
+    render.message(f"defined {act.name}{shown}: {act.formula}; kept in {user.config_path()}")
+
+
+@app.command()
+def undefine(name: Annotated[str, typer.Argument(help="A user activation's name.")]) -> None:
+    """Remove a user activation from your config."""
+    from dlcli.activations import formula as formulas
+    from dlcli.activations import user
+
+    formulas.undefine(name)
+    render.message(f"removed {name} from {user.config_path()}")
+
+
 # --- check ---------------------------------------------------------------------------------------
 
 @app.command()
