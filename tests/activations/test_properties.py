@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from dlcli import activations
+from dlcli.activations import literature
 from dlcli.activations.base import InputError
 
 ELEMENTWISE = activations.names(elementwise_only=True)
@@ -28,7 +29,10 @@ def test_max_abs_grad_and_grad_at_zero_match_torch_autograd(name):
     if name == "step":
         g = torch.zeros_like(g)  # torch has no derivative for the step; it is 0 where it exists
     props = activations.properties(act)
-    assert props.max_abs_grad == pytest.approx(g.abs().max().item(), rel=1e-6, abs=1e-12)
+    if name in literature.SUPERLINEAR:  # f' is unbounded: the search on [-20, 20] ends at its edge
+        assert props.max_abs_grad >= g.abs().max().item()
+    else:
+        assert props.max_abs_grad == pytest.approx(g.abs().max().item(), rel=1e-6, abs=1e-12)
     zero = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     (g0,) = torch.autograd.grad(act.torch_ref(torch, zero, params).sum(), zero)
     expected = 0.0 if name == "step" else g0.item()
