@@ -550,7 +550,8 @@ def from_formula(text: str, name: str | None = None, defaults: Params | None = N
     evaluated = to_text(tree)
     rewritten = f"Evaluated as {evaluated}." if evaluated != to_text(parse(text, rewrites=False)) else ""
     notes = " ".join(filter(None, ["A user activation." if is_user else "A formula.", notes, rewritten]))
-    rtol = max([1e-12, *(_activation(n).reference_rtol for n in _walk(tree) if _activation(n) is not None)])
+    used = [a for a in map(_activation, _walk(tree)) if a is not None]
+    rtol = max([1e-12, *(a.reference_rtol for a in used)])
     act = Activation(
         name=name or text,
         formula="f(x) = " + text,
@@ -627,15 +628,15 @@ def with_facts(act: Activation, params: Params | None = None) -> Activation:
     if finite.size == 0:
         return act._replace(output_range="nowhere finite")
     lo, hi = float(finite.min()), float(finite.max())
-    lo_text = "−∞" if lo == f[0] and lo < -1e3 else f"{lo:.4g}"
-    hi_text = "∞" if hi == f[-1] and hi > 1e3 else f"{hi:.4g}"
+    lo_text = "(−∞" if lo == f[0] and lo < -1e3 else f"[{lo:.4g}"
+    hi_text = "∞)" if hi == f[-1] and hi > 1e3 else f"{hi:.4g}]"
     half = np.linspace(0.0, 10.0, 2001)
     with np.errstate(all="ignore"):
         odd = bool(np.allclose(act.fn(-half, **p), -act.fn(half, **p), rtol=1e-14, atol=0))
         monotonic = bool(np.all(np.diff(f) >= 0) and np.all(g[np.isfinite(g)] >= 0))
     left, right = (abs(float(act.grad(np.array([v]), **p)[0])) < 1e-6 for v in (-1e3, 1e3))
     saturates = {(False, False): "no", (True, False): "left", (False, True): "right", (True, True): "both"}
-    return act._replace(output_range=f"≈[{lo_text}, {hi_text}] (sampled on [−1e4, 1e4])", zero_centred=odd,
+    return act._replace(output_range=f"≈{lo_text}, {hi_text} (sampled on [−1e4, 1e4])", zero_centred=odd,
                         monotonic=monotonic, saturates=saturates[(left, right)])
 
 

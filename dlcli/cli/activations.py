@@ -26,7 +26,8 @@ app = typer.Typer(help="Activation functions: values, exact derivatives, propert
 DEFAULT_PLOT = ["sigmoid", "tanh", "relu", "gelu"]
 
 
-NameArg = Annotated[str, typer.Argument(help="Activation name or alias.", autocompletion=complete_activation)]
+NameArg = Annotated[str, typer.Argument(help="Activation name or alias, or a formula in x.",
+                                         autocompletion=complete_activation)]
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", "-p", help="Parameter as key=value (repeatable), e.g. -p alpha=0.1.")
 ]

@@ -71,7 +71,8 @@ def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[st
 
 @app.command()
 def vanish(
-    act: Annotated[str, typer.Option("--act", "-a", help="Activation, or several comma-separated to compare.",
+    act: Annotated[str, typer.Option("--act", "-a", help="Activation (a name or a formula in x), or several "
+                                     "comma-separated to compare.",
                                      autocompletion=complete_activation)] = "sigmoid",
     depth: Annotated[int | None, typer.Option("--depth", "-d", help="Number of layers L \\[default: 20].")] = None,
     width: Annotated[int | None, typer.Option("--width", "-w", help="Units per layer, input included \\[default: 256].")
