@@ -474,14 +474,19 @@ def values(tree: Node, x: Array, params: Params) -> Array:
 
 def torch_values(tree: Node, torch: Any, x: Any, params: Params) -> Any:
     """f(x) in torch, built from the tree (autograd differentiates it for `activations check`)."""
+    out = _torch_eval(tree, torch, x, params)
+    if not out.requires_grad or out.shape != x.shape:  # a formula that simplified to a constant
+        out = out + 0 * x
+    return out
+
+
+def _torch_eval(tree: Node, torch: Any, x: Any, params: Params) -> Any:
     op = tree.op
-    if op in ("num", "const"):
-        return torch.full_like(x, tree.value)
+    if op in ("num", "const", "param"):  # a 0-d tensor broadcasts: no full-size constant is made
+        return torch.tensor(params[tree.name] if op == "param" else tree.value, dtype=x.dtype, device=x.device)
     if op == "x":
         return x
-    if op == "param":
-        return torch.full_like(x, params[tree.name])
-    a = [torch_values(c, torch, x, params) for c in tree.args]
+    a = [_torch_eval(c, torch, x, params) for c in tree.args]
     simple = {"neg": lambda: -a[0], "add": lambda: a[0] + a[1], "sub": lambda: a[0] - a[1],
               "mul": lambda: a[0] * a[1], "div": lambda: a[0] / a[1], "pow": lambda: _torch_pow(torch, tree, a),
               "lt": lambda: a[0] < a[1], "le": lambda: a[0] <= a[1], "gt": lambda: a[0] > a[1],
