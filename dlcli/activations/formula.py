@@ -3,7 +3,7 @@ numpy arrays, differentiated symbolically, and rebuilt in torch from the same tr
 
     >>> act = from_formula("x*sigmoid(b*x)")
     >>> act.derivative_formula
-    "sigmoid(b*x) + b*x*sigmoid'(b*x)"
+    "f'(x) = sigmoid(b*x) + b*x*sigmoid'(b*x)"
 """
 
 from __future__ import annotations

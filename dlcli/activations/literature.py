@@ -1,8 +1,6 @@
-"""The literature's best-known activations that torch.nn lacks, each with its paper in the notes.
-
-Chosen by use in published work (Kunc & Kléma 2024, "Three Decades of Activations", arXiv 2402.09092, surveys
-~400). Every formula is written to stay accurate and warning-free over the whole float64 line; torch_ref is a
-transcription of the paper's formula that `activations check` and the tests differentiate with autograd.
+"""The literature's best-known activations that torch.nn lacks, each citing its paper in the notes; accurate and
+warning-free over the float64 line, with torch_ref a transcription of the paper's formula for autograd to check.
+Choices and sources: docs/activations.md.
 """
 
 from __future__ import annotations

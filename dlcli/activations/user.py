@@ -1,7 +1,5 @@
-"""The user's own activations, kept as formulas in $XDG_CONFIG_HOME/dlcli/activations.json (else ~/.config/dlcli/).
-
-Written atomically (a temporary file renamed over the old one, its permissions kept); a corrupt file is an
-InputError and is never overwritten.
+"""The user's activations, kept as formulas in $XDG_CONFIG_HOME/dlcli/activations.json (else ~/.config/dlcli/):
+written atomically with the old file's permissions; a corrupt file is an InputError and is never overwritten.
 """
 
 from __future__ import annotations
