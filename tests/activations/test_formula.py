@@ -4,6 +4,7 @@ and the registry's own functions they spell; parameters, rewrites, NaN, hostile 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import mpmath
@@ -173,3 +174,40 @@ def test_check_proves_formulas_against_torch_and_finite_differences():
         assert result.passed and result.fd_rel_err is not None and result.fd_rel_err < 1e-5, result
     wrong = activations.get("x*sigmoid(x)")._replace(grad=lambda x: activations.get("sigmoid")(x))
     assert not check(wrong).passed
+
+
+# --- random formulas: the symbolic derivative against autograd of the same tree in torch -----------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LEAVES = st.sampled_from(["x", "x", "2", "0.5", "pi", "b"])
+UNARY_FNS = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "erf", "abs", "gelu", "mish", "elu"]
+
+
+def _extend(children):
+    return st.one_of(
+        st.tuples(children, st.sampled_from(["+", "-", "*", "/"]), children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(st.sampled_from(UNARY_FNS), children).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(children, st.sampled_from(["2", "3"])).map(lambda t: f"({t[0]})**{t[1]}"),
+        st.tuples(children, children).map(lambda t: f"where({t[0]} > 0, {t[0]}, {t[1]})"),
+        st.tuples(children, children).map(lambda t: f"max({t[0]}, {t[1]})"),
+    )
+
+
+FORMULAS = st.recursive(LEAVES, _extend, max_leaves=8).filter(lambda s: re.search(r"\bx\b", s) is not None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=FORMULAS)
+def test_random_formulas_differentiate_like_torch_autograd(text):
+    act = activations.get(text)
+    params = {"b": 0.7} if "b" in [p.name for p in act.params] else {}
+    grid = np.linspace(-4, 4, 401) + 1e-3 / 3  # off the ties of max and where at round numbers
+    x = torch.tensor(grid, dtype=torch.float64, requires_grad=True)
+    y = act.torch_ref(torch, x, params)
+    (dy,) = torch.autograd.grad(y.sum(), x)
+    ref_value, ref_grad = y.detach().numpy(), dy.numpy()
+    ok = np.isfinite(ref_value) & np.isfinite(ref_grad) & (np.abs(ref_value) < 1e100)
+    np.testing.assert_allclose(act(grid, **params)[ok], ref_value[ok], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(act.derivative(grid, **params)[ok], ref_grad[ok], rtol=1e-8, atol=1e-10)
