@@ -651,12 +651,13 @@ def resolve(text: str) -> Activation | None:
     key = text.strip()
     if key in _CACHE:
         return _CACHE[key]
-    plain_name = bool(_IDENTIFIER.fullmatch(text))
+    # a word (hyphens allowed, as in leaky-relu) is a name unless x stands alone in it (x-1 is a formula)
+    plain_name = bool(_IDENTIFIER.fullmatch(text)) and not re.search(r"(?<![A-Za-z_0-9])x(?![A-Za-z_0-9])", key)
     stored = user.load().get(key) if plain_name else None  # a formula never needs the config file
     if stored is not None:
         act = from_formula(stored["formula"], name=key, defaults=stored.get("params", {}),
                            notes=stored.get("notes", ""), is_user=True)
-    elif plain_name and key != "x":
+    elif plain_name:
         return None
     else:
         act = from_formula(key)

@@ -130,10 +130,16 @@ def test_parameters_set_with_p_and_an_unset_one_is_named():
     ("exp(" * 150 + "x" + ")" * 150, "nests more than 100 levels"),
     ("x+" * 1500 + "x", "at most 2000 characters"),
     ("sigmod", "unknown activation 'sigmod'; did you mean 'sigmoid'"),
+    ("soft-plus", "unknown activation 'soft-plus'; did you mean 'softplus'"),
 ])
 def test_bad_and_hostile_formulas_are_one_clear_error(text, message):
     with pytest.raises(InputError, match=message):
         activations.get(text)
+
+
+def test_words_with_a_lone_x_are_formulas():
+    assert float(activations.get("x-1")(3.0)) == 2.0 and float(activations.get("x")(3.0)) == 3.0
+    assert activations.get("leaky-relu") is activations.get("leaky_relu")
 
 
 def test_top_level_comma_split_keeps_formulas_whole():
