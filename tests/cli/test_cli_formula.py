@@ -17,6 +17,16 @@ def config(tmp_path):
     return {"XDG_CONFIG_HOME": str(tmp_path)}, tmp_path / "dlcli" / "activations.json"
 
 
+@pytest.fixture
+def local_config(tmp_path, monkeypatch):
+    """The same for the in-process CLI: XDG_CONFIG_HOME set here, and no activation cached from another test."""
+    from dlcli.activations import formula
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr(formula, "_CACHE", {})
+    return tmp_path / "dlcli" / "activations.json"
+
+
 def test_plot_draws_a_formula_beside_a_name_with_its_derivative():
     out = run_cli("activations", "plot", "x*sigmoid(1.702*x)", "gelu", "--both", "--width", "60", "--height", "10")
     assert out.returncode == 0, out.stderr
@@ -77,33 +87,31 @@ def test_define_list_use_and_undefine(config):
     assert gone.returncode == 2 and "unknown activation 'gelu_s'" in gone.stderr.decode()
 
 
-def test_bad_definitions_change_nothing_and_permissions_are_kept(config):
-    env, path = config
-    assert run_cli("activations", "define", "mine", "x*tanh(x)", env=env).returncode == 0
+def test_bad_definitions_change_nothing_and_permissions_are_kept(cli, local_config):
+    path = local_config
+    assert cli("activations", "define", "mine", "x*tanh(x)").exit_code == 0
     os.chmod(path, 0o600)
     before = path.read_bytes()
     for args, message in ((["relu", "x"], "is a built-in activation"), (["2x", "x"], "not a valid name"),
                           (["bad", "x*sigmod(x)"], "unknown function 'sigmod'"), (["bad", "y"], "not a function of x"),
                           (["bad", "x*b"], "parameter b of bad is not set"), (["bad", "x", "-p", "b=1"], "takes no")):
-        out = run_cli("activations", "define", *args, env=env)
-        err = out.stderr.decode()
-        assert out.returncode == 2 and message in err and err.count("\n") == 1, (args, err)
+        out = cli("activations", "define", *args)
+        assert out.exit_code == 2 and message in out.stderr and out.stderr.count("\n") == 1, (args, out.stderr)
         assert path.read_bytes() == before
-    assert run_cli("activations", "define", "mine2", "x*sigmoid(x)", env=env).returncode == 0
+    assert cli("activations", "define", "mine2", "x*sigmoid(x)").exit_code == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
 
 
-def test_a_corrupt_config_is_one_line_and_left_untouched(config):
-    env, path = config
+def test_a_corrupt_config_is_one_line_and_left_untouched(cli, local_config):
+    path = local_config
     path.parent.mkdir(parents=True)
     for junk in ("{not json", '{"activations": {"a": {"formula": 3}}}', "[]"):
         path.write_text(junk)
         for args in (["define", "a", "x"], ["list"], ["eval", "a", "1"], ["undefine", "a"]):
-            out = run_cli("activations", *args, env=env)
-            err = out.stderr.decode()
-            assert out.returncode == 2 and str(path) in err and err.count("\n") == 1, (args, err)
+            out = cli("activations", *args)
+            assert out.exit_code == 2 and str(path) in out.stderr and out.stderr.count("\n") == 1, (args, out.stderr)
             assert path.read_text() == junk
     # built-in names and formulas never need the file
-    assert run_cli("activations", "eval", "relu", "1", env=env).returncode == 0
-    assert run_cli("activations", "eval", "x*2", "1", env=env).returncode == 0
+    assert cli("activations", "eval", "relu", "1").exit_code == 0
+    assert cli("activations", "eval", "x*2", "1").exit_code == 0
