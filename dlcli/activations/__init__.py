@@ -7,7 +7,24 @@
 """
 
 from dlcli.activations import catalog as _catalog  # noqa: F401  (fills the registry)
-from dlcli.activations.base import Activation, Param, all_activations, get, names
+from dlcli.activations import literature as _literature  # noqa: F401  (more of the registry)
+from dlcli.activations.base import Activation, Param, all_activations, get, names, set_fallback
 from dlcli.activations.properties import Properties, properties
 
-__all__ = ["Activation", "Param", "Properties", "all_activations", "get", "names", "properties"]
+
+def _user_or_formula(text: str) -> Activation | None:
+    """A user activation or a formula in x (imported only when a string is no registered name)."""
+    from dlcli.activations.formula import resolve
+
+    return resolve(text)
+
+
+def user_activations() -> list[Activation]:
+    from dlcli.activations.formula import user_activations as found
+
+    return found()
+
+
+set_fallback(_user_or_formula)
+
+__all__ = ["Activation", "Param", "Properties", "all_activations", "get", "names", "properties", "user_activations"]

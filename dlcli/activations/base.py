@@ -77,6 +77,8 @@ class Activation(NamedTuple):
     mpmath_ref: Callable[[Any, Any, Params], Any] | None = None
     # sup |f'| known in closed form: (sup, where it is reached or approached, attained?); None: searched
     grad_sup: Callable[[Params], tuple[float, float, bool]] | None = None
+    user: bool = False  # defined by the user (`activations define`), kept in their config
+    derivative_formula: str = ""  # f'(x) as a formula, for activations written as formulas
 
     def resolve(self, given: Mapping[str, float | str] | None = None) -> Params:
         """Defaults overridden by `given`, each validated; unknown names are an InputError."""
@@ -92,6 +94,9 @@ class Activation(NamedTuple):
             except ValueError:
                 raise InputError(f"parameter {key}={raw!r} is not a number") from None
             values[key] = known[key].validate(value)
+        unset = [key for key, value in values.items() if math.isnan(value)]
+        if unset:  # a formula's parameters have no default: NaN marks them
+            raise InputError(f"parameter {unset[0]} of {self.name} is not set; give it with -p {unset[0]}=VALUE")
         return values
 
     def __call__(self, x: Array | float, **params: float) -> Array:
@@ -130,13 +135,27 @@ def _nan_stays_nan(f: Callable[..., Array]) -> Callable[..., Array]:
     return nan_through
 
 
+# What `get` asks about a string that is no registered name (a user activation or a formula); the package
+# sets it, so that this module imports neither.
+_FALLBACK: list[Callable[[str], Activation | None]] = []
+
+
+def set_fallback(resolve: Callable[[str], Activation | None]) -> None:
+    _FALLBACK[:] = [resolve]
+
+
 def get(name: str) -> Activation:
-    """The activation called `name` (or one of its aliases); an InputError naming the closest match."""
+    """The activation called `name` (or one of its aliases), else a user activation or a formula in x;
+    an InputError naming the closest match."""
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
-    if key not in _REGISTRY:
-        raise unknown_name("activation", name, [*_REGISTRY, *_ALIASES])
-    return _REGISTRY[key]
+    if key in _REGISTRY:
+        return _REGISTRY[key]
+    for resolve in _FALLBACK:
+        found = resolve(name)
+        if found is not None:
+            return found
+    raise unknown_name("activation", name, [*_REGISTRY, *_ALIASES])
 
 
 def names(*, include_aliases: bool = False, elementwise_only: bool = False) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -32,6 +33,7 @@ class Properties(NamedTuple):
             "name": act.name,
             "aliases": list(act.aliases),
             "formula": act.formula,
+            **({"derivative": act.derivative_formula} if act.derivative_formula else {}),
             "params": self.params,
             "range": act.output_range,
             "zero_centred": act.zero_centred,
@@ -52,6 +54,7 @@ class Properties(NamedTuple):
         act = self._act()
         return {
             "name": act.name,
+            "user": act.user,
             "aliases": list(act.aliases),
             "params": {p.name: p.default for p in act.params},
             "range": act.output_range,
@@ -96,6 +99,7 @@ def max_abs_grad(act: Activation, params: Params) -> tuple[float, float]:
         return act.grad_sup(params)[:2]
     grid = np.concatenate([_GRID, [p for p in act.undefined_grad_at(params)]])
     g = np.abs(act.grad(grid, **params))
+    g[np.isnan(g)] = -1.0  # a formula's f' is NaN where f is undefined
     i = int(np.argmax(g))
     best_x, best = float(grid[i]), float(g[i])
     lo, hi = best_x - 1e-3, best_x + 1e-3
@@ -110,6 +114,10 @@ def max_abs_grad(act: Activation, params: Params) -> tuple[float, float]:
         for v, gv in ((a, ga), (b, gb)):
             if gv > best:
                 best_x, best = v, gv
+    if abs(best_x) > _GRID[-1] - 1.0:  # still rising at the edge: a limit at infinity, where it is finite and near
+        far = float(abs(act.grad(np.array([math.copysign(1e300, best_x)]), **params)[0]))
+        if best < far <= best * (1 + 1e-6):
+            return far, math.copysign(math.inf, best_x)
     return best, best_x
 
 

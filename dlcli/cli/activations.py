@@ -27,7 +27,8 @@ app = typer.Typer(help="Activation functions: values, exact derivatives, propert
 DEFAULT_PLOT = ["sigmoid", "tanh", "relu", "gelu"]
 
 
-NameArg = Annotated[str, typer.Argument(help="Activation name or alias.", autocompletion=complete_activation)]
+NameArg = Annotated[str, typer.Argument(help="Activation name or alias, or a formula in x.",
+                                         autocompletion=complete_activation)]
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", "-p", help="Parameter as key=value (repeatable), e.g. -p alpha=0.1.")
 ]
@@ -38,7 +39,7 @@ ParamOpt = Annotated[
 @app.command("list")
 def list_(fmt: FormatOpt = None) -> None:
     """The registry as a table: name, parameters, range, f'(0), max |f'|, notes."""
-    rows = [registry.properties(act).as_row() for act in registry.all_activations()]
+    rows = [registry.properties(act).as_row() for act in [*registry.all_activations(), *registry.user_activations()]]
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
         render.write_json(rows)
@@ -62,6 +63,7 @@ def list_(fmt: FormatOpt = None) -> None:
         table.expand = True
         for r in rows:
             name = r["name"] + (f"\n({', '.join(r['aliases'])})" if r["aliases"] else "")
+            name += "\n(user)" if r["user"] else ""
             table.add_row(name, _params_text(r["params"]), r["range"], render.fmt_short(r["grad_at_zero"], 4),
                           render.fmt_short(r["max_abs_grad"], 4), r["notes"])
         render.print_renderable(table)
@@ -84,6 +86,10 @@ def show(
     """Formula, properties, and a small plot of f and f'."""
     act = registry.get(name)
     params = act.resolve(parse_params(param))
+    if act.derivative_formula:  # a formula's facts are measured, at these parameters
+        from dlcli.activations.formula import with_facts
+
+        act = with_facts(act, params)
     props = registry.properties(act, params)
     facts = props.as_dict()
     fmt = render.resolve_format(fmt)
@@ -241,10 +247,12 @@ def _chart(act: Activation, params: dict[str, float], x_range: tuple[float, floa
 
     xs = np.linspace(x_range[0], x_range[1], max(points, 201))
     series = []
+    value_label, slope_label = (f"{act.name}(x)", f"{act.name}'(x)") if act.name.isidentifier() else \
+        (act.name, f"({act.name})'")  # a formula labels itself
     if both or not derivative:
-        series.append(canvas.Series(f"{act.name}(x)", xs, act.fn(xs, **params)))
+        series.append(canvas.Series(value_label, xs, act.fn(xs, **params)))
     if both or derivative:
-        series.append(canvas.Series(f"{act.name}'(x)", xs, act.grad(xs, **params)))
+        series.append(canvas.Series(slope_label, xs, act.grad(xs, **params)))
     return canvas.Chart(series, x_label="x", x_range=x_range)
 
 
@@ -301,6 +309,33 @@ def _write_file_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
+
+
+# --- define / undefine ---------------------------------------------------------------------------
+
+@app.command()
+def define(
+    name: Annotated[str, typer.Argument(help="Name for the new activation (letters, digits, _).")],
+    formula: Annotated[str, typer.Argument(help="The formula in x, e.g. \"x*sigmoid(b*x)\".")],
+    param: ParamOpt = None,
+) -> None:
+    """Keep a formula as a named activation in your config; the name then works everywhere."""
+    from dlcli.activations import formula as formulas
+    from dlcli.activations import user
+
+    act = formulas.define(name, formula, parse_params(param))
+    shown = f" ({_params_text(act.resolve())})" if act.params else ""
+    render.message(f"defined {act.name}{shown}: {act.formula}; kept in {user.config_path()}")
+
+
+@app.command()
+def undefine(name: Annotated[str, typer.Argument(help="A user activation's name.")]) -> None:
+    """Remove a user activation from your config."""
+    from dlcli.activations import formula as formulas
+    from dlcli.activations import user
+
+    formulas.undefine(name)
+    render.message(f"removed {name} from {user.config_path()}")
 
 
 # --- check ---------------------------------------------------------------------------------------

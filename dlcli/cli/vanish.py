@@ -71,7 +71,8 @@ def parse_per_activation_params(pairs: list[str] | None, names: list[str]) -> di
 
 @app.command()
 def vanish(
-    act: Annotated[str, typer.Option("--act", "-a", help="Activation, or several comma-separated to compare.",
+    act: Annotated[str, typer.Option("--act", "-a", help="Activation (a name or a formula in x), or several "
+                                     "comma-separated to compare.",
                                      autocompletion=complete_activation_list)] = "sigmoid",
     depth: Annotated[int | None, typer.Option("--depth", "-d", help="Number of layers L \\[default: 20].")] = None,
     width: Annotated[int | None, typer.Option("--width", "-w", help="Units per layer, input included \\[default: 256].")
@@ -112,10 +113,11 @@ def vanish(
 ) -> None:
     """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
     shrinks or grows from the top layer to layer 1 beside the mean-field prediction."""
+    from dlcli.activations.formula import split_names
     from dlcli.vanish.analysis import run
     from dlcli.vanish.config import make_config
 
-    names = [n.strip() for n in act.split(",") if n.strip()]
+    names = split_names(act)  # commas inside a formula's parentheses, as in max(x, 0), do not split
     if not names:
         raise InputError("--act needs at least one activation name")
     if phase:

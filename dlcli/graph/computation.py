@@ -19,8 +19,8 @@ from typing import Any
 
 from dlcli.errors import InputError
 from dlcli.graph.examples import EXAMPLES, Example, example  # noqa: F401  (part of the library API)
-from dlcli.graph.gates import ROLES, SYMBOLS, evaluate_node, local_gradients
-from dlcli.graph.parser import Expr, ExprError, parse
+from dlcli.graph.gates import ROLES, evaluate_node, local_gradients
+from dlcli.graph.parser import SYMBOLS, Expr, ExprError, parse
 
 LABEL_WIDTH = 40
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlcli import activations
+from dlcli.graph.parser import SYMBOLS
 
 ROLES = {
     "add": "distributes",
@@ -21,7 +22,6 @@ ROLES = {
     "max": "routes",
     "min": "routes",
 }
-SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "neg": "-"}  # how each op is written
 
 
 class DomainError(ArithmeticError):

@@ -4,6 +4,7 @@ Nothing is ever passed to `eval`: the grammar knows numbers, names, `+ - * / **`
 parentheses and calls of known functions (with numeric keyword parameters), and everything else
 is an `ExprError` that points at the offending column. Parsing uses explicit stacks, so an
 expression nested 10,000 levels deep parses without touching Python's recursion limit.
+`parse(text, formula=True)` is the grammar of activations written as formulas (dlcli/activations/formula.py).
 
     >>> tree = parse("(x+y)*z")
     >>> tree.kind, [child.kind for child in tree.children]
@@ -25,15 +26,30 @@ from dlcli.errors import InputError, unknown_name
 BUILTINS: dict[str, int | None] = {
     "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "sin": 1, "cos": 1, "max": None, "min": None,
 }
+# The formula grammar (activations written as formulas) adds these functions, comparisons, and `A'(u)`, the
+# derivative of a registered activation A.
+FORMULA_BUILTINS: dict[str, int | None] = {
+    **BUILTINS, "log1p": 1, "expm1": 1, "erf": 1, "sign": 1, "where": 3,
+}
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
-PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "sign": 3, "pow": 4}
+COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+PRECEDENCE = {"lt": 0, "le": 0, "gt": 0, "ge": 0, "eq": 0, "ne": 0,
+              "add": 1, "sub": 1, "mul": 2, "div": 2, "sign": 3, "pow": 4}
 RIGHT_ASSOCIATIVE = {"pow"}
+SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "neg": "-",
+           **{kind: text for text, kind in COMPARISONS.items()}}
 
 _TOKEN = re.compile(
     r"(?P<space>[ \t\r\n]+)"
     r"|(?P<num>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
     r"|(?P<op>\*\*|[-+*/(),=])"
+)
+_FORMULA_TOKEN = re.compile(
+    r"(?P<space>[ \t\r\n]+)"
+    r"|(?P<num>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+    r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*'?)"
+    r"|(?P<op>\*\*|<=|>=|==|!=|[-+*/(),=<>])"
 )
 _BLANKS = str.maketrans("\t\r\n", "   ")
 _HINTS = {
@@ -100,12 +116,13 @@ def function_names() -> list[str]:
     return [*BUILTINS, *activations.names(include_aliases=True, elementwise_only=True)]
 
 
-def tokenize(source: str) -> list[Token]:
+def tokenize(source: str, formula: bool = False) -> list[Token]:
     """The tokens of `source`, then an `end` token; an ExprError at the first character that fits none."""
     tokens: list[Token] = []
     position = 0
+    pattern = _FORMULA_TOKEN if formula else _TOKEN
     while position < len(source):
-        match = _TOKEN.match(source, position)
+        match = pattern.match(source, position)
         if match is None:
             char = source[position]
             hint = _HINTS.get(char)
@@ -140,17 +157,22 @@ class _Operator:
         return PRECEDENCE["sign" if self.kind in ("neg", "pos") else self.kind]
 
 
-def parse(source: str) -> Expr:
-    """The syntax tree of `source`; an ExprError (an InputError) pointing at the first problem."""
-    return _Parser(source).run()
+def parse(source: str, formula: bool = False) -> Expr:
+    """The syntax tree of `source`; an ExprError (an InputError) pointing at the first problem.
+
+    `formula`: the richer grammar of activations written as formulas (FORMULA_BUILTINS, comparisons, A'(u)).
+    """
+    return _Parser(source, formula).run()
 
 
 class _Parser:
     """Shunting-yard with a stack of operators and open parentheses and a stack of finished operands."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, formula: bool = False):
         self.source = source
-        self.tokens = tokenize(source)
+        self.formula = formula
+        self.builtins = FORMULA_BUILTINS if formula else BUILTINS
+        self.tokens = tokenize(source, formula)
         self.operands: list[Expr] = []
         self.stack: list[_Operator | _Frame] = []
 
@@ -213,8 +235,8 @@ class _Parser:
 
     def after_operand(self, token: Token) -> bool:
         """Handle a token that follows a complete operand; whether an operand must come next."""
-        if token.text in BINARY_OPS:
-            operator = _Operator(BINARY_OPS[token.text], token)
+        if token.text in BINARY_OPS or (self.formula and token.text in COMPARISONS):
+            operator = _Operator(BINARY_OPS.get(token.text) or COMPARISONS[token.text], token)
             self.reduce_while(operator)
             self.stack.append(operator)
             return True
@@ -245,13 +267,16 @@ class _Parser:
         return isinstance(top, _Frame) and top.function is not None and len(self.operands) == top.base
 
     def function(self, token: Token) -> str:
-        if token.text in BUILTINS:
+        if token.text in self.builtins:
             return token.text
-        if token.text in function_names():
-            return activations.get(token.text).name
-        if token.text in activations.names(include_aliases=True):
-            raise self.fail(f"{token.text} maps a whole vector; graph takes element-wise functions", token)
-        error = unknown_name("function", token.text, [*BUILTINS, *activations.names(elementwise_only=True)])
+        text, prime = (token.text[:-1], "'") if token.text.endswith("'") else (token.text, "")
+        elementwise = activations.names(include_aliases=True, elementwise_only=True)
+        if text in elementwise:
+            return activations.get(text).name + prime
+        what = "a formula" if self.formula else "graph"
+        if text in activations.names(include_aliases=True):
+            raise self.fail(f"{text} maps a whole vector; {what} takes element-wise functions", token)
+        error = unknown_name("function", text, [*self.builtins, *activations.names(elementwise_only=True)])
         raise self.fail(str(error), token)
 
     def reduce_while(self, incoming: _Operator) -> None:
@@ -313,26 +338,29 @@ class _Parser:
     def build_call(self, frame: _Frame, closing: Token) -> Expr:
         name = frame.function or ""
         call_start = frame.token.start
-        arity = BUILTINS[name] if name in BUILTINS else 1
+        builtins = self.builtins
+        arity = builtins[name] if name in builtins else 1
         given = len(frame.args)
         if arity is None and given < 2:
             raise ExprError(f"{name}() takes two or more arguments", self.source, call_start, closing.end)
         if arity is not None and given != arity:
-            raise ExprError(f"{name}() takes exactly one argument (got {given})"
+            count = {1: "exactly one argument", 3: "three arguments: where(condition, then, else)"}[arity]
+            raise ExprError(f"{name}() takes {count} (got {given})"
                             + ("; give parameters by name, as in leaky_relu(x, alpha=0.1)" if given > 1
-                               and name not in BUILTINS else ""),
+                               and name not in builtins else ""),
                             self.source, call_start, closing.end)
         params: tuple[tuple[str, float], ...] = ()
+        activation = name.removesuffix("'")
         if frame.params:
-            if name in BUILTINS:
+            if name in builtins:
                 column = min(col for _, col in frame.params.values())
                 raise ExprError(f"{name}() takes no parameters", self.source, column)
             try:
-                resolved = activations.get(name).resolve({k: v for k, (v, _) in frame.params.items()})
+                resolved = activations.get(activation).resolve({k: v for k, (v, _) in frame.params.items()})
             except InputError as error:
                 column = min(col for _, col in frame.params.values())
                 raise ExprError(str(error), self.source, column) from None
             params = tuple(resolved.items())
-        elif name not in BUILTINS:
-            params = tuple(activations.get(name).resolve({}).items())
+        elif name not in builtins:
+            params = tuple(activations.get(activation).resolve({}).items())
         return Expr("call", call_start, closing.end, call_start, tuple(frame.args), name=name, params=params)

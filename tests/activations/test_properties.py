@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from dlcli import activations
+from dlcli.activations import literature
 from dlcli.activations.base import InputError
 
 ELEMENTWISE = activations.names(elementwise_only=True)
@@ -28,19 +29,22 @@ def test_max_abs_grad_and_grad_at_zero_match_torch_autograd(name):
     if name == "step":
         g = torch.zeros_like(g)  # torch has no derivative for the step; it is 0 where it exists
     props = activations.properties(act)
-    sampled = g.abs().max().item()
-    # never exceeded (torch's float64 hardsigmoid backward uses float32 1/6, 3e-8 above the true slope)
-    assert sampled <= props.max_abs_grad * (1 + (1e-7 if name == "hardsigmoid" else 1e-12))
-    if props.max_abs_grad_attained:
-        assert props.max_abs_grad == pytest.approx(sampled, rel=1e-6, abs=1e-12)
-    else:  # a supremum approached towards `where` (±inf or a jump of f'), never reached on the grid
-        inner = g.abs()[x.detach().abs() <= 10]  # tanh²(20) already rounds to 1 in float64
-        assert inner.max().item() < props.max_abs_grad
-        w = props.argmax_abs_grad
-        near = [math.copysign(40.0, w)] if math.isinf(w) else [w - 1e-9, w - 1e-12, w + 1e-9, w + 1e-12]
-        xn = torch.tensor(near, dtype=torch.float64, requires_grad=True)
-        (gn,) = torch.autograd.grad(act.torch_ref(torch, xn, params).sum(), xn)
-        assert gn.abs().max().item() == pytest.approx(props.max_abs_grad, rel=1e-8)
+    if name in literature.SUPERLINEAR:  # f' is unbounded: the search on [-20, 20] ends at its edge
+        assert props.max_abs_grad >= g.abs().max().item()
+    else:
+        sampled = g.abs().max().item()
+        # never exceeded (torch's float64 hardsigmoid backward uses float32 1/6, 3e-8 above the true slope)
+        assert sampled <= props.max_abs_grad * (1 + (1e-7 if name == "hardsigmoid" else 1e-12))
+        if props.max_abs_grad_attained:
+            assert props.max_abs_grad == pytest.approx(sampled, rel=1e-6, abs=1e-12)
+        else:  # a supremum approached towards `where` (±inf or a jump of f'), never reached on the grid
+            inner = g.abs()[x.detach().abs() <= 10]  # tanh²(20) already rounds to 1 in float64
+            assert inner.max().item() < props.max_abs_grad
+            w = props.argmax_abs_grad
+            near = [math.copysign(40.0, w)] if math.isinf(w) else [w - 1e-9, w - 1e-12, w + 1e-9, w + 1e-12]
+            xn = torch.tensor(near, dtype=torch.float64, requires_grad=True)
+            (gn,) = torch.autograd.grad(act.torch_ref(torch, xn, params).sum(), xn)
+            assert gn.abs().max().item() == pytest.approx(props.max_abs_grad, rel=1e-8)
     zero = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     (g0,) = torch.autograd.grad(act.torch_ref(torch, zero, params).sum(), zero)
     expected = 0.0 if name == "step" else g0.item()
