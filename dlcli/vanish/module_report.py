@@ -611,6 +611,8 @@ def _layer_theory(torch: Any, run: _Pass, host: np.ndarray, i: int, m: Any, r: M
         return LayerTheory(False, f"{type(m).__name__} is not a Linear or Conv layer")
     if run.calls[i] == 0:
         return LayerTheory(False, "the module never ran")
+    if run.order and run.order[-1] == i and i not in nxt:
+        return LayerTheory(False, "top layer: its gradient comes from the loss")
     if run.act[i] is None:
         return LayerTheory(False, "no element-wise activation module takes its output (functional calls such as "
                            "F.relu are not seen; a norm, pooling or residual add may come first)")
@@ -619,8 +621,6 @@ def _layer_theory(torch: Any, run: _Pass, host: np.ndarray, i: int, m: Any, r: M
     name, params = run.act[i]
     j = nxt.get(i)
     if j is None:
-        if run.order and run.order[-1] == i:
-            return LayerTheory(False, "top layer: its gradient comes from the loss")
         return LayerTheory(False, f"the {name} output reaches the next weighted layer through other operations "
                            "(a residual add, pooling, dropout or attention): mean-field's per-layer factor "
                            "covers dense → activation → dense only")
