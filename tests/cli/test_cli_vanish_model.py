@@ -102,10 +102,14 @@ def test_the_notes_ann_and_formats(cli):
     assert "layer1 Linear→relu" in table.stdout and "HEALTHY" in table.stdout or "VANISHING" in table.stdout
 
 
-def test_digits_through_the_sigmoid_cnn_suggests_and_checks_a_fix(cli):
-    pytest.importorskip("sklearn")
+def test_labelled_data_through_the_sigmoid_cnn_suggests_and_checks_a_fix(cli, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(0, 16, (20, 64)), y=rng.integers(0, 10, 20))
     out = cli("vanish", "--model", f"{EXAMPLES}:SigmoidCNN", "--model-arg", "depth=4", "--model-arg", "channels=4",
-              "--data", "digits", "--input-shape", "1,8,8", "--batch", "16", "--seed", "0", "--format", "json")
+              "--data", f"{tmp_path}/d.npz", "--input-shape", "1,8,8", "--batch", "16", "--seed", "0",
+              "--format", "json")
     assert out.exit_code == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["config"]["loss"] == "cross_entropy" and doc["config"]["input_shape"] == [1, 8, 8]
