@@ -27,6 +27,7 @@ MODULE_LOSSES = ("projection", "cross_entropy", "mse")
 MODULE_INITS = ("keep", "default", "xavier", "kaiming", "orthogonal", "normal")
 DEFAULT_GAINS = {"default": 1.0, "xavier": 1.0, "kaiming": math.sqrt(2.0), "orthogonal": 1.0, "normal": 1.0}
 NOTABLE = 0.05  # dead or saturated shares from 5% up are findings
+ZERO_ONE_SLOPES = frozenset({"relu", "relu6", "hardtanh", "threshold", "step"})  # φ'(z) is 0 or 1 everywhere
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,7 @@ class _Pass:
         self.act: list[tuple[str, dict[str, float]] | None] = [None] * len(self.rows)
         self.pending: dict[int, tuple[int, Any]] = {}   # id(z) -> (row, z) awaiting an activation module
         self.outputs: dict[int, tuple[int, Any]] = {}   # data_ptr of a row's activation output -> (row, tensor)
+        self.after: dict[int, int] = {}                 # id(z) -> row, φ'(z) to be read from the module's output
         self.act_inputs: dict[int, int] = {}            # id(z) -> row, for an activation module running now
         self.chain: dict[int, int] = {}                 # row -> the row whose activation output it takes
         self.stack: list[tuple[str, str, str]] = []     # (name, type, input shapes) of modules running now
@@ -407,7 +409,10 @@ class _Pass:
             if act is not None and id(inp) in self.pending:
                 src, z = self.pending.pop(id(inp))
                 if z is inp and self.act[src] is None:
-                    self._activation(src, z, act)
+                    if getattr(m, "inplace", False) or z.grad_fn is None:
+                        self._activation(src, z, act)  # now, before the module overwrites z
+                    else:
+                        self.after[id(z)] = src  # from the module's own output, in the forward hook
             if row is not None and self.calls[row] == 0 and inp.numel():
                 prev = self.outputs.get(inp.data_ptr())
                 if prev is not None and prev[1].numel() == inp.numel():
@@ -418,13 +423,17 @@ class _Pass:
     def _post(self, m: Any) -> Callable[..., None]:
         torch = self.torch
         row = self.index.get(id(m))
-        is_act = _activation_of(torch, m) is not None
+        act = _activation_of(torch, m)
+        is_act = act is not None
 
         def hook(module: Any, args: tuple[Any, ...], output: Any) -> None:
             if self.stack:
                 self.stack.pop()
             if is_act:
                 out, inp = first_tensor(output), first_tensor(args)
+                waiting = self.after.pop(id(inp), None)
+                if waiting is not None and act is not None:
+                    self._activation(waiting, inp, act, out)
                 src = self.act_inputs.pop(id(inp), None)
                 if src is not None and out is not None and out.numel():
                     self.outputs[out.data_ptr()] = (src, out)  # the next layer may take it (or a view of it)
@@ -437,13 +446,9 @@ class _Pass:
             z = first_tensor(output)
             if z is None:
                 return
-            zd = z.detach()
-            z64 = zd.to(torch.float64)
-            self.put(row, "q", (z64 * z64).mean())
-            std, mean = torch.std_mean(z64, correction=0)
-            self.put(row, "out_mean", mean)
-            self.put(row, "out_std", std)
-            self.put(row, "out_finite", torch.isfinite(zd).all())
+            zd = self.wide(z)
+            self.put(row, "out_sum", zd.sum())
+            self.put(row, "out_norm", torch.linalg.vector_norm(zd))
             self.slots[row]["_width"] = int(z.shape[_unit_axis(torch, m)]) if z.dim() > 1 else 1
             self.slots[row]["_numel"] = int(z.numel())
             self.pending[id(z)] = (row, z)
@@ -455,48 +460,62 @@ class _Pass:
 
         return hook
 
-    def _activation(self, row: int, z: Any, act: tuple[str, dict[str, float]]) -> None:
-        """a = φ(z) and φ'(z) from the registry's torch function, on a detached copy of z (before in-place ops)."""
+    def _activation(self, row: int, z: Any, act: tuple[str, dict[str, float]], out: Any = None) -> None:
+        """a = φ(z) and φ'(z): from the module's output `out` and its backward node where it is one op on z,
+        else from the registry's torch function on z (before any in-place op changes z)."""
         torch = self.torch
         name, given = act
         spec = activations.get(name)
         params = spec.resolve(given)
-        zz = z.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            a = spec.torch_ref(torch, zz, params)
-        node = a.grad_fn
         ones = torch.ones((), dtype=z.dtype, device=z.device).expand(z.shape)
-        if node is not None and len(node.next_functions) == 1 and node.next_functions[0][0] is not None \
-                and node.next_functions[0][0].__class__.__name__ == "AccumulateGrad":
+        node = None if out is None else out.grad_fn
+        if node is not None and out.shape == z.shape and len(node.next_functions) == 1 \
+                and node.next_functions[0][0] is z.grad_fn:
+            a = out
+        else:
+            zz = z.detach().requires_grad_(True)  # shares z's memory: no copy
+            with torch.enable_grad():
+                a = spec.torch_ref(torch, zz, params)
+            node = a.grad_fn
+            if node is not None and (len(node.next_functions) != 1 or node.next_functions[0][0] is None
+                                     or type(node.next_functions[0][0]).__name__ != "AccumulateGrad"):
+                node = None
+        if node is not None:
             with torch.no_grad():
-                slope = node(ones)
+                slope = node(ones)  # one backward kernel: the op's own derivative
         elif a.requires_grad:
             (slope,) = torch.autograd.grad(a, zz, ones, allow_unused=True)
             slope = torch.zeros_like(z) if slope is None else slope
         else:
             slope = torch.zeros_like(z)
-        axis = _unit_axis(torch, self.rows[row][1])
-        s64 = slope.detach().to(torch.float64)
-        a64 = a.detach().to(torch.float64)
-        std, mean = torch.std_mean(a64, correction=0)
-        self.put(row, "act_mean", mean)
-        self.put(row, "act_std", std)
-        threshold = SATURATION_LEVEL * _max_abs_grad(name, tuple(sorted(params.items())))
-        self.put(row, "saturated", torch.count_nonzero(s64.abs() < threshold))
-        if z.dim() > 1:
-            moved = (s64 != 0).movedim(axis, -1).reshape(-1, z.shape[axis])
-            self.put(row, "dead", torch.count_nonzero(~moved.any(dim=0)))
+        af = self.wide(a)
+        self.put(row, "act_sum", af.sum())
+        self.put(row, "act_norm", torch.linalg.vector_norm(af))
+        axis = _unit_axis(torch, self.rows[row][1]) % max(z.dim(), 1)
+        dims = tuple(d for d in range(z.dim()) if d != axis) or None
+        if name in ZERO_ONE_SLOPES:  # φ' is 0 or 1: φ'² = φ', and saturated means φ' = 0
+            sq = self.wide(slope)
+            nonzero = torch.count_nonzero(sq)
+            self.put(row, "saturated", z.numel() - nonzero)
+            self.put(row, "e_dphi2", nonzero)
         else:
-            self.put(row, "dead", torch.count_nonzero(~(s64 != 0).any()))
-        self.put(row, "e_dphi2", (s64 * s64).mean())
+            sq = self.wide(slope)
+            sq = sq * sq
+            threshold = SATURATION_LEVEL * _max_abs_grad(name, tuple(sorted(params.items())))
+            self.put(row, "saturated", torch.count_nonzero(sq < threshold * threshold))
+            self.put(row, "e_dphi2", sq.sum())
+        self.put(row, "dead", torch.count_nonzero(sq.amax(dim=dims) == 0) if dims else (sq.max() == 0).sum())
         self.act[row] = (name, params)
         self.act_inputs[id(z)] = row
 
+    def wide(self, t: Any) -> Any:
+        """t detached, half precisions as float32 for the reductions (float32 and float64 reduce as they are)."""
+        t = t.detach()
+        return t.float() if t.dtype in (self.torch.bfloat16, self.torch.float16) else t
+
     def _grad_hook(self, row: int) -> Callable[[Any], None]:
         def hook(g: Any) -> None:
-            g64 = g.detach().to(self.torch.float64)
-            self.put(row, "grad_sq", (g64 * g64).sum())
-            self.put(row, "grad_finite", self.torch.isfinite(g).all())
+            self.put(row, "grad_norm", self.torch.linalg.vector_norm(self.wide(g)))
             self.grads_seen += 1
             if self.progress:
                 self.progress("backward", self.grads_seen, len(self.order))
@@ -544,9 +563,11 @@ def _measure(model: Any, x: Any, y: Any, loss: str, seed: int, output: str | Non
     finally:
         run.remove()
     for i, (_, m) in enumerate(run.rows):
-        run.put(i, "weight_norm", torch.linalg.vector_norm(m.weight.detach().to(torch.float64)))
+        w = run.wide(m.weight)
+        run.put(i, "weight_norm", torch.linalg.vector_norm(w))
+        run.put(i, "weight_sum", w.sum())
         if grads[i] is not None:
-            run.put(i, "weight_grad_norm", torch.linalg.vector_norm(grads[i].detach().to(torch.float64)))
+            run.put(i, "weight_grad_norm", torch.linalg.vector_norm(run.wide(grads[i])))
     host = torch.stack(run.values).cpu().numpy() if run.values else np.zeros(0)  # the one transfer
     return run, host, where, grads
 
@@ -554,6 +575,14 @@ def _measure(model: Any, x: Any, y: Any, loss: str, seed: int, output: str | Non
 def _value(run: _Pass, host: np.ndarray, row: int, key: str) -> float | None:
     slot = run.slots[row].get(key)
     return None if slot is None else float(host[slot])
+
+
+def _moments(total: float | None, norm: float | None, n: int | None) -> tuple[float | None, float | None]:
+    """(mean, std) from a sum and a Euclidean norm of n entries."""
+    if total is None or norm is None or not n:
+        return None, None
+    mean = total / n
+    return mean, math.sqrt(max(norm * norm / n - mean * mean, 0.0))
 
 
 def _rows(run: _Pass, host: np.ndarray, grads: list[Any]) -> list[ModuleStats]:
@@ -564,7 +593,7 @@ def _rows(run: _Pass, host: np.ndarray, grads: list[Any]) -> list[ModuleStats]:
         v = lambda key, i=i: _value(run, host, i, key)  # noqa: E731
         numel = run.slots[i].get("_numel")
         width = run.slots[i].get("_width")
-        grad_sq = v("grad_sq")
+        grad_norm = v("grad_norm")
         act = run.act[i]
         if not m.weight.requires_grad:
             status = "frozen"
@@ -573,16 +602,21 @@ def _rows(run: _Pass, host: np.ndarray, grads: list[Any]) -> list[ModuleStats]:
         else:
             status = "ok" if run.calls[i] else "indirect"
         sat, dead = v("saturated"), v("dead")
+        out_sum, out_norm = v("out_sum"), v("out_norm")
+        mean, std = _moments(v("act_sum"), v("act_norm"), numel) if act else _moments(out_sum, out_norm, numel)
+        finite_out = out_sum is None or (math.isfinite(out_sum) and math.isfinite(out_norm or 0.0))
+        weight_grad = v("weight_grad_norm")
         out.append(ModuleStats(
             layer=layer, name=name, type=type(m).__name__, width=width,
-            weight_grad_norm=v("weight_grad_norm"), weight_norm=v("weight_norm") or 0.0,
-            grad_rms=math.sqrt(grad_sq / numel) if grad_sq is not None and numel else None,
-            act_mean=v("act_mean") if act else v("out_mean"), act_std=v("act_std") if act else v("out_std"),
+            weight_grad_norm=weight_grad, weight_norm=v("weight_norm") or 0.0,
+            grad_rms=grad_norm / math.sqrt(numel) if grad_norm is not None and numel else None,
+            act_mean=mean, act_std=std,
             saturated_frac=sat / numel if sat is not None and numel else None,
             dead_frac=dead / width if dead is not None and width else None,
             activation=act[0] if act else None, gradient=status, calls=run.calls[i],
-            nonfinite_output=v("out_finite") == 0.0, nonfinite_grad=v("grad_finite") == 0.0 or (
-                grads[i] is not None and not math.isfinite(v("weight_grad_norm") or 0.0)),
+            nonfinite_output=not finite_out,
+            nonfinite_grad=(grad_norm is not None and not math.isfinite(grad_norm)) or (
+                weight_grad is not None and not math.isfinite(weight_grad)),
         ))
     return out
 
@@ -631,20 +665,22 @@ def _layer_theory(torch: Any, run: _Pass, host: np.ndarray, i: int, m: Any, r: M
                            "not a Linear or Conv")
     if nrow.grad_rms is None or nrow.grad_rms == 0:
         return LayerTheory(False, f"the next layer, {run.rows[j][0]}, gets no gradient")
-    w = nm.weight.detach().to(torch.float64)
+    w = nm.weight
     fan_in = int(np.prod(w.shape[1:]))
-    var_w = float(w.var(correction=0))
+    w_mean, w_std = _moments(_value(run, host, j, "weight_sum"), _value(run, host, j, "weight_norm"), w.numel())
+    var_w = (w_std or 0.0) ** 2
     per_input = w.shape[0] * (int(np.prod(w.shape[2:])) if w.dim() > 2 else 1)
     if isinstance(nm, torch.nn.modules.conv._ConvNd):
         per_input = per_input // nm.groups / int(np.prod(nm.stride))
-    q = _value(run, host, i, "q") or 0.0
+    numel = run.slots[i].get("_numel") or 1
+    q = (_value(run, host, i, "out_norm") or 0.0) ** 2 / numel
     if name not in run.tables:
         run.tables[name] = meanfield.tabulate(activations.get(name), params)
     e_pred = run.tables[name].dphi_sq.expect(q)
     predicted = math.sqrt(var_w * per_input * e_pred)
     measured = (r.grad_rms or 0.0) / nrow.grad_rms
-    return LayerTheory(True, "", run.rows[j][0], fan_in * var_w, q, e_pred, _value(run, host, i, "e_dphi2"),
-                       predicted, measured)
+    return LayerTheory(True, "", run.rows[j][0], fan_in * var_w, q, e_pred,
+                       (_value(run, host, i, "e_dphi2") or 0.0) / numel, predicted, measured)
 
 
 # --- conclusions -----------------------------------------------------------------------------------
@@ -773,16 +809,25 @@ def _advice(rows: list[ModuleStats], v: str, rms_v: str, checks: list[Check]) ->
     if v == "healthy" and rms_v == "healthy" and dead < NOTABLE:
         return ["Gradients keep their size from the output to the first layer; nothing to fix here."]
     lines = []
-    good = [c for c in checks if c.verdict == "healthy"]
     for c in checks:
-        lines.append(f"Checked: {c.option()} on the same batch and loss measures gradient_ratio {_g(c.gradient_ratio)} "
-                     f"({c.verdict}), grad_rms ratio {_g(c.grad_rms_ratio)}, dead up to {c.dead_max:.0%}.")
+        lines.append(f"Checked: {c.option()} on the same batch and loss measures gradient_ratio "
+                     f"{_g(c.gradient_ratio)} ({c.verdict}), grad_rms ratio {_g(c.grad_rms_ratio)}, dead units up "
+                     f"to {c.dead_max:.0%}.")
+
+    def better(c: Check) -> bool:
+        if v != "healthy" or rms_v != "healthy":
+            return c.verdict == "healthy" and verdict(c.grad_rms_ratio) != "exploding"
+        return c.dead_max <= 0.5 * dead
+
+    good = [c for c in checks if better(c)]
     if good:
         best = min(good, key=lambda c: abs(math.log(c.gradient_ratio)) if c.gradient_ratio > 0 else math.inf)
-        lines.append(f"To try: {best.option()} (checked above: {best.verdict}).")
+        lines.append(f"To try: {best.option()} (checked above).")
     elif checks:
-        lines.append("No re-initialisation tried here fixes it: change the architecture (relu with --init kaiming, "
-                     "a normalisation layer, or residual connections), not checked here.")
+        lines.append("No re-initialisation tried here fixes it; what is left changes the model (not checked here): "
+                     + ("leaky_relu or elu against dead units, a normalisation layer, residual connections."
+                        if dead >= NOTABLE else "relu with kaiming-scaled weights, a normalisation layer, residual "
+                        "connections."))
     acts = {r.activation for r in rows if r.activation}
     if acts & {"sigmoid", "tanh", "softsign", "hardtanh", "hardsigmoid"} and not good:
         lines.append("Saturating activations (sigmoid, tanh) multiply the gradient by at most max|φ'| per layer: "
