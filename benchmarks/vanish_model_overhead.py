@@ -3,7 +3,8 @@ and the whole command against a plain torch script doing the same work, imports 
 
 Budgets: statistics at most 10% over bare (CPU float32: a 20-layer MLP of width 1024 at batch 256, and a small
 CNN), whole command at most 1.3x the script. Bare and instrumented steps alternate in one process; the headline
-is the median of the paired ratios. Run: python benchmarks/vanish_model_overhead.py [repeats] [--wall] [--threads N]
+is the median of the paired ratios of this process's CPU time (one thread: steadier than wall-clock on a shared
+machine). Run: python benchmarks/vanish_model_overhead.py [repeats] [--wall] [--threads N]
 This file is also the model file the command loads (`--model benchmarks/vanish_model_overhead.py:mlp`).
 """
 
@@ -65,11 +66,11 @@ def in_process(name: str, model: nn.Module, x: torch.Tensor, repeats: int) -> fl
     instrumented()
     ratios, bare_times = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         bare()
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         instrumented()
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         ratios.append((t2 - t1) / (t1 - t0))
         bare_times.append(t1 - t0)
     ratio = statistics.median(ratios)

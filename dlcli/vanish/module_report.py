@@ -203,6 +203,13 @@ def _unit_axis(torch: Any, m: Any) -> int:
     return 1 if isinstance(m, channels) else -1
 
 
+def _unit_max(t: Any, axis: int) -> Any:
+    """max over every axis but `axis`: the trailing axes first (contiguous), then the leading ones."""
+    if axis + 1 < t.dim():
+        t = t.flatten(axis + 1).amax(dim=-1)
+    return t.flatten(0, axis - 1).amax(dim=0) if axis > 0 else t
+
+
 def weighted_modules(model: Any) -> list[tuple[str, Any]]:
     """(qualified name, module) for every module with a tensor `weight`, in named_modules() order."""
     import torch
@@ -493,18 +500,19 @@ class _Pass:
         self.put(row, "act_norm", torch.linalg.vector_norm(af))
         axis = _unit_axis(torch, self.rows[row][1]) % max(z.dim(), 1)
         dims = tuple(d for d in range(z.dim()) if d != axis) or None
-        if name in ZERO_ONE_SLOPES:  # φ' is 0 or 1: φ'² = φ', and saturated means φ' = 0
+        if name in ZERO_ONE_SLOPES:  # φ' is 0 or 1: φ'² = φ', saturated means φ' = 0, and a sum counts the 1s
             sq = self.wide(slope)
-            nonzero = torch.count_nonzero(sq)
-            self.put(row, "saturated", z.numel() - nonzero)
-            self.put(row, "e_dphi2", nonzero)
+            # exact below 2^24 ones in float32 (count_nonzero of a float tensor costs ~10 passes here)
+            ones_count = sq.sum() if z.numel() < 2**24 or sq.dtype == torch.float64 else torch.count_nonzero(sq != 0)
+            self.put(row, "saturated", z.numel() - ones_count)
+            self.put(row, "e_dphi2", ones_count)
         else:
             sq = self.wide(slope)
             sq = sq * sq
             threshold = SATURATION_LEVEL * _max_abs_grad(name, tuple(sorted(params.items())))
             self.put(row, "saturated", torch.count_nonzero(sq < threshold * threshold))
             self.put(row, "e_dphi2", sq.sum())
-        self.put(row, "dead", torch.count_nonzero(sq.amax(dim=dims) == 0) if dims else (sq.max() == 0).sum())
+        self.put(row, "dead", torch.count_nonzero(_unit_max(sq, axis) == 0) if dims else (sq.max() == 0).sum())
         self.act[row] = (name, params)
         self.act_inputs[id(z)] = row
 

@@ -255,6 +255,12 @@ def test_dead_relu_units_and_nonfinite_gradients_are_found():
     r = analyse_module(model, torch.randn(20, 3, dtype=torch.float64), seed=0, check_advice=False)
     assert rows(r)["0"].dead_frac == pytest.approx(0.4)
     assert any("Dead units" in f and "0 → relu 40% of 10" in f for f in r.findings)
+    conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2)).double()
+    with torch.no_grad():
+        conv[0].bias[1] = -100.0  # channel 1 below zero at every position of every example
+    r_conv = analyse_module(conv, torch.randn(3, 1, 6, 6, dtype=torch.float64), seed=0, check_advice=False)
+    z = conv[0](torch.randn(3, 1, 6, 6, dtype=torch.float64))
+    assert rows(r_conv)["0"].dead_frac == 0.25 and rows(r_conv)["0"].width == 4 and z.shape[1] == 4
     with torch.no_grad():
         model[2].weight[0, 0] = math.inf
     r = analyse_module(model, torch.randn(20, 3, dtype=torch.float64), seed=0, check_advice=False)
