@@ -127,7 +127,8 @@ def vanish(
         "dropout) \\[default: training mode].")] = False,
 ) -> None:
     """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
-    shrinks or grows from the top layer to layer 1 beside the mean-field prediction."""
+    shrinks or grows from the top layer to layer 1 beside the mean-field prediction. With --model, the same
+    report for your own nn.Module, module by module."""
     from dlcli.cli.model_output import check_combination
 
     check_combination(model)

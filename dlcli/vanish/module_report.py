@@ -744,8 +744,9 @@ def _findings(rows: list[ModuleStats], ratio: float, rms_ratio: float, between: 
     sat = [r for r in rows if r.saturated_frac is not None and r.saturated_frac >= NOTABLE and r.activation
            not in ("relu", "relu6", "threshold")]
     if sat:
-        lines.append("Saturated (|φ'| < 1% of its maximum): " + ", ".join(
-            f"{r.name} → {r.activation} {r.saturated_frac:.0%} of unit-samples" for r in sat) + ".")
+        acts = sorted({r.activation or "" for r in sat})
+        lines.append(f"Saturated ({'/'.join(acts)} where |φ'| < 1% of its maximum), share of unit-samples: " +
+                     ", ".join(f"{r.name} {r.saturated_frac:.0%}" for r in sat) + ".")
     chained = [r for r in rows if r.grad_rms is not None and r.grad_rms > 0 and r.calls]
     drops = [(a.grad_rms / b.grad_rms, a, b) for a, b in zip(chained, chained[1:], strict=False)
              if a.grad_rms is not None and b.grad_rms]
