@@ -655,12 +655,13 @@ def _layer_theory(torch: Any, run: _Pass, host: np.ndarray, i: int, m: Any, r: M
         return LayerTheory(False, "the module never ran")
     if run.order and run.order[-1] == i and i not in nxt:
         return LayerTheory(False, "top layer: its gradient comes from the loss")
-    if run.act[i] is None:
+    seen = run.act[i]
+    if seen is None:
         return LayerTheory(False, "no element-wise activation module takes its output (functional calls such as "
                            "F.relu are not seen; a norm, pooling or residual add may come first)")
     if r.grad_rms is None:
         return LayerTheory(False, "its output gets no gradient")
-    name, params = run.act[i]
+    name, params = seen
     j = nxt.get(i)
     if j is None:
         return LayerTheory(False, f"the {name} output reaches the next weighted layer through other operations "

@@ -319,3 +319,15 @@ def test_reinitialise_draws_the_documented_distributions():
     assert torch.allclose(w @ w.T, torch.eye(300, dtype=torch.float64), atol=1e-12)
     reinitialise(model, "default", None, 0)
     assert float(model[0].weight.abs().max()) <= 1 / math.sqrt(400)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_cuda_agrees_with_the_cpu():
+    torch.manual_seed(8)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    x = torch.randn(16, 6, dtype=torch.float64)
+    cpu = analyse_module(model, x, seed=0, check_advice=False)
+    gpu = analyse_module(model.cuda(), x.cuda(), seed=0, check_advice=False)
+    for a, b in zip(cpu.layers, gpu.layers, strict=True):
+        assert b.weight_grad_norm == pytest.approx(a.weight_grad_norm, rel=1e-9)
+        assert b.grad_rms == pytest.approx(a.grad_rms, rel=1e-9) and b.act_std == pytest.approx(a.act_std, rel=1e-9)
