@@ -81,17 +81,20 @@ def vanish(
     batch: Annotated[int, typer.Option("--batch", "-b", help="Examples in the batch.")] = 64,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Activation parameter key=value, or "
                                                     "NAME:key=value for one of several (repeatable).")] = None,
-    init: Annotated[str, typer.Option(help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal, or normal: "
-                                      "W ~ N(0, gain²/fan_in), b ~ N(0, bias_std²).")] = "default",
+    init: Annotated[str | None, typer.Option(help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal, or "
+                                             "normal: W ~ N(0, gain²/fan_in), b ~ N(0, bias_std²) \\[default: "
+                                             "default; with --model: keep].")] = None,
     gain: Annotated[float | None, typer.Option(help="Weight scale \\[default: the init's own, √2 for kaiming, "
                                                "else 1].")] = None,
     bias_std: Annotated[float | None, typer.Option(help="Biases ~ N(0, S²) \\[default: nn.Linear's uniform for "
                                                    "--init default, else 0].")] = None,
-    loss: Annotated[str, typer.Option(help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
-                                      "random targets.")] = "projection",
+    loss: Annotated[str | None, typer.Option(help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
+                                             "random targets; with --model also cross_entropy \\[default: "
+                                             "projection; with --model and class labels: cross_entropy].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed \\[default: a fresh one, shown].")] = None,
-    dtype: Annotated[str, typer.Option(help="float64, float32 or bfloat16 (torch engine); statistics are "
-                                       "always float64.")] = "float64",
+    dtype: Annotated[str | None, typer.Option(help="float64, float32 or bfloat16 (torch engine); statistics are "
+                                              "always float64 \\[default: float64; with --model: the model's "
+                                              "own].")] = None,
     engine: Annotated[str | None, typer.Option(help="numpy (fast start) or torch (nn.Sequential + autograd) "
                                                "\\[default: torch for cuda or bfloat16, else numpy].")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda (torch engine).")] = "cpu",
@@ -110,13 +113,51 @@ def vanish(
                                         "(σ_w², σ_b²) instead of a run.")] = False,
     svg: Annotated[str | None, typer.Option(help="With --phase: also write the diagram as SVG to this file.")
                    ] = None,
+    # --- your own model: vanish --model (the code path: dlcli/cli/model_output.py) ---
+    model: Annotated[str | None, typer.Option(
+        "--model", rich_help_panel="Your own model", help="PATH.py:NAME, package.module:NAME or torchvision:NAME: an "
+        "nn.Module class, a function returning one, or an instance. Loading a .py file RUNS ITS CODE, as python "
+        "would: load only files you trust.")] = None,
+    model_arg: Annotated[list[str] | None, typer.Option(
+        "--model-arg", rich_help_panel="Your own model", help="key=value passed to NAME (repeatable); values read "
+        "as Python literals (ast.literal_eval, never eval), bare words as strings.")] = None,
+    weights: Annotated[str | None, typer.Option(
+        "--weights", rich_help_panel="Your own model", help="Checkpoint: a state_dict, or a dict holding one under "
+        "state_dict/model_state_dict/model; loaded with torch.load(weights_only=True): one that would run code is "
+        "refused.")] = None,
+    data: Annotated[str | None, typer.Option(
+        "--data", rich_help_panel="Your own model", help="digits (scikit-learn's 8×8 digits), FILE.npz (x, optional "
+        "y: class labels or float targets) or FILE.npy (x); --batch takes the first rows \\[default: standard "
+        "normal inputs].")] = None,
+    input_shape: Annotated[str | None, typer.Option(
+        "--input-shape", rich_help_panel="Your own model", help="Shape of one example, D or C,H,W: for standard "
+        "normal inputs (inferred from a first Linear), or to reshape --data rows.")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", rich_help_panel="Your own model", help="For a model returning a dict or tuple: the key or index "
+        "the loss is taken of \\[default: its first tensor].")] = None,
+    eval_mode: Annotated[bool, typer.Option(
+        "--eval-mode", rich_help_panel="Your own model", help="model.eval() (batch norm's running statistics, no "
+        "dropout) \\[default: training mode].")] = False,
 ) -> None:
     """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
-    shrinks or grows from the top layer to layer 1 beside the mean-field prediction."""
+    shrinks or grows from the top layer to layer 1 beside the mean-field prediction. With --model, the same
+    report for your own nn.Module, module by module."""
+    from dlcli.cli.model_output import check_combination
+
+    check_combination(model)
+    if model is not None and (residual or norm != "none" or spectrum or phase):
+        raise InputError("--residual, --norm, --spectrum and --phase go with the built stacks, not --model")
+    if model is not None:
+        from dlcli.cli.model_output import ModelOptions, run_model
+
+        run_model(ModelOptions(model, model_arg, weights, data, batch, input_shape, loss, dtype, device, seed, init,
+                               gain, eval_mode, output), render.resolve_format(fmt), chart, ProgressReporter())
+        return
     from dlcli.activations.formula import split_names
     from dlcli.vanish.analysis import run
     from dlcli.vanish.config import make_config
 
+    init, loss, dtype = init or "default", loss or "projection", dtype or "float64"
     names = split_names(act)  # commas inside a formula's parentheses, as in max(x, 0), do not split
     if not names:
         raise InputError("--act needs at least one activation name")
