@@ -1,0 +1,112 @@
+"""What a training run concludes: how fast layer 1 learned beside the last layer, and why, in the notes' terms,
+tied to `vanish`'s mean-field theory of the same stack at its initial weights."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from dlcli import activations
+from dlcli.train.config import TrainConfig
+from dlcli.train.result import EpochRecord
+from dlcli.vanish import meanfield
+
+SLOW_BELOW = 1e-2     # layer 1 moves less than 1% as fast as the last layer: the layers near the input barely train
+FAST_ABOVE = 1e2
+
+
+def learning_speed_ratio(epochs: Sequence[EpochRecord]) -> float:
+    """First row's update_ratio over the last row's, as a geometric mean over the epochs (nan without epochs)."""
+    logs = []
+    for e in epochs:
+        first, last = e.layers[0].update_ratio, e.layers[-1].update_ratio
+        if first == 0.0 and last == 0.0:
+            continue
+        if last == 0.0:
+            return math.inf
+        if first == 0.0:
+            return 0.0
+        logs.append(math.log(first) - math.log(last))
+    if not logs:
+        return math.nan
+    return math.exp(sum(logs) / len(logs))
+
+
+def _g(x: float | None, digits: int = 3) -> str:
+    if x is None or math.isnan(x):
+        return "undefined"
+    if math.isinf(x):
+        return "∞"
+    return f"{x:.{digits}g}"
+
+
+def verdict(ratio: float, rows: Sequence[str]) -> str:
+    """One sentence: how fast layer 1 learned beside the last layer, in the notes' terms."""
+    last = len(rows)
+    if len(rows) < 2:
+        return "one layer: nothing to compare its learning speed with"
+    head = f"layer 1 learned {_g(ratio)} times as fast as layer {last} ({rows[-1]})"
+    if math.isnan(ratio):
+        return f"no layer moved: {head}"
+    if ratio < SLOW_BELOW:
+        return f"{head}: the layers near the input barely train"
+    if ratio > FAST_ABOVE:
+        return f"{head}: the layers near the input move the most (exploding gradients)"
+    return f"{head}: every layer learns"
+
+
+def theory(config: TrainConfig, input_var: float) -> dict[str, Any] | None:
+    """vanish's mean-field theory for the stack's hidden layers (the ones with the activation), at the
+    initial weights; None for the user's model or a stack of fewer than two hidden layers."""
+    hidden = len(config.widths) - 2
+    if not config.built or hidden < 2 or config.activation is None:
+        return None
+    vc = config.vanish_config()
+    t = meanfield.predict(activations.get(config.activation), config.params, vc.layer_specs()[:hidden],
+                          input_var=input_var)
+    return {"hidden_layers": hidden, "q_star": t.q_star, "chi1": t.chi1, "per_layer_factor": t.per_layer_factor,
+            "predicted_ratio": t.predicted_ratio, "predicted_ratio_layerwise": t.predicted_ratio_layerwise,
+            "naive_bound": t.naive_bound, "sigma_w2": t.sigma_w2, "critical_gain": t.critical_gain,
+            "input_var": input_var}
+
+
+def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epochs: Sequence[EpochRecord],
+            ratio: float, th: dict[str, Any] | None, classes: int) -> tuple[str, ...]:
+    """A few sentences: did it learn, why layer 1 moved as it did, dead units, what to try."""
+    lines = []
+    if epochs:
+        last = epochs[-1]
+        chance = 1.0 / classes
+        learned = "near chance: it learned next to nothing" if last.test_accuracy < 2 * chance else \
+            f"{last.test_accuracy / chance:.3g}× chance"
+        lines.append(f"After {len(epochs)} epochs test accuracy is {last.test_accuracy:.3g} (chance {chance:.2g}: "
+                     f"{learned}).")
+        first = epochs[0].layers
+        if th is not None:
+            hidden = th["hidden_layers"]
+            measured = first[0].weight_grad_norm / first[hidden - 1].weight_grad_norm \
+                if first[hidden - 1].weight_grad_norm > 0 else math.nan
+            e_dphi2 = th["chi1"] / th["sigma_w2"] if th["sigma_w2"] else math.nan
+            lines.append(
+                f"Why: at the initial weights each layer down multiplies the gradient by φ'(z) and Wᵀ, on average "
+                f"by √χ1 = √(σ_w² E[φ'(z)²]) = √({_g(th['sigma_w2'])} × {_g(e_dphi2)}) = {_g(th['per_layer_factor'])} "
+                f"(vanish's mean-field theory), so {_g(th['per_layer_factor'])}^{hidden - 1} = "
+                f"{_g(th['predicted_ratio'])} from layer {hidden} to layer 1 (layer by layer "
+                f"{_g(th['predicted_ratio_layerwise'])}); in epoch 1 layer 1's ‖∂W‖ was {_g(measured)} times "
+                f"layer {hidden}'s.")
+        if config.optimizer == "adam":
+            lines.append("adam divides each step by the gradient's running size, so a small gradient alone does not "
+                         "slow a layer down (below adam's ε = 1e-8 it does).")
+        else:
+            lines.append(f"{config.optimizer} moves each weight by lr × its gradient, so a layer learns as fast as "
+                         "its gradient is large beside its weights.")
+        for i, name in enumerate(rows):
+            before, after = initial.layers[i].dead_frac, last.layers[i].dead_frac
+            if after >= 0.05 and after > before + 0.02:
+                lines.append(f"Layer {i + 1} ({name}): {after:.0%} of its units are dead after training "
+                             f"({before:.0%} before): no gradient reaches their weights.")
+    if config.built and ratio < SLOW_BELOW and config.activation in ("sigmoid", "tanh", "softsign", "hardtanh",
+                                                                       "hardsigmoid"):
+        lines.append("To try: relu with --init kaiming, --optimizer adam, or fewer layers.")
+    return tuple(lines)
