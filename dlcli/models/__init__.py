@@ -1,0 +1,24 @@
+"""The user's own PyTorch models: load one from a file, a module or torchvision, and its checkpoint."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "parse_model_args": "loader",
+    "load_model": "loader",
+    "load_weights": "loader",
+    "user_error": "loader",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first use, so importing the package costs nothing."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
