@@ -59,13 +59,16 @@ def loss_function(torch: Any, config: TrainConfig, classes: int) -> Callable[[An
 
 
 def train_loop(torch: Any, net: Network, x_train: Any, y_train: Any, x_test: Any, y_test: Any, classes: int,
-               config: TrainConfig, progress: EpochProgress | None = None) -> LoopOutput:
-    """Train for config.epochs epochs (x, y: tensors on the device), recording every epoch."""
+               config: TrainConfig, progress: EpochProgress | None = None, check_each: bool | None = None,
+               ) -> LoopOutput:
+    """Train for config.epochs epochs (x, y: tensors on the device), recording every epoch (`check_each`:
+    check every step for NaN/inf; by default on a CPU only)."""
     loop = _Loop(torch, net, x_train, y_train, x_test, y_test, classes, config)
     initial = loop.record(0, None)
     epochs: list[EpochRecord] = []
     divergence = None
-    check_each = x_train.device.type == "cpu"
+    if check_each is None:
+        check_each = x_train.device.type == "cpu"
     for epoch in range(1, config.epochs + 1):
         saved = None if check_each else (copy.deepcopy(net.model.state_dict()),
                                          copy.deepcopy(loop.optimizer.state_dict()), loop.step)
@@ -212,7 +215,7 @@ class _Loop:
 
     def locate(self, epoch: int, xb: Any, yb: Any) -> Divergence:
         """Where step self.step went wrong, from its weights (not yet updated): the first layer whose output is
-        not finite, else the loss, else the top-most layer whose weight gradient is not finite."""
+        not finite, else the top-most layer whose weight gradient is not finite, else the loss."""
         torch, net = self.torch, self.net
         outputs: dict[int, bool] = {}
 
@@ -232,10 +235,10 @@ class _Loop:
         for i in sorted(outputs):
             if not outputs[i]:
                 return Divergence(self.step, epoch, i + 1, net.names[i], "output")
-        if not bool(torch.isfinite(loss)):
-            return Divergence(self.step, epoch, None, "loss", "loss")
-        for i in range(len(net.weights) - 1, -1, -1):
-            g = net.weights[i].grad
-            if g is not None and not bool(torch.isfinite(g).all()):
-                return Divergence(self.step, epoch, i + 1, net.names[i], "gradient")
-        return Divergence(self.step, epoch, None, "loss", "loss")
+        top = len(net.names)
+        if bool(torch.isfinite(loss)):
+            for i in range(top - 1, -1, -1):
+                g = net.weights[i].grad
+                if g is not None and not bool(torch.isfinite(g).all()):
+                    return Divergence(self.step, epoch, i + 1, net.names[i], "gradient")
+        return Divergence(self.step, epoch, top, net.names[-1], "loss")

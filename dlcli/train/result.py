@@ -44,13 +44,18 @@ class Divergence:
 
     step: int                 # 1-based, counted over the whole run
     epoch: int
-    layer: int | None         # the first layer (from the input) whose output was not finite; None: the loss
+    layer: int                # where it showed first (from the input); for "loss", the layer feeding the loss
     name: str
     what: str                 # "output", "loss", "gradient" or "weights"
 
     def message(self, lr: float) -> str:
-        where = "the loss" if self.layer is None else f"layer {self.layer} ({self.name})'s {self.what}"
-        return (f"training diverged at step {self.step} (epoch {self.epoch}): {where} is not finite (NaN or inf); "
+        where = {
+            "output": "'s output is not finite (NaN or inf)",
+            "loss": "'s output is finite, but the loss of it is not (it overflowed)",
+            "gradient": "'s weight gradient is not finite (NaN or inf)",
+            "weights": "'s weights are not finite after the update",
+        }[self.what]
+        return (f"training diverged at step {self.step} (epoch {self.epoch}): layer {self.layer} ({self.name}){where}; "
                 f"try a smaller --lr than {lr:g}")
 
     def as_dict(self) -> dict[str, Any]:
