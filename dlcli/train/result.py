@@ -69,7 +69,8 @@ class TrainResult:
     rows: tuple[str, ...]                 # the layers' names, layer 1 first
     initial: EpochRecord                  # the test evaluation before any step (epoch 0; no training columns)
     epochs: tuple[EpochRecord, ...]
-    learning_speed_ratio: float           # first row's update_ratio / last row's, geometric mean over epochs
+    learning_speed_ratio: float           # row a's update_ratio / row b's, geometric mean over the epochs
+    speed_rows: tuple[int, int]           # (a, b): layer 1 and the last layer with the activation (or the last row)
     verdict: str
     explanation: tuple[str, ...]
     theory: dict[str, Any] | None         # vanish's mean-field theory of the stack at its initial weights
@@ -84,6 +85,7 @@ class TrainResult:
             "data": self.data,
             "epochs": [e.as_dict() for e in self.epochs],
             "learning_speed_ratio": self.learning_speed_ratio,
+            "learning_speed_layers": list(self.speed_rows),
             "verdict": self.verdict,
             "explanation": list(self.explanation),
             "final": {"train_accuracy": last.train_accuracy, "test_accuracy": last.test_accuracy,

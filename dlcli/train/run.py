@@ -12,7 +12,7 @@ from dlcli.train.config import TrainConfig
 from dlcli.train.loop import EpochProgress, Network, train_loop
 from dlcli.train.result import TrainResult
 from dlcli.train.split import Prepared, prepare
-from dlcli.train.verdict import explain, learning_speed_ratio, theory, verdict
+from dlcli.train.verdict import explain, learning_speed_ratio, speed_rows, theory, verdict
 from dlcli.vanish.memory import MEMORY_SHARE, available_bytes, human_bytes
 
 
@@ -48,11 +48,12 @@ def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | No
     except torch.cuda.OutOfMemoryError as exc:
         raise RunError(f"out of GPU memory: {str(exc).splitlines()[0]}") from None
     rows = tuple(net.names)
-    ratio = learning_speed_ratio(out.epochs)
+    pair = speed_rows(config, len(rows))
+    ratio = learning_speed_ratio(out.epochs, *pair)
     th = theory(config, float(np.mean(data.x_train**2))) if config.built else None
     words = explain(config, rows, out.initial, out.epochs, ratio, th, data.classes)
-    return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, verdict(ratio, rows),
-                       words, th, out.divergence, seconds)
+    return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
+                       verdict(ratio, rows, pair), words, th, out.divergence, seconds)
 
 
 def build_network(torch: Any, config: TrainConfig, data: Prepared, device: Any, dtype: Any) -> Network:

@@ -16,18 +16,30 @@ SLOW_BELOW = 1e-2     # layer 1 moves less than 1% as fast as the last layer: th
 FAST_ABOVE = 1e2
 
 
-def learning_speed_ratio(epochs: Sequence[EpochRecord]) -> float:
-    """First row's update_ratio over the last row's, as a geometric mean over the epochs (nan without epochs)."""
+def speed_rows(config: TrainConfig, rows: int) -> tuple[int, int]:
+    """The two rows (1-based) whose learning speeds are compared: layer 1 and the last layer with the activation
+    for a built stack of two or more hidden layers (the linear head's speed follows the loss, not the gradient's
+    way down: it stops once the outputs sit at chance); else the first and the last row."""
+    hidden = len(config.widths) - 2
+    if config.built and hidden >= 2:
+        return 1, hidden
+    return 1, rows
+
+
+def learning_speed_ratio(epochs: Sequence[EpochRecord], first: int = 1, last: int | None = None) -> float:
+    """Row `first`'s update_ratio over row `last`'s (default: the last row), geometric mean over the epochs
+    (nan without epochs)."""
     logs = []
     for e in epochs:
-        first, last = e.layers[0].update_ratio, e.layers[-1].update_ratio
-        if first == 0.0 and last == 0.0:
+        a = e.layers[first - 1].update_ratio
+        b = e.layers[(len(e.layers) if last is None else last) - 1].update_ratio
+        if a == 0.0 and b == 0.0:
             continue
-        if last == 0.0:
+        if b == 0.0:
             return math.inf
-        if first == 0.0:
+        if a == 0.0:
             return 0.0
-        logs.append(math.log(first) - math.log(last))
+        logs.append(math.log(a) - math.log(b))
     if not logs:
         return math.nan
     return math.exp(sum(logs) / len(logs))
@@ -38,15 +50,18 @@ def _g(x: float | None, digits: int = 3) -> str:
         return "undefined"
     if math.isinf(x):
         return "∞"
+    if x != 0 and not 1e-3 <= abs(x) < 1e4:
+        mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
     return f"{x:.{digits}g}"
 
 
-def verdict(ratio: float, rows: Sequence[str]) -> str:
-    """One sentence: how fast layer 1 learned beside the last layer, in the notes' terms."""
-    last = len(rows)
-    if len(rows) < 2:
+def verdict(ratio: float, rows: Sequence[str], pair: tuple[int, int]) -> str:
+    """One sentence: how fast layer 1 learned beside the compared top layer, in the notes' terms."""
+    first, last = pair
+    if first == last:
         return "one layer: nothing to compare its learning speed with"
-    head = f"layer 1 learned {_g(ratio)} times as fast as layer {last} ({rows[-1]})"
+    head = f"layer {first} learned {_g(ratio)} times as fast as layer {last} ({rows[last - 1]})"
     if math.isnan(ratio):
         return f"no layer moved: {head}"
     if ratio < SLOW_BELOW:

@@ -175,11 +175,12 @@ def test_a_diverging_run_says_where_and_the_gpu_path_finds_the_same_step():
     assert out.divergence == d
 
 
-def test_learning_speed_ratio_is_the_geometric_mean_of_first_over_last():
+def test_learning_speed_ratio_is_the_geometric_mean_of_first_over_last_hidden():
     data = small_data()
     config = make_train_config("sigmoid", depth=4, width=16, epochs=3, batch="full", lr=0.2, seed=4,
                                standardize=False)
     result = train(config, data)
-    ratios = [e.layers[0].update_ratio / e.layers[-1].update_ratio for e in result.epochs]
+    assert result.speed_rows == (1, 4) and result.rows[3] == "sigmoid" and result.rows[4] == "head"
+    ratios = [e.layers[0].update_ratio / e.layers[3].update_ratio for e in result.epochs]
     assert result.learning_speed_ratio == pytest.approx(math.prod(ratios) ** (1 / 3), rel=1e-12)
     assert result.as_dict()["learning_speed_ratio"] == result.learning_speed_ratio
