@@ -65,7 +65,8 @@ def config_lines(r: TrainResult) -> list[str]:
     if c.built:
         hidden = len(c.widths) - 2
         inner = set(c.widths[1:-1])
-        shape = (f"{hidden} hidden layers × {c.widths[1]}" if len(inner) == 1 else
+        plural = "s" if hidden > 1 else ""
+        shape = (f"{hidden} hidden layer{plural} × {c.widths[1]}" if len(inner) == 1 else
                  f"layers {','.join(map(str, c.widths))}") if hidden else "no hidden layer"
         gain = f" (gain {c.gain:.4g})" if c.init != "default" or c.gain != 1 else ""
         net = f"network: {shape} + linear head, init {c.init}{gain}"

@@ -1,8 +1,8 @@
 """The torch training loop with the recording: per epoch the losses and accuracies, per layer how it learned.
 
 Statistics stay on the device as tensors and come to the host once per epoch, in one copy. Steps never wait
-for the host: the first step whose loss or gradients are NaN/inf is noted on the device, and an epoch found
-bad at its end is run again from a copy taken at its start, checking every step, to say where it went wrong.
+for the host: a NaN/inf loss or gradient leaves the epoch's sums NaN/inf, and an epoch found bad so at its end
+is run again from a copy taken at its start, checking every step, to say where it went wrong.
 (A check per step would make a GPU wait for the host at every step.)
 """
 
@@ -21,7 +21,6 @@ from dlcli.train.split import batch_order
 
 EpochProgress = Callable[[EpochRecord, int], None]  # (the epoch just finished, epochs in all)
 EVAL_CHUNK = 8192   # test examples per forward pass at an epoch's end
-_NO_STEP = 2**52    # "no bad step yet" (exact in float64, where it travels to the host)
 
 
 @dataclass
@@ -76,7 +75,7 @@ def _train(loop: _Loop, net: Network, config: TrainConfig, progress: EpochProgre
         saved = None if check_each else (copy.deepcopy(net.model.state_dict()),
                                          copy.deepcopy(loop.optimizer.state_dict()), loop.step)
         sums, divergence = loop.epoch(epoch, check_each)
-        if divergence is None and loop.bad_step(sums) is not None and saved is not None:
+        if divergence is None and saved is not None and loop.went_bad(sums):
             net.model.load_state_dict(saved[0])
             loop.optimizer.load_state_dict(saved[1])
             loop.step = saved[2]
@@ -121,7 +120,6 @@ class _Loop:
         loss_sum = torch.zeros((), dtype=self.dtype, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         grad_sum = torch.zeros(len(weights), dtype=self.dtype, device=self.device)
-        bad = torch.full((), _NO_STEP, dtype=torch.int64, device=self.device)
         batches = self.batches(epoch)
         steps = 0
         for xb, yb in batches:
@@ -139,22 +137,19 @@ class _Loop:
                 loss_sum += loss.detach()
                 correct += (out.detach().argmax(dim=1) == yb).sum()
                 grad_sum += norms
-                finite = torch.isfinite(loss.detach() + norms.sum())
-                if check_each:
-                    if not bool(finite):
-                        return {}, self.locate(epoch, xb, yb)
-                else:
-                    bad = torch.where(finite, bad, torch.clamp(bad, max=self.step))
+                if check_each and not bool(torch.isfinite(loss.detach() + norms.sum())):
+                    return {}, self.locate(epoch, xb, yb)
             self.optimizer.step()
         with torch.no_grad():
             moved = torch._foreach_sub([w.detach() for w in weights], before)
             update = torch.stack(torch._foreach_norm(moved)) / torch.stack(torch._foreach_norm(before))
         return {"loss_sum": loss_sum, "correct": correct, "grad_sum": grad_sum, "steps": steps,
-                "update": update, "bad": bad}, None
+                "update": update}, None
 
-    def bad_step(self, sums: dict[str, Any]) -> int | None:
-        step = int(sums["bad"])  # one sync per epoch, on the GPU only
-        return None if step == _NO_STEP else step
+    def went_bad(self, sums: dict[str, Any]) -> bool:
+        """Whether some step of the epoch had a NaN/inf loss or gradient: losses and norms are ≥ 0, so such a
+        value leaves their sums NaN or inf (one sync per epoch)."""
+        return not bool(self.torch.isfinite(sums["loss_sum"] + sums["grad_sum"].sum()))
 
     def record(self, epoch: int, sums: dict[str, Any] | None) -> EpochRecord:
         """Evaluate on the test set and bring this epoch's numbers to the host in one copy."""

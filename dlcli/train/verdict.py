@@ -93,23 +93,21 @@ def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epoc
     if epochs:
         last = epochs[-1]
         chance = 1.0 / classes
-        learned = "near chance: it learned next to nothing" if last.test_accuracy < 2 * chance else \
+        learned = "it learned next to nothing" if last.test_accuracy < 2 * chance else \
             f"{last.test_accuracy / chance:.3g}× chance"
-        lines.append(f"After {len(epochs)} epochs test accuracy is {last.test_accuracy:.3g} (chance {chance:.2g}: "
-                     f"{learned}).")
+        lines.append(f"After {len(epochs)} epochs test accuracy is {last.test_accuracy:.3g}, chance is {chance:.2g}: "
+                     f"{learned}.")
         first = epochs[0].layers
         if th is not None:
             hidden = th["hidden_layers"]
             measured = first[0].weight_grad_norm / first[hidden - 1].weight_grad_norm \
                 if first[hidden - 1].weight_grad_norm > 0 else math.nan
             e_dphi2 = th["chi1"] / th["sigma_w2"] if th["sigma_w2"] else math.nan
-            lines.append(
-                f"Why: at the initial weights each layer down multiplies the gradient by φ'(z) and Wᵀ, on average "
-                f"by √χ1 = √(σ_w² E[φ'(z)²]) = √({_g(th['sigma_w2'])} × {_g(e_dphi2)}) = {_g(th['per_layer_factor'])} "
-                f"(vanish's mean-field theory), so {_g(th['per_layer_factor'])}^{hidden - 1} = "
-                f"{_g(th['predicted_ratio'])} from layer {hidden} to layer 1 (layer by layer "
-                f"{_g(th['predicted_ratio_layerwise'])}); in epoch 1 layer 1's ‖∂W‖ was {_g(measured)} times "
-                f"layer {hidden}'s.")
+            lines.append(f"Why: at the initial weights each layer down scales the gradient by √χ1 = √(σ_w² E[φ'²]) = "
+                         f"√({_g(th['sigma_w2'])} × {_g(e_dphi2)}) = {_g(th['per_layer_factor'])}")
+            lines.append(f"(vanish's theory): {_g(th['per_layer_factor'])}^{hidden - 1} = "
+                         f"{_g(th['predicted_ratio'])} from layer {hidden} to layer 1; measured (epoch 1): "
+                         f"‖∂W_1‖/‖∂W_{hidden}‖ = {_g(measured)}.")
         if config.optimizer == "adam":
             lines.append("adam divides each step by the gradient's running size, so a small gradient alone does not "
                          "slow a layer down (below adam's ε = 1e-8 it does).")
