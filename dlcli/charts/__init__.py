@@ -9,6 +9,7 @@ _EXPORTS = {
     "Series": "canvas",
     "nice_ticks": "canvas",
     "to_svg": "svg",
+    "HeatMap": "heatmap",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,248 @@
+"""The torch training loop with the recording: per epoch the losses and accuracies, per layer how it learned.
+
+Statistics stay on the device as tensors and come to the host once per epoch, in one copy. Steps never wait
+for the host: a NaN/inf loss or gradient leaves the epoch's sums NaN/inf, and an epoch found bad so at its end
+is run again from a copy taken at its start, checking every step, to say where it went wrong.
+(A check per step would make a GPU wait for the host at every step.)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dlcli.train.config import MOMENTUM, TrainConfig
+from dlcli.train.result import Divergence, EpochRecord, LayerEpoch
+from dlcli.train.split import batch_order
+
+EpochProgress = Callable[[EpochRecord, int], None]  # (the epoch just finished, epochs in all)
+EVAL_CHUNK = 8192   # test examples per forward pass at an epoch's end
+
+
+@dataclass
+class Network:
+    """What the loop trains: the model, and per row (layer) its name, its weight and the module whose output
+    the row's dead_frac and act_std describe (the activation after a built stack's linear layer)."""
+
+    model: Any
+    names: Sequence[str]
+    weights: Sequence[Any]
+    layer_modules: Sequence[Any]   # whose output is the layer's output z (divergence is located there)
+    probes: Sequence[Any]          # whose output the statistics describe
+
+
+@dataclass
+class LoopOutput:
+    initial: EpochRecord
+    epochs: list[EpochRecord]
+    divergence: Divergence | None
+
+
+def make_optimizer(torch: Any, params: Any, config: TrainConfig) -> Any:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    momentum = MOMENTUM if config.optimizer == "momentum" else 0.0
+    return torch.optim.SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay)
+
+
+def loss_function(torch: Any, config: TrainConfig, classes: int) -> Callable[[Any, Any], Any]:
+    """cross_entropy on the logits, or mse (mean over batch and outputs) against one-hot targets."""
+    functional = torch.nn.functional
+    if config.loss == "mse":
+        return lambda out, y: functional.mse_loss(out, functional.one_hot(y, classes).to(out.dtype))
+    return functional.cross_entropy
+
+
+def train_loop(torch: Any, net: Network, x_train: Any, y_train: Any, x_test: Any, y_test: Any, classes: int,
+               config: TrainConfig, progress: EpochProgress | None = None, check_each: bool | None = None,
+               ) -> LoopOutput:
+    """Train for config.epochs epochs (x, y: tensors on the device), recording every epoch (`check_each`:
+    check every step for NaN/inf as it goes; by default only an epoch found bad is run again so)."""
+    loop = _Loop(torch, net, x_train, y_train, x_test, y_test, classes, config)
+    return _train(loop, net, config, progress, bool(check_each))
+
+
+def _train(loop: _Loop, net: Network, config: TrainConfig, progress: EpochProgress | None, check_each: bool,
+           ) -> LoopOutput:
+    initial = loop.record(0, None)
+    epochs: list[EpochRecord] = []
+    divergence = None
+    for epoch in range(1, config.epochs + 1):
+        saved = None if check_each else (copy.deepcopy(net.model.state_dict()),
+                                         copy.deepcopy(loop.optimizer.state_dict()), loop.step)
+        sums, divergence = loop.epoch(epoch, check_each)
+        if divergence is None and saved is not None and loop.went_bad(sums):
+            net.model.load_state_dict(saved[0])
+            loop.optimizer.load_state_dict(saved[1])
+            loop.step = saved[2]
+            sums, divergence = loop.epoch(epoch, True)
+        if divergence is not None:
+            break
+        record = loop.record(epoch, sums)
+        if not all(np.isfinite(layer.update_ratio) for layer in record.layers):
+            bad = next(i for i, layer in enumerate(record.layers) if not np.isfinite(layer.update_ratio))
+            divergence = Divergence(loop.step, epoch, bad + 1, net.names[bad], "weights")
+            break
+        epochs.append(record)
+        if progress is not None:
+            progress(record, config.epochs)
+    return LoopOutput(initial, epochs, divergence)
+
+
+class _Loop:
+    def __init__(self, torch: Any, net: Network, x_train: Any, y_train: Any, x_test: Any, y_test: Any,
+                 classes: int, config: TrainConfig) -> None:
+        self.torch, self.net, self.config = torch, net, config
+        self.x, self.y, self.x_test, self.y_test = x_train, y_train, x_test, y_test
+        self.loss_fn = loss_function(torch, config, classes)
+        self.optimizer = make_optimizer(torch, net.model.parameters(), config)
+        self.step = 0
+        self.device, self.dtype = x_train.device, x_train.dtype
+
+    def batches(self, epoch: int) -> Iterator[tuple[Any, Any]]:
+        n = len(self.y)
+        if self.config.batch is None or self.config.batch >= n:
+            yield self.x, self.y
+            return
+        order = self.torch.from_numpy(batch_order(self.config.seed, epoch, n)).to(self.device)
+        for idx in order.split(self.config.batch):
+            yield self.x[idx], self.y[idx]  # gathered just before its step, while that step has it in cache
+
+    def epoch(self, epoch: int, check_each: bool) -> tuple[dict[str, Any], Divergence | None]:
+        """One pass over the training set; the sums stay tensors on the device."""
+        torch, weights, model = self.torch, self.net.weights, self.net.model
+        model.train()
+        before = [w.detach().clone() for w in weights]
+        loss_sum = torch.zeros((), dtype=self.dtype, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        grad_sum = torch.zeros(len(weights), dtype=self.dtype, device=self.device)
+        batches = self.batches(epoch)
+        steps = 0
+        for xb, yb in batches:
+            self.step += 1
+            steps += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = self.loss_fn(out, yb)
+            loss.backward()
+            # One fused call for every layer (a hook per layer, taking each norm while autograd has that
+            # gradient in cache, measured no faster here on a CPU, and puts Python calls into a GPU's backward).
+            norms = torch.stack(torch._foreach_norm([w.grad if w.grad is not None else torch.zeros_like(w)
+                                                     for w in weights]))
+            with torch.no_grad():
+                loss_sum += loss.detach()
+                correct += (out.detach().argmax(dim=1) == yb).sum()
+                grad_sum += norms
+                if check_each and not bool(torch.isfinite(loss.detach() + norms.sum())):
+                    return {}, self.locate(epoch, xb, yb)
+            self.optimizer.step()
+        with torch.no_grad():
+            moved = torch._foreach_sub([w.detach() for w in weights], before)
+            update = torch.stack(torch._foreach_norm(moved)) / torch.stack(torch._foreach_norm(before))
+        return {"loss_sum": loss_sum, "correct": correct, "grad_sum": grad_sum, "steps": steps,
+                "update": update}, None
+
+    def went_bad(self, sums: dict[str, Any]) -> bool:
+        """Whether some step of the epoch had a NaN/inf loss or gradient: losses and norms are ≥ 0, so such a
+        value leaves their sums NaN or inf (one sync per epoch)."""
+        return not bool(self.torch.isfinite(sums["loss_sum"] + sums["grad_sum"].sum()))
+
+    def record(self, epoch: int, sums: dict[str, Any] | None) -> EpochRecord:
+        """Evaluate on the test set and bring this epoch's numbers to the host in one copy."""
+        torch = self.torch
+        test_loss, test_correct, dead, std = self.evaluate()
+        parts = [test_loss.reshape(1), test_correct.reshape(1).to(torch.float64), dead, std]
+        rows = len(self.net.weights)
+        if sums is not None:
+            parts += [sums["loss_sum"].reshape(1), sums["correct"].reshape(1).to(torch.float64), sums["grad_sum"],
+                      sums["update"]]
+        host = torch.cat([p.to(torch.float64) for p in parts]).cpu().numpy()
+        n_test, n_train = len(self.y_test), len(self.y)
+        dead_h, std_h = host[2:2 + rows], host[2 + rows:2 + 2 * rows]
+        if sums is None:
+            train_loss = train_acc = float("nan")
+            grad_h = update_h = np.full(rows, np.nan)
+        else:
+            rest = host[2 + 2 * rows:]
+            train_loss, train_acc = float(rest[0]) / sums["steps"], float(rest[1]) / n_train
+            grad_h, update_h = rest[2:2 + rows] / sums["steps"], rest[2 + rows:2 + 2 * rows]
+        layers = tuple(LayerEpoch(i + 1, self.net.names[i], float(grad_h[i]), float(update_h[i]), float(dead_h[i]),
+                                  float(std_h[i])) for i in range(rows))
+        return EpochRecord(epoch, train_loss, train_acc, float(host[0]), float(host[1]) / n_test, layers)
+
+    def evaluate(self) -> tuple[Any, Any, Any, Any]:
+        """Test loss, correct count, and per row the dead share and output std, as device tensors."""
+        torch, model = self.torch, self.net.model
+        model.eval()
+        probes = self.net.probes
+        acc: list[list[Any] | None] = [None] * len(probes)  # per probe: min, max, sum, sum of squares, count
+
+        def hook(i: int) -> Callable[..., None]:
+            def grab(_module: Any, _inputs: Any, output: Any) -> None:
+                flat = output.detach().reshape(output.shape[0], -1)
+                lo, hi = torch.aminmax(flat, dim=0)
+                f64 = flat.to(torch.float64)
+                part = [lo, hi, f64.sum(), torch.linalg.vector_norm(f64).square(), flat.numel()]
+                old = acc[i]
+                acc[i] = part if old is None else [torch.minimum(old[0], part[0]), torch.maximum(old[1], part[1]),
+                                                   old[2] + part[2], old[3] + part[3], old[4] + part[4]]
+            return grab
+
+        handles = [p.register_forward_hook(hook(i)) for i, p in enumerate(probes)]
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        n = len(self.y_test)
+        try:
+            with torch.no_grad():
+                for start in range(0, n, EVAL_CHUNK):
+                    xb, yb = self.x_test[start:start + EVAL_CHUNK], self.y_test[start:start + EVAL_CHUNK]
+                    out = model(xb)
+                    loss_sum += self.loss_fn(out, yb).to(torch.float64) * len(yb)
+                    correct += (out.argmax(dim=1) == yb).sum()
+        finally:
+            for h in handles:
+                h.remove()
+        dead, std = [], []
+        for a in acc:
+            if a is None:  # a probe the forward pass did not reach
+                dead.append(torch.full((), float("nan"), dtype=torch.float64, device=self.device))
+                std.append(torch.full((), float("nan"), dtype=torch.float64, device=self.device))
+                continue
+            dead.append((a[0] == a[1]).to(torch.float64).mean())
+            mean = a[2] / a[4]
+            std.append(torch.clamp(a[3] / a[4] - mean * mean, min=0.0).sqrt())
+        return loss_sum / n, correct, torch.stack(dead), torch.stack(std)
+
+    def locate(self, epoch: int, xb: Any, yb: Any) -> Divergence:
+        """Where step self.step went wrong, from its weights (not yet updated): the first layer whose output is
+        not finite, else the top-most layer whose weight gradient is not finite, else the loss."""
+        torch, net = self.torch, self.net
+        outputs: dict[int, bool] = {}
+
+        def hook(i: int) -> Callable[..., None]:
+            def grab(_module: Any, _inputs: Any, output: Any) -> None:
+                outputs.setdefault(i, bool(torch.isfinite(output).all()))
+            return grab
+
+        handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(net.layer_modules)]
+        try:
+            with torch.no_grad():
+                out = net.model(xb)
+                loss = self.loss_fn(out, yb)
+        finally:
+            for h in handles:
+                h.remove()
+        for i in sorted(outputs):
+            if not outputs[i]:
+                return Divergence(self.step, epoch, i + 1, net.names[i], "output")
+        top = len(net.names)
+        if bool(torch.isfinite(loss)):
+            for i in range(top - 1, -1, -1):
+                g = net.weights[i].grad
+                if g is not None and not bool(torch.isfinite(g).all()):
+                    return Divergence(self.step, epoch, i + 1, net.names[i], "gradient")
+        return Divergence(self.step, epoch, top, net.names[-1], "loss")

@@ -1,0 +1,140 @@
+"""`train`, the one entry point the CLI and library users call: data in, a TrainResult out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from dlcli.errors import InputError, RunError
+from dlcli.train.config import TrainConfig
+from dlcli.train.loop import EpochProgress, Network, train_loop
+from dlcli.train.result import TrainResult
+from dlcli.train.split import Prepared, prepare
+from dlcli.train.verdict import explain, learning_speed_ratio, speed_rows, theory, verdict
+from dlcli.vanish.memory import MEMORY_SHARE, available_bytes, human_bytes
+
+
+def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | None = None) -> TrainResult:
+    """Train the configured network on `dataset` (x, y, x_test, y_test arrays; None: load config.data)."""
+    if dataset is None:
+        from dlcli.data.datasets import load_dataset
+
+        dataset = load_dataset(config.data)
+    data = prepare(dataset.x, dataset.y, dataset.x_test, dataset.y_test, test_split=config.test_split,
+                   standardize_inputs=config.standardize, seed=config.seed, loss=config.loss)
+    if config.built:
+        config = config.with_data(int(np.prod(data.x_train.shape[1:])), data.classes)
+    try:
+        import torch
+    except ImportError:
+        raise InputError("dlcli train needs PyTorch (pip install 'dlcli[torch]')") from None
+    from dlcli.vanish.torch_engine import resolve_device, torch_dtype
+
+    device = resolve_device(torch, config.device)
+    dtype = torch_dtype(torch, config.dtype)
+    try:
+        net = build_network(torch, config, data, device, dtype)
+        _check_memory(config, data, net, device, torch)
+        x_train, x_test = (torch.from_numpy(a).to(device=device, dtype=dtype) for a in (data.x_train, data.x_test))
+        if config.built:
+            x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
+        y_train, y_test = (torch.from_numpy(a).to(device) for a in (data.y_train, data.y_test))
+        _check_output(torch, net, x_test, data.classes)
+        threads = torch.get_num_threads()
+        if device.type == "cpu" and _small_steps(config, net, len(data.y_train)):
+            torch.set_num_threads(1)
+        start = time.perf_counter()
+        try:
+            out = train_loop(torch, net, x_train, y_train, x_test, y_test, data.classes, config, progress)
+        finally:
+            torch.set_num_threads(threads)
+        seconds = time.perf_counter() - start
+    except torch.cuda.OutOfMemoryError as exc:
+        raise RunError(f"out of GPU memory: {str(exc).splitlines()[0]}") from None
+    rows = tuple(net.names)
+    pair = speed_rows(config, len(rows))
+    ratio = learning_speed_ratio(out.epochs, *pair) if pair[0] != pair[1] else float("nan")
+    th = theory(config, float(np.mean(data.x_train**2))) if config.built else None
+    words = explain(config, rows, out.initial, out.epochs, ratio, th, data.classes)
+    return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
+                       verdict(ratio, rows, pair), words, th, out.divergence, seconds)
+
+
+def build_network(torch: Any, config: TrainConfig, data: Prepared, device: Any, dtype: Any) -> Network:
+    """The built stack (vanish's seeded weights, the head last, no activation on it) or the user's model."""
+    if config.built:
+        from dlcli.vanish.torch_engine import build_model
+
+        modules = list(build_model(config.vanish_config(), torch, device))[:-1]  # the head takes no activation
+        model = torch.nn.Sequential(*modules)
+        linears = modules[0::2]
+        hidden = len(linears) - 1
+        names = [config.activation or ""] * hidden + ["head"]
+        probes = [*modules[1::2], linears[-1]]
+        return Network(model, names, [m.weight for m in linears], linears, probes)
+    from dlcli.models.loader import load_model, load_weights
+
+    assert config.model is not None
+    torch.manual_seed(config.seed)
+    model = load_model(config.model, config.model_args)
+    if config.weights is not None:
+        load_weights(model, config.weights)
+    model = model.to(device=device, dtype=dtype)
+    leaves = [(name, m) for name, m in model.named_modules() if not list(m.children())]
+    names, weights, layer_modules, probes = [], [], [], []
+    for i, (name, m) in enumerate(leaves):
+        w = m._parameters.get("weight")
+        if w is None or w.ndim < 2 or not w.requires_grad:
+            continue
+        after = leaves[i + 1][1] if i + 1 < len(leaves) else None
+        activation_after = after is not None and not list(after.parameters(recurse=False))
+        names.append(f"{name} {type(m).__name__}")
+        weights.append(w)
+        layer_modules.append(m)
+        probes.append(after if activation_after else m)
+    if not weights:
+        raise InputError(f"--model {config.model}: no layer with a weight matrix to watch (Linear, Conv, ...)")
+    return Network(model, names, weights, layer_modules, probes)
+
+
+SMALL_STEP_FLOPS = 2**25  # below this, torch's CPU threads wait on each other more than they help
+
+
+def _small_steps(config: TrainConfig, net: Network, n_train: int) -> bool:
+    """Whether a step's largest matrix product is small enough that one CPU thread runs it fastest (measured
+    here: a depth-10 width-64 batch-64 step took 1.2 ms on one thread, 25 ms on two of a busy machine)."""
+    batch = n_train if config.batch is None else min(config.batch, n_train)
+    return all(batch * w.numel() < SMALL_STEP_FLOPS for w in net.weights)
+
+
+def _check_output(torch: Any, net: Network, x: Any, classes: int) -> None:
+    try:
+        with torch.no_grad():
+            out = net.model(x[:2])
+    except Exception as exc:
+        from dlcli.models.loader import user_error
+
+        raise user_error(exc, f"the model on inputs of shape {tuple(x.shape[1:])}") from None
+    if out.ndim != 2 or out.shape[1] != classes:
+        raise InputError(f"the model's output has shape {tuple(out.shape)} for {len(x[:2])} examples; "
+                         f"the data has {classes} classes, so it should be ({len(x[:2])}, {classes})")
+
+
+def _check_memory(config: TrainConfig, data: Prepared, net: Network, device: Any, torch: Any) -> None:
+    item = 8 if config.dtype == "float64" else 4
+    params = sum(p.numel() for p in net.model.parameters())
+    n = len(data.y_train) if config.batch is None else min(config.batch, len(data.y_train))
+    width = max((w.shape[0] for w in net.weights), default=1)
+    need = (data.x_train.size + data.x_test.size) * item + params * item * 6 + n * width * len(net.weights) * item * 4
+    if device.type == "cuda":
+        have, _ = torch.cuda.mem_get_info(device)
+        where = "GPU memory"
+    else:
+        have, where = available_bytes(), "memory"
+        need += (data.x_train.size + data.x_test.size) * 8
+    if have is not None and need > MEMORY_SHARE * have:
+        raise InputError(f"this run needs about {human_bytes(need)} of {where} but {human_bytes(have)} is free; "
+                         "shrink --width, --depth or --batch")
+

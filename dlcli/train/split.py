@@ -1,0 +1,104 @@
+"""The data as training needs it: a seeded stratified split, standardisation on the training split, batch order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcli.errors import InputError
+
+_SPLIT_STREAM, _ORDER_STREAM = 10, 11  # seed streams beside vanish's (0: inputs, 1: loss head, 2: weights)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Training and test arrays (x float64, y int64 labels 0..classes−1) and what was done to get them."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: int
+    split: str            # "given" (the file's x_test/y_test) or "stratified 0.2"
+    standardized: bool
+    constant_features: int  # features with no spread on the training split (left centred, not scaled)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"train": int(len(self.y_train)), "test": int(len(self.y_test)),
+                "features": int(np.prod(self.x_train.shape[1:])), "classes": self.classes, "split": self.split,
+                "standardized": self.standardized, "constant_features": self.constant_features}
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: round(fraction × count) of each class to the test side, chosen by the seed.
+
+    A class of one example stays on the training side; every other class keeps at least one example on each.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SPLIT_STREAM,)))
+    train, test = [], []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        members = members[rng.permutation(members.size)]
+        k = 0 if members.size < 2 else min(max(round(test_fraction * members.size), 1), members.size - 1)
+        test.append(members[:k])
+        train.append(members[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order epoch `epoch` (1-based) visits the n training examples in."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_ORDER_STREAM, epoch))).permutation(n)
+
+
+def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both arrays centred and scaled per feature by the training split's mean and standard deviation.
+
+    Features constant on the training split are only centred. Returns (x_train, x_test, constant features).
+    """
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    constant = std == 0
+    scale = np.where(constant, 1.0, std)
+    return (x_train - mean) / scale, (x_test - mean) / scale, int(np.count_nonzero(constant))
+
+
+def _labels(y: np.ndarray | None, name: str, loss: str) -> np.ndarray:
+    if y is None:
+        raise InputError(f"training needs labels: the data has no '{name}'")
+    if not np.issubdtype(y.dtype, np.integer):
+        if y.ndim == 1 and np.isfinite(y).all() and np.array_equal(y, np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise InputError(f"--loss {loss} needs integer class labels 0, 1, 2, ...; '{name}' holds non-integers")
+    if y.ndim != 1:
+        raise InputError(f"'{name}' must hold one label per example, shape (n,), not {y.shape}")
+    if y.size and int(y.min()) < 0:
+        raise InputError(f"labels '{name}' must be 0, 1, 2, ...; found {int(y.min())}")
+    return y.astype(np.int64)
+
+
+def prepare(x: np.ndarray, y: np.ndarray | None, x_test: np.ndarray | None, y_test: np.ndarray | None, *,
+            test_split: float, standardize_inputs: bool, seed: int, loss: str = "cross_entropy") -> Prepared:
+    """Validate labels, split (unless the data brings its test arrays) and standardise."""
+    y = _labels(y, "y", loss)
+    if len(x) != len(y):
+        raise InputError(f"x has {len(x)} examples but y has {len(y)}")
+    if x_test is not None:
+        y_test = _labels(y_test, "y_test", loss)
+        if len(x_test) != len(y_test):
+            raise InputError(f"x_test has {len(x_test)} examples but y_test has {len(y_test)}")
+        x_tr, y_tr, x_te, y_te, split = x, y, x_test, y_test, "given"
+    else:
+        train_idx, test_idx = stratified_split(y, test_split, seed)
+        if test_idx.size == 0:
+            raise InputError(f"--test-split {test_split:g} leaves no test examples out of {len(y)}")
+        x_tr, y_tr, x_te, y_te = x[train_idx], y[train_idx], x[test_idx], y[test_idx]
+        split = f"stratified {test_split:g}"
+    classes = int(max(y_tr.max(), y_te.max())) + 1
+    x_tr = np.asarray(x_tr, dtype=np.float64)
+    x_te = np.asarray(x_te, dtype=np.float64)
+    constant = 0
+    if standardize_inputs:
+        x_tr, x_te, constant = standardize(x_tr, x_te)
+    return Prepared(x_tr, y_tr, x_te, y_te, classes, split, standardize_inputs, constant)
