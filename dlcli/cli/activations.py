@@ -69,8 +69,7 @@ def list_(fmt: FormatOpt = None) -> None:
             for r in rows
         )
     else:
-        table = render.make_table("name", "params", "range", ">f'(0)", ">max |f'|", "notes")
-        table.columns[0].no_wrap = True
+        table = render.make_table("name", "params", "range", ">f'(0)", ">max |f'|", "notes", drop=("notes",))
         for column, ratio in zip(table.columns[1:], (1, 1, None, None, 3), strict=True):
             column.ratio = ratio  # the notes take most of the width the names and numbers leave
         table.expand = True

@@ -160,7 +160,7 @@ def _single_story(result: TrainResult, plot: bool) -> None:
                   "('.' = where the unit outputs 1; digits are the targets)", highlight=False)
         render.write_plain(decision_picture(result.weights, result.bias, fn.table))
     for line in _verdict_lines(result):
-        out.print(line, highlight=False)
+        render.print_paragraph(out, line)
 
 
 def _verdict_lines(result: TrainResult) -> list[str]:
@@ -179,13 +179,13 @@ def _verdict_lines(result: TrainResult) -> list[str]:
     if result.cycle:
         first, again = result.cycle
         lines.append(f"Proof 1 (perceptron cycling): the weights after epoch {again} equal those after "
-                     f"epoch {first},\nso with the rows in this fixed order the rule repeats forever; "
-                     "a separable function\nwould have converged (perceptron convergence theorem).")
+                     f"epoch {first}, so with the rows in this fixed order the rule repeats forever; "
+                     "a separable function would have converged (perceptron convergence theorem).")
     else:
         last = result.history[-1].mistakes
         lines.append(f"Training stopped after {result.epochs} epochs with {last} mistakes in the last.")
-    lines.append(f"Proof{' 2' if result.cycle else ''} (convex hulls meet): {verdict.hull.text()}\n"
-                 "is a convex combination of 1-rows and also of 0-rows, so any w·x + b would have to be\n"
+    lines.append(f"Proof{' 2' if result.cycle else ''} (convex hulls meet): {verdict.hull.text()} "
+                 "is a convex combination of 1-rows and also of 0-rows, so any w·x + b would have to be "
                  "≥ 0 and < 0 there at once.")
     return lines
 

@@ -230,15 +230,13 @@ def _config_line(r: VanishResult) -> str:
 
 
 def _show_table(results: list[VanishResult], chart: bool) -> None:
-    from rich.text import Text
-
     s = render.fmt_short
     out = render.console()
     if len(results) == 1:
         r = results[0]
-        out.print(Text(f"{r.config.activation}: {_config_line(r)}", style="bold"))
+        render.print_paragraph(out, f"{r.config.activation}: {_config_line(r)}", style="bold")
         table = render.make_table("layer", ">width", ">‖∂W‖", ">grad_rms", ">theory", ">act mean", ">act std",
-                                  ">saturated", ">dead")
+                                  ">saturated", ">dead", drop=("width", "act mean", "act std"))
         rows = list(r.layers)
         shown = rows if len(rows) <= TABLE_ROWS else rows[: TABLE_ROWS // 2] + [None] + rows[-TABLE_ROWS // 2:]
         for st in shown:
@@ -250,10 +248,10 @@ def _show_table(results: list[VanishResult], chart: bool) -> None:
                           f"{st.saturated_frac:.1%}", f"{st.dead_frac:.1%}")
         render.print_renderable(table)
     else:
-        out.print(Text(_config_line(results[0]).split(", seed")[0] + f", seed {results[0].config.seed}",
-                       style="bold"))
+        render.print_paragraph(out, _config_line(results[0]).split(", seed")[0] +
+                               f", seed {results[0].config.seed}", style="bold")
         table = render.make_table("activation", ">gradient ratio", "verdict", ">grad_rms ratio", ">√χ1",
-                                  ">predicted", ">q*", ">critical gain")
+                                  ">predicted", ">q*", ">critical gain", drop=("critical gain", "grad_rms ratio"))
         for r in results:
             t = r.theory
             table.add_row(r.config.activation, s(r.gradient_ratio, 3), r.verdict, s(r.grad_rms_ratio, 3),
@@ -296,8 +294,9 @@ def _print_summary(out: Any, r: VanishResult, single: bool) -> None:
     head.append(f"  gradient_ratio {s(r.gradient_ratio, 4)} (layer 1 ‖∂W‖ / layer {r.config.depth} ‖∂W‖)")
     out.print(head)
     if single:
-        out.print(f"  theory: q* = {s(t.q_star, 5)}, χ1 = {s(t.chi1, 5)}, per-layer factor √χ1 = "
-                  f"{s(t.per_layer_factor, 5)}, predicted ratio {s(t.predicted_ratio, 4)}, depth scale "
-                  f"{s(t.depth_scale, 4)} layers, naive bound max|φ'|^(L−1) = {s(t.naive_bound, 4)}")
+        render.print_paragraph(
+            out, f"theory: q* = {s(t.q_star, 5)}, χ1 = {s(t.chi1, 5)}, per-layer factor √χ1 = "
+            f"{s(t.per_layer_factor, 5)}, predicted ratio {s(t.predicted_ratio, 4)}, depth scale "
+            f"{s(t.depth_scale, 4)} layers, naive bound max|φ'|^(L−1) = {s(t.naive_bound, 4)}", indent=2, hang=4)
     for line in r.explanation[1:] if single else r.explanation[-1:]:
-        out.print(f"  {line}")
+        render.print_paragraph(out, line, indent=2, hang=4)
