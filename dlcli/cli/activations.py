@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
@@ -286,7 +285,8 @@ def plot(
     xmax: Annotated[float, typer.Option(help="Right end of the x range.")] = 5.0,
     width: Annotated[int, typer.Option(min=16, max=400, help="Plot width in characters.")] = 72,
     height: Annotated[int, typer.Option(min=4, max=200, help="Plot height in rows.")] = 20,
-    svg: Annotated[Path | None, typer.Option(help="Also save the picture as an SVG file.")] = None,
+    svg: Annotated[str | None, typer.Option(help="Also save the picture as an SVG file ('-': the SVG on stdout "
+                                            "instead of the chart).")] = None,
 ) -> None:
     """Plot one or several activations (and/or their derivatives) on one canvas in the terminal."""
     if not xmin < xmax:
@@ -312,20 +312,11 @@ def plot(
     if svg is not None:
         from dlcli.charts.svg import to_svg
 
-        _write_file_atomically(svg, to_svg(chart))
+        render.write_file(svg, to_svg(chart), what="--svg file")
+        if svg == "-":
+            return
         render.message(f"saved {svg}")
     print_chart(chart, width, height)
-
-
-def _write_file_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a failure never leaves a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
 # --- check ---------------------------------------------------------------------------------------

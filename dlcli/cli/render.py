@@ -6,6 +6,7 @@ appears only on a terminal, and not under NO_COLOR or TERM=dumb.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -17,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from dlcli.errors import InputError, RunError
 from dlcli.numio import format_float
 
 if TYPE_CHECKING:  # Rich's console and table modules cost ~40 ms: imported only when drawing
@@ -140,6 +142,79 @@ def write_plain(lines: Iterable[str]) -> None:
         out.write(line)
         out.write("\n")
     out.flush()
+
+
+def write_file(path: str, text: str, what: str = "file") -> None:
+    """Write `text` to the file named `path`, the one way every file the tool writes is written.
+
+    '-' is stdout; a device or named pipe is written directly; a symlink writes its target (the link stays);
+    a regular file is replaced atomically (a temporary file beside it, renamed) and keeps its permissions.
+    A bad path is an InputError (exit 2); a failed write (a full disk) a RunError (exit 1), naming the file.
+    """
+    import errno
+    import stat
+    import tempfile
+
+    if path == "-":
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError as exc:
+            raise _write_error("stdout", exc) from None
+        return
+    if not path:
+        raise InputError(f"the {what} name is empty (give a path, or '-' for stdout)")
+    try:
+        info: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise _write_error(path, OSError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    if info is not None and not stat.S_ISREG(info.st_mode):  # /dev/stdout, a terminal, a FIFO: write in place
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise _write_error(path, exc) from None
+        return
+    target = os.path.realpath(path)  # a symlink (even a dangling one) writes where it points
+    if info is not None:
+        mode = stat.S_IMODE(info.st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=f".{os.path.basename(target)}.",
+                                   suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+_RUN_ERRNOS = {"ENOSPC", "EDQUOT", "EIO", "EFBIG", "EPIPE", "ENOMEM"}  # the path was fine; the write failed
+
+
+def _write_error(name: str, exc: OSError) -> InputError | RunError:
+    """'cannot write NAME: why' as a RunError when the write itself failed, else an InputError (a bad path)."""
+    import errno
+
+    why = exc.strerror or str(exc)
+    kind = RunError if errno.errorcode.get(exc.errno or 0, "") in _RUN_ERRNOS else InputError
+    return kind(f"cannot write {name}: {why}")
 
 
 def make_table(*columns: str, title: str | None = None, justify_numbers: bool = True,
