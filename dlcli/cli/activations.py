@@ -289,8 +289,7 @@ def plot(
                                             "instead of the chart).")] = None,
 ) -> None:
     """Plot one or several activations (and/or their derivatives) on one canvas in the terminal."""
-    if not xmin < xmax:
-        raise InputError(f"--xmin ({xmin:g}) must be less than --xmax ({xmax:g})")
+    _check_range(xmin, xmax)
     acts = [registry.get(n) for n in (names or DEFAULT_PLOT)]
     given = parse_params(param)
     for act in acts:
@@ -317,6 +316,19 @@ def plot(
             return
         render.message(f"saved {svg}")
     print_chart(chart, width, height)
+
+
+def _check_range(xmin: float, xmax: float) -> None:
+    """--xmin < --xmax, both finite, with a width a float can hold: else one line and exit 2."""
+    import math
+
+    for name, value in (("--xmin", xmin), ("--xmax", xmax)):
+        if not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number (got {render.fmt_float(value)})")
+    if not xmin < xmax:
+        raise InputError(f"--xmin ({xmin:g}) must be less than --xmax ({xmax:g})")
+    if not math.isfinite(xmax - xmin) or xmax - xmin < 1e-300:
+        raise InputError(f"the range [{xmin:g}, {xmax:g}] is too wide or too narrow to plot in float64")
 
 
 # --- check ---------------------------------------------------------------------------------------

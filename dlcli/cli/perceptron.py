@@ -69,6 +69,7 @@ def train(
 ) -> None:
     """Train on a Boolean function; give the exact verdict: weights that work, or a proof that none do."""
     function = boolean.parse_spec(fn, inputs)
+    lr = _check_rate(lr)
     fmt = render.resolve_format(fmt)
     if hidden is not None:
         if shuffle or init != "zero":
@@ -100,6 +101,19 @@ def train(
         render.write_plain(f"{k}\t{plain_value(v)}" for k, v in data.items() if k != "history")
     else:
         _single_story(result, plot)
+
+
+def _check_rate(text: str) -> str:
+    """--lr as given, once it is known to be a finite positive number a float can hold."""
+    import math
+
+    from dlcli.numio import parse_number
+
+    text = text.strip()
+    value = parse_number(text, where="--lr")
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"--lr must be a finite positive number (got {text})")
+    return text
 
 
 def _single_json(result: TrainResult) -> dict:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import io
 import math
 import os
 import re
@@ -77,6 +79,39 @@ def console(stderr: bool = False) -> Console:
         width=None if terminal else 120,
         soft_wrap=False,
     )
+
+
+class ClosedStream(io.TextIOBase):
+    """Stands in for a standard stream the shell closed (`>&-`): writing to it fails with EBADF, naming it."""
+
+    def __init__(self, name: str) -> None:
+        self.stream_name = name
+        self.buffer = self
+
+    def _fail(self, *_: Any) -> Any:
+        raise OSError(errno.EBADF, f"{os.strerror(errno.EBADF)} ({self.stream_name} is closed)", self.stream_name)
+
+    write = _fail
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("closed")
+
+    def flush(self) -> None:  # nothing is ever buffered; the interpreter's last flush must not complain
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+
+def guard_standard_streams() -> None:
+    """Give a closed stdout a stand-in that fails on the first write; a closed stderr goes to /dev/null."""
+    if sys.stdout is None:
+        sys.stdout = ClosedStream("stdout")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
 
 # --- numbers -------------------------------------------------------------------------------------
