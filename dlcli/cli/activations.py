@@ -172,14 +172,15 @@ def eval_(
         _stream_eval(act, params, derivative, fmt)
         return
     if from_stdin:
-        if sys.stdin.isatty():
+        if render.is_terminal(sys.stdin):
             render.message("reading numbers from stdin (end with Ctrl-D)")
         xs = numio.parse_numbers(sys.stdin.buffer.read())
     else:
         xs = np.array([_parse_argument(t) for t in tokens], dtype=np.float64)
     if xs.size == 0:
         raise InputError("no numbers given (on the command line or stdin)")
-    values, grads = act.fn(xs, **params), act.grad(xs, **params)
+    values, grads = _evaluate(act, params, xs, want_values=fmt is not Format.plain or not derivative,
+                              want_grads=fmt is not Format.plain or derivative)
     _note_undefined(act, params, xs)
     if fmt is Format.json:
         render.write_json({"activation": act.name, "params": params, "x": xs, "value": values, "derivative": grads})
@@ -202,6 +203,20 @@ def eval_(
             sys.stdout.flush()
     else:
         _eval_table(act, params, xs, values, grads)
+
+
+def _evaluate(act: Activation, params: dict[str, float], xs: np.ndarray, want_values: bool,
+              want_grads: bool) -> tuple[np.ndarray, np.ndarray]:
+    """f(xs) and f'(xs), each only when wanted (a vector activation's Jacobian has len(xs)² entries, so its
+    memory is estimated first)."""
+    empty = np.empty(0)
+    if want_grads and act.vector:
+        from dlcli.vanish.memory import check_memory
+
+        check_memory(None, need=4 * 8 * xs.size**2,
+                     advice=f"the Jacobian of {act.name} at {xs.size:,} numbers has {xs.size**2:,} entries; "
+                     "ask for the values only (no -d, --format plain)")
+    return (act.fn(xs, **params) if want_values else empty), (act.grad(xs, **params) if want_grads else empty)
 
 
 def _parse_argument(token: str) -> float:
@@ -247,7 +262,7 @@ def _stream_eval(act: Activation, params: dict[str, float], derivative: bool, fm
             return fn(xs, **params)
         return np.column_stack([xs, act.fn(xs, **params), act.grad(xs, **params)])
 
-    if sys.stdin.isatty():
+    if render.is_terminal(sys.stdin):
         render.message("reading numbers from stdin (end with Ctrl-D)")
     if fmt is Format.plain:
         count = stream(compute, numio.format_column)

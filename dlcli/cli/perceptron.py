@@ -11,8 +11,8 @@ from dlcli.cli import render
 from dlcli.cli.options import FormatOpt, SeedOpt
 from dlcli.cli.perceptron_output import (
     MAX_TABLE_ROWS,
-    ProgressLine,
     certificate_json,
+    epoch_progress,
     function_title,
     plain_value,
     vector_text,
@@ -85,9 +85,9 @@ def train(
     if (shuffle or init == "random") and seed is None:
         seed = secrets.randbelow(2**31)
         render.message(f"seed: {seed}")
-    progress = ProgressLine()
+    progress = render.Progress()
     result = perceptron.train(function, perceptron.parse_rate(lr), epochs or 1000, init, shuffle, seed,
-                              progress=progress.epoch)
+                              progress=epoch_progress(progress))
     progress.clear()
     if fmt is Format.json:
         render.write_json(_single_json(result))
@@ -220,7 +220,10 @@ def census(
     from dlcli.perceptron.census import OEIS_A000609
     from dlcli.perceptron.census import census as count
 
-    result = count(inputs, method, list_)
+    progress = render.Progress("census")
+    result = count(inputs, method, list_,
+                   progress=lambda done, total: progress("direct", done, total, unit="weight vectors"))
+    progress.clear()
     render.message(f"method {result.method}: integer weights |w_i| ≤ {result.weight_bound} (Muroga's bound) "
                    "reach every threshold function")
     fmt = render.resolve_format(fmt)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from dlcli.cli import render
 from dlcli.cli.perceptron_output import (
     MAX_TABLE_ROWS,
-    ProgressLine,
     certificate_json,
     function_title,
     plain_value,
@@ -29,7 +28,7 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
     from dlcli.perceptron.learning import decide
     from dlcli.perceptron.mlp import train_mlp
 
-    line = ProgressLine()
+    line = render.Progress()
 
     def show(attempt: int, epoch: int, loss: float) -> None:
         if epoch % 250 == 0:

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import IO, TYPE_CHECKING, Any
@@ -26,6 +27,9 @@ from dlcli.numio import format_float
 if TYPE_CHECKING:  # Rich's console and table modules cost ~40 ms: imported only when drawing
     from rich.console import Console
     from rich.table import Table
+
+
+PROG = "dlcli"
 
 
 class Format(str, Enum):
@@ -425,6 +429,51 @@ def print_paragraph(out: Console, text: str, indent: int = 0, hang: int = 2, sty
 
 def print_renderable(renderable: Any, stderr: bool = False) -> None:
     console(stderr=stderr).print(renderable)
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+class Progress:
+    """Progress of a long run on stderr, never on stdout. Nothing for a run that ends within DELAY seconds; then
+    a live line on a terminal, or a line every PLAIN_EVERY seconds elsewhere (a log file, CI)."""
+
+    DELAY = 1.0
+    PLAIN_EVERY = 5.0
+
+    def __init__(self, label: str = "") -> None:
+        self.start = time.monotonic()
+        self.label = label
+        self.terminal = is_terminal(sys.stderr)
+        self.escapes = colour_allowed(sys.stderr)  # no ANSI code at all under NO_COLOR or TERM=dumb
+        self.last_line: float | None = None
+        self.shown = 0
+
+    def __call__(self, stage: str, done: int, total: int, unit: str = "layers") -> None:
+        """The core's callback: `done` of `total` `unit` of `stage` (vanish: per layer)."""
+        percent = f" ({100 * done // total}%)" if total else ""
+        self.update(f"{self.label} {stage} {done}/{total} {unit}{percent}".strip())
+
+    def update(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self.start < self.DELAY:
+            return
+        if self.terminal:
+            self.clear()
+            sys.stderr.write(f"\r{text}")
+            sys.stderr.flush()
+            self.shown = len(text)
+        elif self.last_line is None or now - self.last_line >= self.PLAIN_EVERY:
+            self.last_line = now
+            message(f"{PROG}: {text}")
+
+    def clear(self) -> None:
+        """Remove the live line (before other output, and at the end)."""
+        if self.shown:
+            sys.stderr.write("\r\x1b[K" if self.escapes else "\r" + " " * self.shown + "\r")
+            sys.stderr.flush()
+            self.shown = 0
+
+    close = clear
 
 
 # --- messages ------------------------------------------------------------------------------------

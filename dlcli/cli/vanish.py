@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -107,6 +105,10 @@ def vanish(
     if not names:
         raise InputError("--act needs at least one activation name")
     widths = parse_layers(layers) if layers is not None else None
+    if widths is None:  # a huge --depth is refused before its configuration is built
+        from dlcli.vanish.memory import check_memory, uniform_bytes
+
+        check_memory(None, need=uniform_bytes(depth or 20, width or 256, batch, dtype))
     per_act = parse_params(param, names)
     if seed is None:
         import secrets
@@ -116,7 +118,7 @@ def vanish(
                            init=init, gain=gain, bias_std=bias_std, batch=batch, seed=seed, dtype=dtype,
                            engine=engine, device=device, loss=loss) for name in names]
     fmt = render.resolve_format(fmt)
-    progress = ProgressReporter()
+    progress = render.Progress()
     results = []
     for config in configs:
         progress.label = config.activation
@@ -129,50 +131,6 @@ def name_key(name: str) -> str:
     from dlcli import activations
 
     return activations.get(name).name
-
-
-class ProgressReporter:
-    """Per-layer progress on stderr: a live bar on a terminal once a run has taken a second; elsewhere (a log
-    file, CI) a line every few seconds once it has taken ten, so that quick runs print nothing extra."""
-
-    DELAY = 1.0
-    PLAIN_DELAY = 10.0
-
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-        self.label = ""
-        self.last_line = 0.0
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        terminal = _isatty(sys.stderr)
-        if now - self.start < (self.DELAY if terminal else self.PLAIN_DELAY):
-            return
-        description = f"{self.label} {stage}"
-        if terminal:
-            if self.bar is None:
-                from rich.progress import Progress
-
-                self.bar = Progress(console=render.console(stderr=True), transient=True)
-                self.bar.start()
-                self.task = self.bar.add_task(description, total=total)
-            self.bar.update(self.task, description=description, completed=done, total=total)
-        elif now - self.last_line >= 5.0:
-            self.last_line = now
-            render.message(f"vanish: {description} {done}/{total} layers")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 # --- output --------------------------------------------------------------------------------------
