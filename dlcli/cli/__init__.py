@@ -52,6 +52,8 @@ class DlcliGroup(TyperGroup):
         try:
             result = super().main(args=args, prog_name=prog_name or PROG, complete_var=complete_var,
                                   standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
+            if result == 130:  # Typer turned Ctrl-C into Exit(130) and, not standalone, returns the code
+                result = failure(KeyboardInterrupt())
         except BaseException as exc:  # every way a run can end becomes one line and an exit code
             result = failure(exc)
         if not standalone_mode:
@@ -83,8 +85,14 @@ def failure(exc: BaseException) -> int:
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
     from typer.exceptions import Abort, Exit
 
-    if isinstance(exc, NoArgsIsHelpError):
-        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+    from dlcli.cli.render import clear_progress
+
+    clear_progress()
+
+    if isinstance(exc, NoArgsIsHelpError):  # the help was drawn when the error was made (Rich prints it)
+        text = exc.format_message()
+        if text.strip():  # a plain-text help comes back as the message instead
+            typer.echo(text)
         return 0
     if isinstance(exc, Exit) and exc.exit_code != 130:
         return exc.exit_code

@@ -394,4 +394,5 @@ def check(
     failed = [r.name for r in results if not r.passed]
     if failed:
         raise RunError(f"derivative check failed for: {', '.join(failed)}")
-    render.message(f"all {len(results)} derivatives agree with their references")
+    render.message(f"all {render.count(len(results), 'derivative')} agree with their references"
+                   if len(results) > 1 else "the derivative agrees with its reference")

@@ -125,7 +125,7 @@ def _show_tables(result: core.GraphResult, rows: list[core.CheckRow] | None) -> 
         table.add_row(*cells[:6], draw.branch_sum(node, fmt), node.role)
     console.print(table)
     if len(shown) < len(result.nodes):
-        render.message(f"table shows the last {len(shown)} of {len(result.nodes)} nodes; "
+        render.message(f"table shows the last {len(shown)} of {render.count(len(result.nodes), 'node')}; "
                        "--format plain/csv/json list them all")
     console.print(Text("the graph (output at the root, inputs at the leaves):", style="bold"))
     for row, text in _tree_texts(result):

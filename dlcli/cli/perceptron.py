@@ -86,8 +86,8 @@ def train(
         seed = secrets.randbelow(2**31)
         render.message(f"seed: {seed}")
     progress = render.Progress()
-    result = perceptron.train(function, perceptron.parse_rate(lr), epochs or 1000, init, shuffle, seed,
-                              progress=epoch_progress(progress))
+    result = perceptron.train(function, perceptron.parse_rate(lr), 1000 if epochs is None else epochs, init,
+                              shuffle, seed, progress=epoch_progress(progress))
     progress.clear()
     if fmt is Format.json:
         render.write_json(_single_json(result))
@@ -153,8 +153,8 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     columns = [f"x{i + 1}" for i in range(fn.inputs)]
     wrong = sum(t != p for t, p in zip(fn.table, result.predictions, strict=True))
     brief = len(fn.table) > MAX_TABLE_ROWS  # big tables: only the rows the final weights get wrong
-    title = f"truth table: the {min(wrong, MAX_TABLE_ROWS)} rows of {len(fn.table)} shown are wrong" if brief \
-        else "truth table"
+    title = (f"truth table: the {render.count(min(wrong, MAX_TABLE_ROWS), 'row')} of {len(fn.table)} shown "
+             "are wrong") if brief else "truth table"
     rows = render.make_table(*columns, ">target", ">w·x + b", ">output", "", title=title)
     shown = 0
     for row, target, out_bit in zip(fn.rows, fn.table, result.predictions, strict=True):
@@ -166,7 +166,8 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     if shown or not brief:
         render.print_renderable(rows)
     if brief:
-        out.print(f"{len(fn.table) - wrong} of {len(fn.table)} rows right with the final weights", highlight=False)
+        out.print(f"{len(fn.table) - wrong} of {render.count(len(fn.table), 'row')} right with the final weights",
+                  highlight=False)
     if plot and fn.inputs == 2:
         from dlcli.perceptron.learning import decision_picture
 
@@ -186,7 +187,8 @@ def _verdict_lines(result: TrainResult) -> list[str]:
                     f"w = {vector_text(result.weights)}, b = {weight_text(result.bias)} "
                     f"(θ = {weight_text(-result.bias)}) "
                     f"reproduce {fn.table} (re-checked)."]
-        return [f"linearly separable: yes (exact LP). Training stopped after {result.epochs} epochs without "
+        return ["linearly separable: yes (exact LP). Training stopped after "
+                f"{render.count(result.epochs, 'epoch')} without "
                 "converging (raise --epochs); integer weights that work: "
                 + certificate_json(verdict, fn.table, None)["text"] + "."]
     lines = ["linearly separable: no."]
@@ -197,7 +199,8 @@ def _verdict_lines(result: TrainResult) -> list[str]:
                      "a separable function would have converged (perceptron convergence theorem).")
     else:
         last = result.history[-1].mistakes
-        lines.append(f"Training stopped after {result.epochs} epochs with {last} mistakes in the last.")
+        lines.append(f"Training stopped after {render.count(result.epochs, 'epoch')} with "
+                     f"{render.count(last, 'mistake')} in the last.")
     lines.append(f"Proof{' 2' if result.cycle else ''} (convex hulls meet): {verdict.hull.text()} "
                  "is a convex combination of 1-rows and also of 0-rows, so any w·x + b would have to be "
                  "≥ 0 and < 0 there at once.")
@@ -252,7 +255,7 @@ def census(
 
 def _census_story(result: Census, published: int, list_: bool) -> None:
     if list_:
-        title = f"the {result.separable} threshold functions of {result.inputs} inputs"
+        title = f"the {result.separable} threshold functions of {render.count(result.inputs, 'input')}"
         table = render.make_table("truth table", "computes", "weights", ">bias", title=title)
         for r in result.realisations:
             table.add_row(r.table, boolean.describe(r.table), vector_text(r.weights), str(r.bias))

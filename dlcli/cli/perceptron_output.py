@@ -49,7 +49,7 @@ def epoch_progress(progress: render.Progress) -> Callable[[Epoch], None]:
 
     def show(epoch: Epoch) -> None:
         if epoch.epoch % 200 == 0:
-            progress.update(f"epoch {epoch.epoch}: {epoch.mistakes} mistakes")
+            progress.update(f"epoch {epoch.epoch}: {render.count(epoch.mistakes, 'mistake')}")
 
     return show
 

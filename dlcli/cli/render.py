@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from dlcli.errors import InputError, RunError
-from dlcli.numio import format_float
+from dlcli.numio import ORJSON_IS_HOUSE_STYLE, format_float
 
 if TYPE_CHECKING:  # Rich's console and table modules cost ~40 ms: imported only when drawing
     from rich.console import Console
@@ -136,12 +136,24 @@ def fmt_short(value: float, digits: int = 6) -> str:
     return "0" if text in ("-0", "0") else text
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """'1 epoch', '3 epochs', '1,882 functions': a number and its noun in the right number."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 def json_ready(obj: Any) -> Any:
-    """Turn numpy arrays/scalars, tuples and dataclass-free structures into JSON values; NaN/±inf become null."""
+    """Turn numpy arrays/scalars, tuples and dataclass-free structures into JSON values; NaN/±inf become null.
+    Floats are written as format_float writes them (so JSON, plain and CSV agree digit for digit)."""
     if hasattr(obj, "tolist"):  # numpy array or scalar
         obj = obj.tolist()
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        if not math.isfinite(obj):
+            return None
+        return obj if ORJSON_IS_HOUSE_STYLE else orjson.Fragment(format_float(obj))
+    if isinstance(obj, bool):
+        return obj
+    if isinstance(obj, int) and not -(2**63) <= obj < 2**64:  # 2^(2^6) Boolean functions of 6 inputs
+        return orjson.Fragment(str(obj))
     if isinstance(obj, dict):
         return {str(k): json_ready(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -158,13 +170,7 @@ def write_json(obj: Any) -> None:
 
 
 def json_text(obj: Any) -> str:
-    ready = json_ready(obj)
-    try:
-        return orjson.dumps(ready).decode()
-    except TypeError:  # an integer past 64 bits (2^(2^6) Boolean functions of 6 inputs): the stdlib has no limit
-        import json
-
-        return json.dumps(ready, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(json_ready(obj)).decode()
 
 
 def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -447,6 +453,7 @@ class Progress:
         self.escapes = colour_allowed(sys.stderr)  # no ANSI code at all under NO_COLOR or TERM=dumb
         self.last_line: float | None = None
         self.shown = 0
+        _ACTIVE.append(self)
 
     def __call__(self, stage: str, done: int, total: int, unit: str = "layers") -> None:
         """The core's callback: `done` of `total` `unit` of `stage` (vanish: per layer)."""
@@ -476,11 +483,21 @@ class Progress:
     close = clear
 
 
+_ACTIVE: list[Progress] = []
+
+
+def clear_progress() -> None:
+    """Remove any live progress line (before an error line)."""
+    for progress in _ACTIVE:
+        progress.clear()
+
+
 # --- messages ------------------------------------------------------------------------------------
 
 def message(text: str) -> None:
     """A note for the user on stderr (progress, the seed used, caveats); never mixed into data. On a terminal
-    a long note wraps as a paragraph."""
+    a long note wraps as a paragraph. Control characters from the input are shown escaped."""
+    text = "\n".join(escape_controls(line) for line in text.split("\n"))
     if is_terminal(sys.stderr) and len(text) > 60:
         import shutil
 
@@ -489,9 +506,15 @@ def message(text: str) -> None:
     sys.stderr.flush()
 
 
+def escape_controls(text: str) -> str:
+    """`text` with every control or invisible formatting character (an escape sequence, a bidi override, a
+    tab) written as a Python escape such as \\x1b, so input can never drive the terminal."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def error_line(text: str) -> None:
-    """The single line every failure prints on stderr."""
-    line = " ".join(str(text).split("\n"))
+    """The single line every failure prints on stderr (with the input's control characters escaped)."""
+    line = escape_controls(" ".join(str(text).split("\n")))
     if colour_allowed(sys.stderr):
         sys.stderr.write(f"\x1b[1;31mdlcli: error:\x1b[0m {line}\n")
     else:

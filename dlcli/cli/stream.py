@@ -110,7 +110,8 @@ def _stream_two_processes(compute: Callable[[np.ndarray], np.ndarray], render: C
                           out_fd: int) -> int:
     read_end, write_end = os.pipe()
     child = os.fork()
-    if child == 0:  # the printer
+    if child == 0:  # the printer: Ctrl-C is the reader's to handle; this one prints what it was given and ends
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.close(write_end)
         status = 0
         try:

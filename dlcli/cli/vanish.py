@@ -179,7 +179,7 @@ def _plain_lines(results: list[VanishResult]) -> list[str]:
 
 def _config_line(r: VanishResult) -> str:
     c = r.config
-    shape = (f"{c.depth} layers × {c.widths[1]} units" if len(set(c.widths)) == 1
+    shape = (f"{render.count(c.depth, 'layer')} × {render.count(c.widths[1], 'unit')}" if len(set(c.widths)) == 1
              else f"layers {','.join(map(str, c.widths))}")
     bias = "" if c.bias_std is None else f", bias std {c.bias_std:g}"
     params = "".join(f", {k}={v:g}" for k, v in c.params.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import threading
 import xml.etree.ElementTree as ET
@@ -110,7 +111,8 @@ def test_every_file_write_goes_through_the_one_helper():
         if path.name == "render.py":
             continue
         text = path.read_text()
-        for pattern in ("write_text(", "open(", ".replace(path", "os.replace", "mkstemp"):
+        for pattern in ("write_text(", "write_bytes(", "os.replace", "os.rename", "mkstemp"):
             assert pattern not in text, (path.name, pattern)
+        assert not re.search(r"(?<![\w.])open\([^)]*['\"][wax]", text), path.name
 
 
