@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any
 
@@ -23,6 +24,31 @@ def complete_activation(incomplete: str) -> list[str]:
     from dlcli import activations
 
     return [n for n in activations.names(include_aliases=True) if n.startswith(incomplete)]
+
+
+def complete_activation_list(incomplete: str) -> list[str]:
+    """Element-wise activation names for a comma-separated list ('sigmoid,ta' completes the last name)."""
+    from dlcli import activations
+
+    head, _, last = incomplete.rpartition(",")
+    prefix = head + "," if head else ""
+    return [prefix + n for n in activations.names(include_aliases=True, elementwise_only=True) if n.startswith(last)]
+
+
+def complete_from(module: str, constant: str) -> Callable[[str], list[str]]:
+    """A completer offering the names in `module.constant` (imported only when completing)."""
+
+    def complete(incomplete: str) -> list[str]:
+        import importlib
+
+        return [n for n in getattr(importlib.import_module(module), constant) if n.startswith(incomplete)]
+
+    return complete
+
+
+def complete_choices(*names: str) -> Callable[[str], list[str]]:
+    """A completer offering `names`."""
+    return lambda incomplete: [n for n in names if n.startswith(incomplete)]
 
 
 def parse_params(pairs: list[str] | None, expected: str = "key=value") -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dlcli.cli import render
-from dlcli.cli.options import FormatOpt, SeedOpt
+from dlcli.cli.options import FormatOpt, SeedOpt, complete_activation_list, complete_choices, complete_from
 from dlcli.cli.perceptron_output import (
     MAX_TABLE_ROWS,
     certificate_json,
@@ -31,7 +31,8 @@ app = typer.Typer(help="The perceptron: Boolean functions, the learning rule, ex
 
 HISTORY_HEAD = 12  # epochs shown at each end of a long training table
 FnOpt = Annotated[str, typer.Option(
-    "--fn", help=f"A name ({', '.join(boolean.FUNCTION_NAMES)}) or a truth table such as 0110 "
+    "--fn", autocompletion=complete_from("dlcli.perceptron.boolean", "FUNCTION_NAMES"),
+    help=f"A name ({', '.join(boolean.FUNCTION_NAMES)}) or a truth table such as 0110 "
     "(character i = output for the row spelling i in binary, first input most significant).")]
 InputsOpt = Annotated[int | None, typer.Option(
     "--inputs", "-n", help="Inputs for a named n-ary function \\[default: 2].")]
@@ -41,13 +42,15 @@ InputsOpt = Annotated[int | None, typer.Option(
 HiddenOpt = Annotated[int | None, typer.Option(
     "--hidden", help="Train a multi-layer perceptron with this many hidden units (backpropagation).")]
 ActOpt = Annotated[str | None, typer.Option(
-    "--act", help="Hidden-unit activation from the registry (with --hidden) \\[default: tanh].")]
+    "--act", autocompletion=complete_activation_list,
+    help="Hidden-unit activation from the registry (with --hidden) \\[default: tanh].")]
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="Activation parameter as key=value (repeatable, with --hidden).")]
 EpochsOpt = Annotated[int | None, typer.Option(
     "--epochs", help="Epoch cap \\[default: 1000; with --hidden 5000 per attempt].")]
 InitOpt = Annotated[str, typer.Option(
-    "--init", help="Initial weights: zero, or random (uniform on [-1, 1] in steps of 0.01).")]
+    "--init", autocompletion=complete_choices("zero", "random"),
+    help="Initial weights: zero, or random (uniform on [-1, 1] in steps of 0.01).")]
 ShuffleOpt = Annotated[bool, typer.Option("--shuffle", help="New random row order each epoch.")]
 PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the picture or loss curve (tables).")]
 
@@ -215,7 +218,8 @@ def census(
     list_: Annotated[bool, typer.Option(
         "--list", help="List every threshold function with integer weights (N ≤ 4).")] = False,
     method: Annotated[str, typer.Option(
-        "--method", help="auto, direct (all integer weights within Muroga's bound), orbits (non-negative "
+        "--method", autocompletion=complete_from("dlcli.perceptron.census", "METHODS"),
+        help="auto, direct (all integer weights within Muroga's bound), orbits (non-negative "
         "sorted weights + input symmetries; for N = 5, 6) or lp (exact LP per table; N ≤ 3).")] = "auto",
     fmt: FormatOpt = None,
 ) -> None:

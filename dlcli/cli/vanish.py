@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from dlcli.cli import render
+from dlcli.cli.options import complete_activation_list, complete_from
 from dlcli.cli.render import Format
 from dlcli.errors import InputError
 
@@ -18,15 +19,12 @@ app = typer.Typer(help="Gradient flow through stacked dense layers: measured, ex
 
 LAYER_COLUMNS = ["layer", "width", "weight_grad_norm", "grad_rms", "act_mean", "act_std", "saturated_frac",
                  "dead_frac"]
+COMPLETE_INIT = complete_from("dlcli.vanish.config", "INITS")
+COMPLETE_LOSS = complete_from("dlcli.vanish.config", "LOSSES")
+COMPLETE_DTYPE = complete_from("dlcli.vanish.config", "DTYPES")
+COMPLETE_ENGINE = complete_from("dlcli.vanish.config", "ENGINES")
+COMPLETE_DEVICE = complete_from("dlcli.vanish.config", "DEVICES")
 TABLE_ROWS = 40  # longer stacks show their first and last layers in the table (all of them in other formats)
-
-
-def complete_activation(incomplete: str) -> list[str]:
-    from dlcli import activations
-
-    head, _, last = incomplete.rpartition(",")
-    prefix = head + "," if head else ""
-    return [prefix + n for n in activations.names(include_aliases=True, elementwise_only=True) if n.startswith(last)]
 
 
 def parse_layers(text: str) -> list[int]:
@@ -70,7 +68,7 @@ def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[st
 @app.command()
 def vanish(
     act: Annotated[str, typer.Option("--act", "-a", help="Activation, or several comma-separated to compare.",
-                                     autocompletion=complete_activation)] = "sigmoid",
+                                     autocompletion=complete_activation_list)] = "sigmoid",
     depth: Annotated[int | None, typer.Option("--depth", "-d", help="Number of layers L \\[default: 20].")] = None,
     width: Annotated[int | None, typer.Option("--width", "-w", help="Units per layer, input included \\[default: 256].")
                      ] = None,
@@ -78,20 +76,25 @@ def vanish(
     batch: Annotated[int, typer.Option("--batch", "-b", help="Examples in the batch.")] = 64,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Activation parameter key=value, or "
                                                     "NAME:key=value for one of several (repeatable).")] = None,
-    init: Annotated[str, typer.Option(help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal, or normal: "
+    init: Annotated[str, typer.Option(
+        autocompletion=COMPLETE_INIT, help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal, or normal: "
                                       "W ~ N(0, gain²/fan_in), b ~ N(0, bias_std²).")] = "default",
     gain: Annotated[float | None, typer.Option(help="Weight scale \\[default: the init's own, √2 for kaiming, "
                                                "else 1].")] = None,
     bias_std: Annotated[float | None, typer.Option(help="Biases ~ N(0, S²) \\[default: nn.Linear's uniform for "
                                                    "--init default, else 0].")] = None,
-    loss: Annotated[str, typer.Option(help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
+    loss: Annotated[str, typer.Option(
+        autocompletion=COMPLETE_LOSS, help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
                                       "random targets.")] = "projection",
     seed: Annotated[int | None, typer.Option(help="Random seed \\[default: a fresh one, shown].")] = None,
-    dtype: Annotated[str, typer.Option(help="float64, float32 or bfloat16 (torch engine); statistics are "
+    dtype: Annotated[str, typer.Option(
+        autocompletion=COMPLETE_DTYPE, help="float64, float32 or bfloat16 (torch engine); statistics are "
                                        "always float64.")] = "float64",
-    engine: Annotated[str | None, typer.Option(help="numpy (fast start) or torch (nn.Sequential + autograd) "
+    engine: Annotated[str | None, typer.Option(
+        autocompletion=COMPLETE_ENGINE, help="numpy (fast start) or torch (nn.Sequential + autograd) "
                                                "\\[default: torch for cuda or bfloat16, else numpy].")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda (torch engine).")] = "cpu",
+    device: Annotated[str, typer.Option(
+        autocompletion=COMPLETE_DEVICE, help="cpu or cuda (torch engine).")] = "cpu",
     fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format \\[default: table on a "
                                                "terminal, plain when piped].")] = None,
     chart: Annotated[bool, typer.Option(help="Draw the gradient chart (table format).")] = True,
