@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Activation functions: values, exact derivatives, properties and plots.", no_args_is_help=True,
                   add_completion=False)
 
-DEFAULT_PLOT = ["sigmoid", "tanh", "relu", "gelu"]
+DEFAULT_PLOT = ["sigmoid", "tanh", "relu"]  # on [-3, 3] each shape shows, also as markers without colour
 
 
 NameArg = Annotated[str, typer.Argument(help="Activation name or alias.", autocompletion=complete_activation)]
@@ -296,8 +296,8 @@ def plot(
     param: ParamOpt = None,
     derivative: Annotated[bool, typer.Option("--derivative", "-d", help="Plot f' instead of f.")] = False,
     both: Annotated[bool, typer.Option("--both", "-b", help="Plot f and f'.")] = False,
-    xmin: Annotated[float, typer.Option(help="Left end of the x range.")] = -5.0,
-    xmax: Annotated[float, typer.Option(help="Right end of the x range.")] = 5.0,
+    xmin: Annotated[float, typer.Option(help="Left end of the x range.")] = -3.0,
+    xmax: Annotated[float, typer.Option(help="Right end of the x range.")] = 3.0,
     width: Annotated[int, typer.Option(min=16, max=400, help="Plot width in characters.")] = 72,
     height: Annotated[int, typer.Option(min=4, max=200, help="Plot height in rows.")] = 20,
     svg: Annotated[str | None, typer.Option(help="Also save the picture as an SVG file ('-': the SVG on stdout "
@@ -314,8 +314,11 @@ def plot(
     if given and len(acts) > 1:
         raise InputError("--param applies to a single activation; plot one activation at a time with parameters")
     from dlcli.charts import canvas
-    from dlcli.cli.plot import print_chart
+    from dlcli.cli.plot import MAX_SERIES, print_chart
 
+    if len(acts) * (2 if both else 1) > MAX_SERIES:
+        raise InputError(f"one plot draws at most {MAX_SERIES} curves, each with its own colour and marker "
+                         f"(got {len(acts) * (2 if both else 1)}); plot fewer activations at a time")
     series: list[canvas.Series] = []
     for act in acts:
         params = act.resolve(given)

@@ -8,13 +8,18 @@ from rich.text import Text
 
 from dlcli.charts import canvas
 from dlcli.cli.render import colour_allowed, console
+from dlcli.errors import InputError
 
 PALETTE = ["cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_black"]
+MAX_SERIES = min(len(PALETTE), len(canvas.MARKERS))  # no colour or marker is ever used twice in one plot
 SVG_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
 def print_chart(chart: canvas.Chart, width: int, height: int) -> None:
     """Draw `chart` on stdout: braille in colour on a terminal; distinct markers when colour is off."""
+    if len(chart.series) > MAX_SERIES:
+        raise InputError(f"one chart draws at most {MAX_SERIES} curves, each with its own colour and marker "
+                         f"(got {len(chart.series)})")
     colour = colour_allowed(sys.stdout)
     markers = not colour and len(chart.series) > 1
     drawing = canvas.draw(chart, width, height, markers=markers)
