@@ -111,9 +111,12 @@ class ClosedStream(io.TextIOBase):
 
 
 def guard_standard_streams() -> None:
-    """Give a closed stdout a stand-in that fails on the first write; a closed stderr goes to /dev/null."""
+    """Give a closed stdout a stand-in that fails on the first write; a closed stdin reads as empty and a
+    closed stderr goes to /dev/null."""
     if sys.stdout is None:
         sys.stdout = ClosedStream("stdout")
+    if sys.stdin is None:  # `<&-`: reading finds no input, which the command reports in its own words
+        sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
