@@ -112,6 +112,7 @@ def click_message(exc: Any) -> str:
         from dlcli.errors import unknown_name
 
         return str(unknown_name("command", match.group(1), commands))
+    text = text.rstrip(".")
     return text[0].lower() + text[1:] if text else kind
 
 

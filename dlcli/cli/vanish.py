@@ -65,7 +65,11 @@ def parse_params(pairs: list[str] | None, names: list[str]) -> dict[str, dict[st
     return out
 
 
-@app.command()
+HELP = ("Push a batch through a stack of dense layers, backpropagate once, and show how the gradient shrinks or "
+        "grows from the top layer to layer 1 beside the mean-field prediction.")
+
+
+@app.command(help=HELP)
 def vanish(
     act: Annotated[str, typer.Option("--act", "-a", help="Activation, or several comma-separated to compare.",
                                      autocompletion=complete_activation_list)] = "sigmoid",
@@ -99,8 +103,7 @@ def vanish(
                                                "terminal, plain when piped].")] = None,
     chart: Annotated[bool, typer.Option(help="Draw the gradient chart (table format).")] = True,
 ) -> None:
-    """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
-    shrinks or grows from the top layer to layer 1 beside the mean-field prediction."""
+    """Run the stack once forward and backward; show the gradient per layer beside mean-field theory."""
     from dlcli.vanish.analysis import run
     from dlcli.vanish.config import make_config
 
