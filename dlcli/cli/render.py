@@ -468,6 +468,9 @@ class Progress:
         if now - self.start < self.DELAY:
             return
         if self.terminal:
+            if self.last_line is not None and now - self.last_line < 0.1:  # redraw at most ten times a second
+                return
+            self.last_line = now
             self.clear()
             sys.stderr.write(f"\r{text}")
             sys.stderr.flush()

@@ -89,3 +89,16 @@ def test_progress_appears_after_a_second_and_only_on_stderr(monkeypatch, capsys)
     assert captured.out == ""
     assert captured.err.splitlines() == ["dlcli: sigmoid forward 5/10 layers (50%)",
                                          "dlcli: sigmoid backward 2/10 layers (20%)"]
+
+
+def test_every_stage_of_a_run_reports_progress_from_its_first_layer():
+    """Building a deep stack's weights took 17 s before the first report; now each stage reports as it goes."""
+    from dlcli.vanish.config import make_config
+    from dlcli.vanish.numpy_engine import run_numpy
+
+    calls: list[tuple[str, int]] = []
+    run_numpy(make_config("tanh", depth=5, width=4, batch=2, seed=1), lambda stage, done, total: calls.append(
+        (stage, done)))
+    stages = [stage for stage, _ in calls]
+    assert stages == ["weights"] * 5 + ["forward"] * 5 + ["backward"] * 5
+    assert calls[0] == ("weights", 1)
