@@ -77,7 +77,8 @@ def command(
     from dlcli.graph import draw
     from dlcli.graph.parser import ExprError
 
-    expression, values = _inputs(expression, assignments or [], example_name)
+    expression, values = _inputs(None if expression is None else expression.strip(), assignments or [],
+                                 example_name)
     try:
         graph = core.build(expression)
         result = core.backprop(graph, values)
