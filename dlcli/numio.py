@@ -8,6 +8,7 @@ Input that is not one plain number per line falls back to a per-token parse that
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import orjson
@@ -52,13 +53,44 @@ def parse_number(token: bytes | str, where: str = "") -> float:
         raise InputError(f"{prefix}'{shown}' is not a number") from None
 
 
+def format_float(value: float) -> str:
+    """The shortest round-trip decimal of one float in the house style ('inf', '-inf', 'nan' for the rest):
+    fixed notation for 1e-5 ≤ |x| < 1e16 ('0.000015', '100.0'), else an exponent without padding ('1e+308',
+    '1e-7'). Every format (plain, CSV, JSON) prints this, whatever orjson version is installed."""
+    value = float(value)
+    text = repr(value)
+    if not math.isfinite(value) or "e" not in text:
+        return text
+    mantissa, _, power = text.partition("e")
+    exponent = int(power)
+    if exponent == -5:  # repr switches to an exponent one decade earlier than the house style
+        sign, digits = ("-", mantissa[1:]) if mantissa.startswith("-") else ("", mantissa)
+        return f"{sign}0.0000{digits.replace('.', '')}"
+    return f"{mantissa}e{'+' if exponent > 0 else '-'}{abs(exponent)}"
+
+
+_PROBE = [1e308, 1e-7, 1.5e-5, 1e-5, -2.5e-5, 1e-6, 1e-4, 1e15, 1e16, 0.1, 100.0, 5e-324, 1.2345678901234568e17, -0.0]
+# orjson prints the house style itself (3.13 does); older releases write '1e308', '1.5e-5': then its output is
+# rewritten token by token (slower, the same text).
+ORJSON_IS_HOUSE_STYLE = orjson.dumps(_PROBE).decode() == "[" + ",".join(format_float(v) for v in _PROBE) + "]"
+_FLOAT_TOKEN = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def house_style(data: bytes) -> bytes:
+    """orjson's number text (no strings in it) in the house style of format_float."""
+    if ORJSON_IS_HOUSE_STYLE:
+        return data
+    return _FLOAT_TOKEN.sub(lambda m: format_float(float(m.group())).encode(), data)
+
+
 def format_column(values: np.ndarray) -> bytes:
     """One number per line, each the shortest decimal that reads back as the same float64."""
     if values.size == 0:
         return b""
     values = np.ascontiguousarray(values, dtype=np.float64)
     if np.isfinite(values).all():
-        return orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].replace(b",", b"\n") + b"\n"
+        text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].replace(b",", b"\n") + b"\n"
+        return house_style(text)
     return ("\n".join(format_float(v) for v in values.tolist()) + "\n").encode()
 
 
@@ -76,13 +108,5 @@ def format_table(table: np.ndarray) -> bytes:
         return b""
     if np.isfinite(table).all():
         text = orjson.dumps(table, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2]
-        return text.replace(b"],[", b"\n") + b"\n"
+        return house_style(text.replace(b"],[", b"\n") + b"\n")
     return ("\n".join(",".join(format_float(v) for v in row) for row in table.tolist()) + "\n").encode()
-
-
-def format_float(value: float) -> str:
-    """The shortest round-trip decimal of one float ('inf', '-inf', 'nan' for the non-finite)."""
-    value = float(value)
-    if not math.isfinite(value):
-        return repr(value)
-    return orjson.dumps(value).decode()

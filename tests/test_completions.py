@@ -29,3 +29,30 @@ def test_activation_names_complete_wherever_a_name_is_expected():
 def test_subcommands_complete():
     out = run_cli(env={"_DLCLI_COMPLETE": "complete_bash", "COMP_WORDS": "dlcli act", "COMP_CWORD": "1"})
     assert out.stdout.decode().split() == ["activations"]
+
+
+def complete(words: str) -> list[str]:
+    """What bash completion offers for the last word of `words` (a trailing space: a new, empty word)."""
+    parts = words.split(" ")
+    out = run_cli(env={"_DLCLI_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(parts) - 1)})
+    return out.stdout.decode().split()
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    ("dlcli perceptron train --act si", {"sigmoid", "silu"}),
+    ("dlcli vanish --act relu,ta", {"relu,tanh", "relu,tanhshrink"}),
+    ("dlcli vanish --init ", {"default", "xavier", "kaiming", "lecun", "orthogonal", "normal"}),
+    ("dlcli vanish --device ", {"cpu", "cuda"}),
+    ("dlcli vanish --dtype f", {"float64", "float32"}),
+    ("dlcli vanish --engine ", {"numpy", "torch"}),
+    ("dlcli vanish --loss ", {"projection", "mse"}),
+    ("dlcli perceptron train --fn x", {"xor", "xnor"}),
+    ("dlcli perceptron train --init ", {"zero", "random"}),
+    ("dlcli perceptron census --method ", {"auto", "direct", "orbits", "lp"}),
+    ("dlcli vanish --format ", {"table", "plain", "csv", "json"}),
+    ("dlcli graph --format j", {"json"}),
+    ("dlcli graph --example sig", {"sigmoid-neuron", "sigmoid-gate"}),
+])
+def test_every_name_valued_option_completes(words, expected):
+    offered = set(complete(words))
+    assert expected <= offered and all(o.startswith(words.split(" ")[-1]) for o in offered), offered

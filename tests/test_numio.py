@@ -67,3 +67,50 @@ def test_line_numbers_count_from_first_line():
 
 def test_empty_input():
     assert numio.parse_numbers(b"  \n\n").size == 0
+
+
+HOUSE_STYLE = [(1e308, "1e+308"), (1e-7, "1e-7"), (1.5e-5, "0.000015"), (1e-5, "0.00001"), (-2.5e-5, "-0.000025"),
+               (1e-6, "1e-6"), (1e-4, "0.0001"), (1e15, "1000000000000000.0"), (1e16, "1e+16"), (0.1, "0.1"),
+               (100.0, "100.0"), (5e-324, "5e-324"), (-0.0, "-0.0"), (float("inf"), "inf"), (float("nan"), "nan")]
+
+
+@pytest.mark.parametrize(("value", "text"), HOUSE_STYLE)
+def test_one_number_style(value, text):
+    assert numio.format_float(value) == text
+
+
+@settings(max_examples=300)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=30))
+def test_columns_tables_and_single_numbers_agree_digit_for_digit(values):
+    array = np.array(values)
+    single = [numio.format_float(v) for v in values]
+    assert numio.format_column(array).decode().splitlines() == single
+    assert numio.format_table(np.column_stack([array, array])).decode().splitlines() == [f"{s},{s}" for s in single]
+
+
+def test_an_orjson_with_another_style_is_rewritten_to_the_house_style(monkeypatch):
+    """Older orjson releases print 1e308 and 1.5e-5: the output is rewritten, not passed on."""
+    monkeypatch.setattr(numio, "ORJSON_IS_HOUSE_STYLE", False)
+    assert numio.house_style(b"1e308\n1.5e-5\n1e16\n-2.5E-5,0.1\n1e-07\n") == \
+        b"1e+308\n0.000015\n1e+16\n-0.000025,0.1\n1e-7\n"
+
+
+def test_plain_csv_and_json_print_the_same_numbers():
+    import json
+
+    from conftest import run_cli
+
+    args = ("activations", "eval", "identity", "1e308", "1e-7", "1.5e-5", "-1e16")
+    plain = run_cli(*args, "-f", "plain").stdout.decode().split()
+    csv_rows = run_cli(*args, "-f", "csv").stdout.decode().splitlines()[1:]
+    text = run_cli(*args, "-f", "json").stdout.decode()
+    assert plain == ["1e+308", "1e-7", "0.000015", "-1e+16"] == [row.split(",")[1] for row in csv_rows]
+    assert '"value":[1e+308,1e-7,0.000015,-1e+16]' in text and json.loads(text)["value"][0] == 1e308
+
+
+def test_json_follows_the_house_style_with_any_orjson(monkeypatch):
+    from dlcli.cli import render
+
+    monkeypatch.setattr(render, "ORJSON_IS_HOUSE_STYLE", False)
+    assert render.json_text({"x": [1.5e-5, 1e308, float("nan")], "n": 2**64, "s": "1e308"}) == \
+        '{"x":[0.000015,1e+308,null],"n":18446744073709551616,"s":"1e308"}'

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from dlcli import files
 from dlcli.errors import InputError
 
 FILE_NAME = "activations.json"
@@ -51,21 +51,9 @@ def _save(entries: dict[str, dict[str, Any]]) -> None:
     text = json.dumps({"activations": entries}, indent=2, sort_keys=False) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o7777 if path.exists() else None
-        fd, tmp = tempfile.mkstemp(prefix=f".{FILE_NAME}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if mode is not None:
-                os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
+    files.write_text(str(path), text, "config")
 
 
 def store(name: str, entry: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
@@ -12,7 +11,7 @@ import typer
 from dlcli import activations as registry
 from dlcli import numio
 from dlcli.activations import Activation
-from dlcli.activations.properties import evaluate
+from dlcli.activations.properties import Evaluation
 from dlcli.cli import render
 from dlcli.cli.options import FormatOpt, complete_activation, parse_params
 from dlcli.cli.render import Format
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Activation functions: values, exact derivatives, properties and plots.", no_args_is_help=True,
                   add_completion=False)
 
-DEFAULT_PLOT = ["sigmoid", "tanh", "relu", "gelu"]
+DEFAULT_PLOT = ["sigmoid", "tanh", "relu"]  # on [-3, 3] each shape shows, also as markers without colour
 
 
 NameArg = Annotated[str, typer.Argument(help="Activation name or alias, or a formula in x.",
@@ -56,8 +55,7 @@ def list_(fmt: FormatOpt = None) -> None:
             for r in rows
         )
     else:
-        table = render.make_table("name", "params", "range", ">f'(0)", ">max |f'|", "notes")
-        table.columns[0].no_wrap = True
+        table = render.make_table("name", "params", "range", ">f'(0)", ">max |f'|", "notes", drop=("notes",))
         for column, ratio in zip(table.columns[1:], (1, 1, None, None, 3), strict=True):
             column.ratio = ratio  # the notes take most of the width the names and numbers leave
         table.expand = True
@@ -150,19 +148,19 @@ def eval_(
         _stream_eval(act, params, derivative, fmt)
         return
     if from_stdin:
-        if sys.stdin.isatty():
+        if render.is_terminal(sys.stdin):
             render.message("reading numbers from stdin (end with Ctrl-D)")
         xs = numio.parse_numbers(sys.stdin.buffer.read())
     else:
         xs = np.array([_parse_argument(t) for t in tokens], dtype=np.float64)
     if xs.size == 0:
         raise InputError("no numbers given (on the command line or stdin)")
-    result = evaluate(act, xs, params)
-    values, grads = result.value, result.derivative
+    values, grads = _evaluate(act, params, xs, want_values=fmt is not Format.plain or not derivative,
+                              want_grads=fmt is not Format.plain or derivative)
     if derivative or fmt is not Format.plain:  # only where f' is shown
         _note_undefined(act, params, xs)
     if fmt is Format.json:
-        render.write_json(result.as_dict())
+        render.write_json(Evaluation(act.name, params, xs, values, grads).as_dict())
     elif fmt is Format.plain:
         if derivative and act.vector:
             render.write_plain(" ".join(render.fmt_float(v) for v in row) for row in grads)
@@ -182,6 +180,20 @@ def eval_(
             sys.stdout.flush()
     else:
         _eval_table(act, params, xs, values, grads)
+
+
+def _evaluate(act: Activation, params: dict[str, float], xs: np.ndarray, want_values: bool,
+              want_grads: bool) -> tuple[np.ndarray, np.ndarray]:
+    """f(xs) and f'(xs), each only when wanted (a vector activation's Jacobian has len(xs)² entries, so its
+    memory is estimated first)."""
+    empty = np.empty(0)
+    if want_grads and act.vector:
+        from dlcli.vanish.memory import check_memory
+
+        check_memory(None, need=4 * 8 * xs.size**2,
+                     advice=f"the Jacobian of {act.name} at {xs.size:,} numbers has {xs.size**2:,} entries; "
+                     "ask for the values only (no -d, --format plain)")
+    return (act.fn(xs, **params) if want_values else empty), (act.grad(xs, **params) if want_grads else empty)
 
 
 def _parse_argument(token: str) -> float:
@@ -229,7 +241,7 @@ def _stream_eval(act: Activation, params: dict[str, float], derivative: bool, fm
             return fn(xs, **params)
         return np.column_stack([xs, act.fn(xs, **params), act.grad(xs, **params)])
 
-    if sys.stdin.isatty():
+    if render.is_terminal(sys.stdin):
         render.message("reading numbers from stdin (end with Ctrl-D)")
     if fmt is Format.plain:
         count = stream(compute, numio.format_column)
@@ -265,15 +277,15 @@ def plot(
     param: ParamOpt = None,
     derivative: Annotated[bool, typer.Option("--derivative", "-d", help="Plot f' instead of f.")] = False,
     both: Annotated[bool, typer.Option("--both", "-b", help="Plot f and f'.")] = False,
-    xmin: Annotated[float, typer.Option(help="Left end of the x range.")] = -5.0,
-    xmax: Annotated[float, typer.Option(help="Right end of the x range.")] = 5.0,
+    xmin: Annotated[float, typer.Option(help="Left end of the x range.")] = -3.0,
+    xmax: Annotated[float, typer.Option(help="Right end of the x range.")] = 3.0,
     width: Annotated[int, typer.Option(min=16, max=400, help="Plot width in characters.")] = 72,
     height: Annotated[int, typer.Option(min=4, max=200, help="Plot height in rows.")] = 20,
-    svg: Annotated[Path | None, typer.Option(help="Also save the picture as an SVG file.")] = None,
+    svg: Annotated[str | None, typer.Option(help="Also save the picture as an SVG file ('-': the SVG on stdout "
+                                            "instead of the chart).")] = None,
 ) -> None:
     """Plot one or several activations (and/or their derivatives) on one canvas in the terminal."""
-    if not xmin < xmax:
-        raise InputError(f"--xmin ({xmin:g}) must be less than --xmax ({xmax:g})")
+    _check_range(xmin, xmax)
     acts = [registry.get(n) for n in (names or DEFAULT_PLOT)]
     given = parse_params(param)
     for act in acts:
@@ -283,8 +295,11 @@ def plot(
     if given and len(acts) > 1:
         raise InputError("--param applies to a single activation; plot one activation at a time with parameters")
     from dlcli.charts import canvas
-    from dlcli.cli.plot import print_chart
+    from dlcli.cli.plot import MAX_SERIES, print_chart
 
+    if len(acts) * (2 if both else 1) > MAX_SERIES:
+        raise InputError(f"one plot draws at most {MAX_SERIES} curves, each with its own colour and marker "
+                         f"(got {len(acts) * (2 if both else 1)}); plot fewer activations at a time")
     series: list[canvas.Series] = []
     for act in acts:
         params = act.resolve(given)
@@ -295,20 +310,24 @@ def plot(
     if svg is not None:
         from dlcli.charts.svg import to_svg
 
-        _write_file_atomically(svg, to_svg(chart))
+        render.write_file(svg, to_svg(chart), what="--svg file")
+        if svg == "-":
+            return
         render.message(f"saved {svg}")
     print_chart(chart, width, height)
 
 
-def _write_file_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a failure never leaves a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+def _check_range(xmin: float, xmax: float) -> None:
+    """--xmin < --xmax, both finite, with a width a float can hold: else one line and exit 2."""
+    import math
+
+    for name, value in (("--xmin", xmin), ("--xmax", xmax)):
+        if not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number (got {render.fmt_float(value)})")
+    if not xmin < xmax:
+        raise InputError(f"--xmin ({xmin:g}) must be less than --xmax ({xmax:g})")
+    if not math.isfinite(xmax - xmin) or xmax - xmin < 1e-300:
+        raise InputError(f"the range [{xmin:g}, {xmax:g}] is too wide or too narrow to plot in float64")
 
 
 # --- define / undefine ---------------------------------------------------------------------------
@@ -394,4 +413,5 @@ def check(
     failed = [r.name for r in results if not r.passed]
     if failed:
         raise RunError(f"derivative check failed for: {', '.join(failed)}")
-    render.message(f"all {len(results)} derivatives agree with their references")
+    render.message(f"all {render.count(len(results), 'derivative')} agree with their references"
+                   if len(results) > 1 else "the derivative agrees with its reference")

@@ -77,7 +77,8 @@ def command(
     from dlcli.graph import draw
     from dlcli.graph.parser import ExprError
 
-    expression, values = _inputs(expression, assignments or [], example_name)
+    expression, values = _inputs(None if expression is None else expression.strip(), assignments or [],
+                                 example_name)
     try:
         graph = core.build(expression)
         result = core.backprop(graph, values)
@@ -121,5 +122,13 @@ def _fail_with_caret(error: ExprError) -> None:
     """The one error line, then the expression with a caret under the offending column; exit 2."""
     render.error_line(str(error))
     text, caret = error.caret_lines()
-    sys.stderr.write(f"  {text}\n  {caret}\n")
+    start = len(caret) - len(caret.lstrip())
+    width = len(caret.strip())
+    shown = render.escape_controls(text)
+    left = len(render.escape_controls(text[:start]))
+    span = max(1, len(render.escape_controls(text[start:start + width])))
+    marker = caret.strip() or "^"
+    if span != len(marker):  # an escaped character widened the span
+        marker = marker[0] + (marker[1] if len(marker) > 1 else "^") * (span - 1)
+    sys.stderr.write(f"  {shown}\n  {' ' * left}{marker}\n")
     raise typer.Exit(2)

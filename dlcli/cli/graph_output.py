@@ -84,14 +84,15 @@ def _show_tables(result: core.GraphResult, rows: list[core.CheckRow] | None) -> 
     console = render.console()
     fmt = render.fmt_short
     table = render.make_table("node", "gate", "expression", "inputs", ">value", ">local grads", ">∂f/∂node",
-                              "role", title=f"nodes in topological order: {result.graph.expression[:60]}")
+                              "role", title=f"nodes in topological order: {result.graph.expression[:60]}",
+                              drop=("expression", "role"))
     shown = result.nodes if len(result.nodes) <= MAX_TABLE_ROWS else result.nodes[-MAX_TABLE_ROWS:]
     for node in shown:
         cells = _node_cells(node, result, fmt, sep=", ", no_local="—", no_grad="—")
         table.add_row(*cells[:6], draw.branch_sum(node, fmt), node.role)
     console.print(table)
     if len(shown) < len(result.nodes):
-        render.message(f"table shows the last {len(shown)} of {len(result.nodes)} nodes; "
+        render.message(f"table shows the last {len(shown)} of {render.count(len(result.nodes), 'node')}; "
                        "--format plain/csv/json list them all")
     console.print(Text("the graph (output at the root, inputs at the leaves):", style="bold"))
     for row, text in _tree_texts(result):
@@ -99,7 +100,7 @@ def _show_tables(result: core.GraphResult, rows: list[core.CheckRow] | None) -> 
         line = Text()
         line.append(row.prefix, style="dim")
         line.append(text, style=style)
-        console.print(line, no_wrap=True, overflow="ellipsis")
+        console.print(line, overflow="fold")
     grads = render.make_table("input", ">value", ">∂f/∂input", title=f"f = {fmt(result.value)}")
     for name, grad in result.gradients.items():
         grads.add_row(name, fmt(result.values[name]), fmt(grad))

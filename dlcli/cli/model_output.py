@@ -79,7 +79,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def run_model(opts: ModelOptions, fmt: Format, chart: bool, progress: Any) -> None:
     """Everything `vanish --model` does after parsing: load, check, measure, render."""
     result = analyse(opts, progress)
-    progress.close()
+    progress.clear()
     show(result, fmt, chart)
 
 

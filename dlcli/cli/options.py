@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from collections.abc import Callable
+from enum import Enum
+from typing import Annotated, Any
 
 import typer
 
@@ -24,6 +26,31 @@ def complete_activation(incomplete: str) -> list[str]:
     return [n for n in activations.names(include_aliases=True) if n.startswith(incomplete)]
 
 
+def complete_activation_list(incomplete: str) -> list[str]:
+    """Element-wise activation names for a comma-separated list ('sigmoid,ta' completes the last name)."""
+    from dlcli import activations
+
+    head, _, last = incomplete.rpartition(",")
+    prefix = head + "," if head else ""
+    return [prefix + n for n in activations.names(include_aliases=True, elementwise_only=True) if n.startswith(last)]
+
+
+def complete_from(module: str, constant: str) -> Callable[[str], list[str]]:
+    """A completer offering the names in `module.constant` (imported only when completing)."""
+
+    def complete(incomplete: str) -> list[str]:
+        import importlib
+
+        return [n for n in getattr(importlib.import_module(module), constant) if n.startswith(incomplete)]
+
+    return complete
+
+
+def complete_choices(*names: str) -> Callable[[str], list[str]]:
+    """A completer offering `names`."""
+    return lambda incomplete: [n for n in names if n.startswith(incomplete)]
+
+
 def parse_params(pairs: list[str] | None, expected: str = "key=value") -> dict[str, str]:
     """`key=value` strings into a dict; the registry validates names and ranges."""
     out: dict[str, str] = {}
@@ -38,3 +65,66 @@ def parse_params(pairs: list[str] | None, expected: str = "key=value") -> dict[s
 def draw_seed(seed: int | None) -> int:
     """The seed to use: the one given, else a fresh one (which the command then shows)."""
     return secrets.randbelow(2**32) if seed is None else seed
+
+
+
+
+def click_message(exc: Any) -> str:
+    """A click/Typer usage error in dlcli's own words (never pydantic's 'Value error, ... is not one of')."""
+    import re
+
+    text = exc.format_message()
+    param = getattr(exc, "param", None)
+    kind = type(exc).__name__
+    if kind == "NoSuchOption":
+        text = re.sub(r" \((?:Possible options|Did you mean):? (.*?)\??\)", r"; did you mean \1?", text)
+        return text[0].lower() + text[1:]
+    if kind == "MissingParameter" and param is not None:
+        if type(param).__name__.endswith("Argument"):
+            return f"missing argument {param.name.upper()}"
+        return f"missing option {param.opts[0]} (it is required)"
+    if kind == "BadParameter" and param is not None:
+        name = param.opts[0] if param.opts[0].startswith("-") else param.name.upper()
+        given = _given(param.opts)
+        got = f" (got '{given}')" if given is not None else ""
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            match = re.search(r"'([^']*)' is not one of", text)
+            shown = f" (got '{match.group(1)}')" if match else got
+            return f"{name} must be one of {', '.join(m.value for m in annotation)}{shown}"
+        bound = re.search(r"(greater|less) than( or equal to)? (\S+)", text)
+        if bound:
+            word = ("at least" if bound.group(2) else "more than") if bound.group(1) == "greater" else \
+                ("at most" if bound.group(2) else "less than")
+            return f"{name} must be {word} {bound.group(3)}{got}"
+        if annotation is int:
+            return f"{name} expects a whole number{got}"
+        if annotation is float:
+            return f"{name} expects a number{got}"
+        return f"invalid value for {name}{got}"
+    if match := re.match(r"Option '(.*?)' requires an argument", text):
+        return f"{match.group(1)} needs a value"
+    if match := re.match(r"Got unexpected extra arguments? \((.*)\)", text):
+        return f"unexpected extra argument(s): {match.group(1)}"
+    if match := re.match(r"No such command '(.*?)'", text):
+        ctx = getattr(exc, "ctx", None)
+        commands = ctx.command.list_commands(ctx) if ctx is not None else []
+        from dlcli.errors import unknown_name
+
+        return str(unknown_name("command", match.group(1), commands))
+    text = text.rstrip(".")
+    return text[0].lower() + text[1:] if text else kind
+
+
+def _given(opts: list[str]) -> str | None:
+    """The value the command line gave option `opts` (for error messages), if it can be found."""
+    import sys
+
+    argv = sys.argv[1:]
+    for i, word in enumerate(argv):
+        for opt in opts:
+            if word == opt and i + 1 < len(argv):
+                return argv[i + 1]
+            if opt.startswith("--") and word.startswith(opt + "="):
+                return word[len(opt) + 1:]
+    return None

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dlcli.cli import render
-from dlcli.cli.options import FormatOpt, SeedOpt
+from dlcli.cli.options import FormatOpt, SeedOpt, complete_activation_list, complete_choices, complete_from
 from dlcli.cli.perceptron_output import (
     MAX_TABLE_ROWS,
-    ProgressLine,
+    epoch_progress,
     function_title,
     plain_value,
     vector_text,
@@ -30,7 +30,8 @@ app = typer.Typer(help="The perceptron: Boolean functions, the learning rule, ex
 
 HISTORY_HEAD = 12  # epochs shown at each end of a long training table
 FnOpt = Annotated[str, typer.Option(
-    "--fn", help=f"A name ({', '.join(boolean.FUNCTION_NAMES)}) or a truth table such as 0110 "
+    "--fn", autocompletion=complete_from("dlcli.perceptron.boolean", "FUNCTION_NAMES"),
+    help=f"A name ({', '.join(boolean.FUNCTION_NAMES)}) or a truth table such as 0110 "
     "(character i = output for the row spelling i in binary, first input most significant).")]
 InputsOpt = Annotated[int | None, typer.Option(
     "--inputs", "-n", help="Inputs for a named n-ary function \\[default: 2].")]
@@ -40,13 +41,15 @@ InputsOpt = Annotated[int | None, typer.Option(
 HiddenOpt = Annotated[int | None, typer.Option(
     "--hidden", help="Train a multi-layer perceptron with this many hidden units (backpropagation).")]
 ActOpt = Annotated[str | None, typer.Option(
-    "--act", help="Hidden-unit activation from the registry (with --hidden) \\[default: tanh].")]
+    "--act", autocompletion=complete_activation_list,
+    help="Hidden-unit activation from the registry (with --hidden) \\[default: tanh].")]
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="Activation parameter as key=value (repeatable, with --hidden).")]
 EpochsOpt = Annotated[int | None, typer.Option(
     "--epochs", help="Epoch cap \\[default: 1000; with --hidden 5000 per attempt].")]
 InitOpt = Annotated[str, typer.Option(
-    "--init", help="Initial weights: zero, or random (uniform on [-1, 1] in steps of 0.01).")]
+    "--init", autocompletion=complete_choices("zero", "random"),
+    help="Initial weights: zero, or random (uniform on [-1, 1] in steps of 0.01).")]
 ShuffleOpt = Annotated[bool, typer.Option("--shuffle", help="New random row order each epoch.")]
 PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the picture or loss curve (tables).")]
 
@@ -68,6 +71,7 @@ def train(
 ) -> None:
     """Train on a Boolean function; give the exact verdict: weights that work, or a proof that none do."""
     function = boolean.parse_spec(fn, inputs)
+    lr = _check_rate(lr)
     fmt = render.resolve_format(fmt)
     if hidden is not None:
         if shuffle or init != "zero":
@@ -83,9 +87,9 @@ def train(
     if (shuffle or init == "random") and seed is None:
         seed = secrets.randbelow(2**31)
         render.message(f"seed: {seed}")
-    progress = ProgressLine()
-    result = perceptron.train(function, perceptron.parse_rate(lr), epochs or 1000, init, shuffle, seed,
-                              progress=progress.epoch)
+    progress = render.Progress()
+    result = perceptron.train(function, perceptron.parse_rate(lr), 1000 if epochs is None else epochs, init,
+                              shuffle, seed, progress=epoch_progress(progress))
     progress.clear()
     if fmt is Format.json:
         render.write_json(result.as_dict())
@@ -99,6 +103,19 @@ def train(
         render.write_plain(f"{k}\t{plain_value(v)}" for k, v in data.items() if k != "history")
     else:
         _single_story(result, plot)
+
+
+def _check_rate(text: str) -> str:
+    """--lr as given, once it is known to be a finite positive number a float can hold."""
+    import math
+
+    from dlcli.numio import parse_number
+
+    text = text.strip()
+    value = parse_number(text, where="--lr")
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"--lr must be a finite positive number (got {text})")
+    return text
 
 
 def _single_story(result: TrainResult, plot: bool) -> None:
@@ -124,8 +141,8 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     columns = [f"x{i + 1}" for i in range(fn.inputs)]
     wrong = sum(t != p for t, p in zip(fn.table, result.predictions, strict=True))
     brief = len(fn.table) > MAX_TABLE_ROWS  # big tables: only the rows the final weights get wrong
-    title = f"truth table: the {min(wrong, MAX_TABLE_ROWS)} rows of {len(fn.table)} shown are wrong" if brief \
-        else "truth table"
+    title = (f"truth table: the {render.count(min(wrong, MAX_TABLE_ROWS), 'row')} of {len(fn.table)} shown "
+             "are wrong") if brief else "truth table"
     rows = render.make_table(*columns, ">target", ">w·x + b", ">output", "", title=title)
     shown = 0
     for row, target, out_bit in zip(fn.rows, fn.table, result.predictions, strict=True):
@@ -137,7 +154,8 @@ def _single_story(result: TrainResult, plot: bool) -> None:
     if shown or not brief:
         render.print_renderable(rows)
     if brief:
-        out.print(f"{len(fn.table) - wrong} of {len(fn.table)} rows right with the final weights", highlight=False)
+        out.print(f"{len(fn.table) - wrong} of {render.count(len(fn.table), 'row')} right with the final weights",
+                  highlight=False)
     if plot and fn.inputs == 2:
         from dlcli.perceptron.learning import decision_picture
 
@@ -145,7 +163,7 @@ def _single_story(result: TrainResult, plot: bool) -> None:
                   "('.' = where the unit outputs 1; digits are the targets)", highlight=False)
         render.write_plain(decision_picture(result.weights, result.bias, fn.table))
     for line in _verdict_lines(result):
-        out.print(line, highlight=False)
+        render.print_paragraph(out, line)
 
 
 def _verdict_lines(result: TrainResult) -> list[str]:
@@ -157,20 +175,22 @@ def _verdict_lines(result: TrainResult) -> list[str]:
                     f"w = {vector_text(result.weights)}, b = {weight_text(result.bias)} "
                     f"(θ = {weight_text(-result.bias)}) "
                     f"reproduce {fn.table} (re-checked)."]
-        return [f"linearly separable: yes (exact LP). Training stopped after {result.epochs} epochs without "
+        return ["linearly separable: yes (exact LP). Training stopped after "
+                f"{render.count(result.epochs, 'epoch')} without "
                 "converging (raise --epochs); integer weights that work: "
                 + verdict.as_dict(fn.table)["text"] + "."]
     lines = ["linearly separable: no."]
     if result.cycle:
         first, again = result.cycle
         lines.append(f"Proof 1 (perceptron cycling): the weights after epoch {again} equal those after "
-                     f"epoch {first},\nso with the rows in this fixed order the rule repeats forever; "
-                     "a separable function\nwould have converged (perceptron convergence theorem).")
+                     f"epoch {first}, so with the rows in this fixed order the rule repeats forever; "
+                     "a separable function would have converged (perceptron convergence theorem).")
     else:
         last = result.history[-1].mistakes
-        lines.append(f"Training stopped after {result.epochs} epochs with {last} mistakes in the last.")
-    lines.append(f"Proof{' 2' if result.cycle else ''} (convex hulls meet): {verdict.hull.text()}\n"
-                 "is a convex combination of 1-rows and also of 0-rows, so any w·x + b would have to be\n"
+        lines.append(f"Training stopped after {render.count(result.epochs, 'epoch')} with "
+                     f"{render.count(last, 'mistake')} in the last.")
+    lines.append(f"Proof{' 2' if result.cycle else ''} (convex hulls meet): {verdict.hull.text()} "
+                 "is a convex combination of 1-rows and also of 0-rows, so any w·x + b would have to be "
                  "≥ 0 and < 0 there at once.")
     return lines
 
@@ -183,7 +203,8 @@ def census(
     list_: Annotated[bool, typer.Option(
         "--list", help="List every threshold function with integer weights (N ≤ 4).")] = False,
     method: Annotated[str, typer.Option(
-        "--method", help="auto, direct (all integer weights within Muroga's bound), orbits (non-negative "
+        "--method", autocompletion=complete_from("dlcli.perceptron.census", "METHODS"),
+        help="auto, direct (all integer weights within Muroga's bound), orbits (non-negative "
         "sorted weights + input symmetries; for N = 5, 6) or lp (exact LP per table; N ≤ 3).")] = "auto",
     fmt: FormatOpt = None,
 ) -> None:
@@ -191,7 +212,10 @@ def census(
     from dlcli.perceptron.census import OEIS_A000609
     from dlcli.perceptron.census import census as count
 
-    result = count(inputs, method, list_)
+    progress = render.Progress("census")
+    result = count(inputs, method, list_,
+                   progress=lambda done, total: progress("direct", done, total, unit="weight vectors"))
+    progress.clear()
     render.message(f"method {result.method}: integer weights |w_i| ≤ {result.weight_bound} (Muroga's bound) "
                    "reach every threshold function")
     fmt = render.resolve_format(fmt)
@@ -217,7 +241,7 @@ def census(
 
 def _census_story(result: Census, published: int, list_: bool) -> None:
     if list_:
-        title = f"the {result.separable} threshold functions of {result.inputs} inputs"
+        title = f"the {result.separable} threshold functions of {render.count(result.inputs, 'input')}"
         table = render.make_table("truth table", "computes", "weights", ">bias", title=title)
         for r in result.realisations:
             table.add_row(r.table, boolean.describe(r.table), vector_text(r.weights), str(r.bias))

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from dlcli.cli import render
 from dlcli.cli.perceptron_output import (
     MAX_TABLE_ROWS,
-    ProgressLine,
     function_title,
     plain_value,
     vector_text,
@@ -28,7 +27,7 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
     from dlcli.perceptron.learning import decide
     from dlcli.perceptron.mlp import train_mlp
 
-    line = ProgressLine()
+    line = render.Progress()
 
     def report(attempt: int, epoch: int, loss: float) -> None:
         if epoch % 250 == 0:
@@ -36,11 +35,12 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
 
     def announce(restart: Restart) -> None:
         line.clear()
-        render.message(f"restart: attempt {restart.attempt} gave up after {restart.epochs} epochs at loss "
+        render.message(f"restart: attempt {restart.attempt} gave up after {render.count(restart.epochs, 'epoch')} "
+                       f"at loss "
                        f"{render.fmt_short(restart.loss, 4)} ({restart.reason}); "
                        "trying a fresh initialisation")
 
-    result = train_mlp(function, hidden, act, parse_number(lr, "--lr"), epochs or 5000, seed,
+    result = train_mlp(function, hidden, act, parse_number(lr, "--lr"), 5000 if epochs is None else epochs, seed,
                        parse_params(param), on_restart=announce, progress=report)
     line.clear()
     if seed is None:
@@ -61,7 +61,7 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
         _mlp_story(result, verdict, plot)
     if not result.solved:
         raise RunError(f"did not solve {function.name} with {hidden} hidden unit{'s' if hidden > 1 else ''} "
-                       f"in {len(result.restarts) + 1} attempts; try more --hidden units or --epochs")
+                       f"in {render.count(len(result.restarts) + 1, 'attempt')}; try more --hidden units or --epochs")
 
 
 def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
@@ -70,7 +70,8 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
     fn = result.function
     out = render.console()
     out.print(f"multi-layer perceptron on {function_title(fn)}\n"
-              f"{fn.inputs} inputs → {result.hidden} {result.act} hidden units → sigmoid output, "
+              f"{render.count(fn.inputs, 'input')} → {result.hidden} {result.act} hidden "
+              f"unit{'s' if result.hidden != 1 else ''} → sigmoid output, "
               f"cross-entropy loss, lr {render.fmt_short(result.lr)}, seed {result.seed}", highlight=False)
     if plot:
         from dlcli.charts import canvas
@@ -101,7 +102,7 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
         table.add_row(units[j], vector_text(unit.weights), render.fmt_short(unit.bias, 4),
                       render.fmt_short(unit.output_weight, 4), unit.table, unit.meaning)
     render.print_renderable(table)
-    status = (f"solved: all {len(fn.table)} rows right after {result.epochs} epochs"
+    status = (f"solved: all {len(fn.table)} rows right after {render.count(result.epochs, 'epoch')}"
               if result.solved else f"not solved: {result.accuracy:.0%} of rows right")
     tried = f" (attempt {len(result.restarts) + 1}, after {len(result.restarts)} restart" \
             f"{'s' if len(result.restarts) != 1 else ''})" if result.restarts else ""

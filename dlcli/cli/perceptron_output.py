@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -44,28 +44,14 @@ def vector_text(values) -> str:
     return "(" + ", ".join(weight_text(v) for v in values) + ")"
 
 
-class ProgressLine:
-    """A transient progress line for long runs, on stderr and only when that is a terminal."""
+def epoch_progress(progress: render.Progress) -> Callable[[Epoch], None]:
+    """The single-layer rule's per-epoch callback, shown every 200 epochs on `progress`."""
 
-    def __init__(self) -> None:
-        self.enabled = render.colour_allowed(sys.stderr)
-        self.shown = False
-
-    def update(self, text: str) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\r{text}\x1b[K")
-            sys.stderr.flush()
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self.shown = False
-
-    def epoch(self, epoch: Epoch) -> None:
+    def show(epoch: Epoch) -> None:
         if epoch.epoch % 200 == 0:
-            self.update(f"epoch {epoch.epoch}: {epoch.mistakes} mistakes")
+            progress.update(f"epoch {epoch.epoch}: {render.count(epoch.mistakes, 'mistake')}")
+
+    return show
 
 
 def plain_value(value) -> str:

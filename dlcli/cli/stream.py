@@ -24,6 +24,7 @@ from dlcli.numio import parse_numbers
 
 CHUNK = 1 << 20
 _WHITESPACE = b" \t\r\n\v\f"
+ERRNO_BASE = 64  # the printer exits with ERRNO_BASE + errno when a write fails
 _HEADER = struct.Struct("<QQ")  # rows, columns of the float64 block that follows
 
 
@@ -109,11 +110,14 @@ def _stream_two_processes(compute: Callable[[np.ndarray], np.ndarray], render: C
                           out_fd: int) -> int:
     read_end, write_end = os.pipe()
     child = os.fork()
-    if child == 0:  # the printer
+    if child == 0:  # the printer: Ctrl-C is the reader's to handle; this one prints what it was given and ends
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.close(write_end)
         status = 0
         try:
             _print_blocks(read_end, render, out_fd)
+        except OSError as exc:  # tell the parent why (a full disk, a closed stdout) through the exit code
+            status = ERRNO_BASE + exc.errno if exc.errno and exc.errno < 256 - ERRNO_BASE else 1
         except BaseException:  # a forked child must never unwind into the parent's code
             status = 1
         os._exit(status)
@@ -132,8 +136,11 @@ def _stream_two_processes(compute: Callable[[np.ndarray], np.ndarray], render: C
     code = os.waitstatus_to_exitcode(status)
     if code == -signal.SIGPIPE:  # the reader went away (`| head -1`): end as quietly as the printer did
         os.kill(os.getpid(), signal.SIGPIPE)
+    if code > ERRNO_BASE:
+        number = code - ERRNO_BASE
+        raise RunError(f"cannot write stdout: {os.strerror(number)}")
     if code != 0:
-        raise RunError("the output process failed")
+        raise RunError("the output process failed (an internal error; please report it)")
     return count
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dlcli.cli import render
-from dlcli.cli.options import FormatOpt
+from dlcli.cli.options import FormatOpt, complete_activation_list, complete_from
 from dlcli.cli.render import Format
 from dlcli.errors import InputError
 
@@ -19,16 +17,12 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Gradient flow through stacked dense layers: measured, explained, set beside theory.",
                   add_completion=False)
 
+COMPLETE_INIT = complete_from("dlcli.vanish.config", "INITS")
+COMPLETE_LOSS = complete_from("dlcli.vanish.config", "LOSSES")
+COMPLETE_DTYPE = complete_from("dlcli.vanish.config", "DTYPES")
+COMPLETE_ENGINE = complete_from("dlcli.vanish.config", "ENGINES")
+COMPLETE_DEVICE = complete_from("dlcli.vanish.config", "DEVICES")
 TABLE_ROWS = 40  # longer stacks show their first and last layers in the table (all of them in other formats)
-
-
-def complete_activation_list(incomplete: str) -> list[str]:
-    """The last name of a comma-separated --act list completed (element-wise activations only)."""
-    from dlcli import activations
-
-    head, _, last = incomplete.rpartition(",")
-    prefix = head + "," if head else ""
-    return [prefix + n for n in activations.names(include_aliases=True, elementwise_only=True) if n.startswith(last)]
 
 
 def parse_layers(text: str) -> list[int]:
@@ -69,7 +63,12 @@ def parse_per_activation_params(pairs: list[str] | None, names: list[str]) -> di
     return out
 
 
-@app.command()
+HELP = ("Push a batch through a stack of dense layers, backpropagate once, and show how the gradient shrinks or "
+        "grows from the top layer to layer 1 beside the mean-field prediction. With --model, the same report for "
+        "your own nn.Module, module by module.")
+
+
+@app.command(help=HELP)
 def vanish(
     act: Annotated[str, typer.Option("--act", "-a", help="Activation (a name or a formula in x), or several "
                                      "comma-separated to compare.",
@@ -81,23 +80,26 @@ def vanish(
     batch: Annotated[int, typer.Option("--batch", "-b", help="Examples in the batch.")] = 64,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Activation parameter key=value, or "
                                                     "NAME:key=value for one of several (repeatable).")] = None,
-    init: Annotated[str | None, typer.Option(help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal, or "
-                                             "normal: W ~ N(0, gain²/fan_in), b ~ N(0, bias_std²) \\[default: "
-                                             "default; with --model: keep].")] = None,
+    init: Annotated[str | None, typer.Option(
+        autocompletion=COMPLETE_INIT, help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal, or "
+        "normal: W ~ N(0, gain²/fan_in), b ~ N(0, bias_std²) \\[default: default; with --model: keep].")] = None,
     gain: Annotated[float | None, typer.Option(help="Weight scale \\[default: the init's own, √2 for kaiming, "
                                                "else 1].")] = None,
     bias_std: Annotated[float | None, typer.Option(help="Biases ~ N(0, S²) \\[default: nn.Linear's uniform for "
                                                    "--init default, else 0].")] = None,
-    loss: Annotated[str | None, typer.Option(help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
-                                             "random targets; with --model also cross_entropy \\[default: "
-                                             "projection; with --model and class labels: cross_entropy].")] = None,
+    loss: Annotated[str | None, typer.Option(
+        autocompletion=COMPLETE_LOSS, help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
+        "random targets; with --model also cross_entropy \\[default: projection; with --model and class "
+        "labels: cross_entropy].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed \\[default: a fresh one, shown].")] = None,
-    dtype: Annotated[str | None, typer.Option(help="float64, float32 or bfloat16 (torch engine); statistics are "
-                                              "always float64 \\[default: float64; with --model: the model's "
-                                              "own].")] = None,
-    engine: Annotated[str | None, typer.Option(help="numpy (fast start) or torch (nn.Sequential + autograd) "
-                                               "\\[default: torch for cuda or bfloat16, else numpy].")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda (torch engine).")] = "cpu",
+    dtype: Annotated[str | None, typer.Option(
+        autocompletion=COMPLETE_DTYPE, help="float64, float32 or bfloat16 (torch engine); statistics are "
+        "always float64 \\[default: float64; with --model: the model's own].")] = None,
+    engine: Annotated[str | None, typer.Option(
+        autocompletion=COMPLETE_ENGINE, help="numpy (fast start) or torch (nn.Sequential + autograd) "
+        "\\[default: torch for cuda or bfloat16, else numpy].")] = None,
+    device: Annotated[str, typer.Option(
+        autocompletion=COMPLETE_DEVICE, help="cpu or cuda (torch engine).")] = "cpu",
     fmt: FormatOpt = None,
     chart: Annotated[bool, typer.Option(help="Draw the gradient chart (table format).")] = True,
     # --- what fixes it: residual connections, normalisation, the Jacobian spectrum, the phase diagram ---
@@ -139,9 +141,7 @@ def vanish(
         "--eval-mode", rich_help_panel="Your own model", help="model.eval() (batch norm's running statistics, no "
         "dropout) \\[default: training mode].")] = False,
 ) -> None:
-    """Push a batch through a stack of dense layers, backpropagate once, and show how the gradient
-    shrinks or grows from the top layer to layer 1 beside the mean-field prediction. With --model, the same
-    report for your own nn.Module, module by module."""
+    """Run the stack once forward and backward; show the gradient per layer beside mean-field theory."""
     from dlcli.cli.model_output import check_combination
 
     check_combination(model)
@@ -151,7 +151,7 @@ def vanish(
         from dlcli.cli.model_output import ModelOptions, run_model
 
         run_model(ModelOptions(model, model_arg, weights, data, batch, input_shape, loss, dtype, device, seed, init,
-                               gain, eval_mode, output), render.resolve_format(fmt), chart, ProgressReporter())
+                               gain, eval_mode, output), render.resolve_format(fmt), chart, render.Progress())
         return
     from dlcli.activations.formula import split_names
     from dlcli.vanish.analysis import run
@@ -168,6 +168,10 @@ def vanish(
         raise InputError("--svg goes with --phase")
     fixes = fix_options(residual, residual_scale, norm, spectrum, spectrum_samples)
     widths = parse_layers(layers) if layers is not None else None
+    if widths is None:  # a huge --depth is refused before its configuration is built
+        from dlcli.vanish.memory import check_memory, uniform_bytes
+
+        check_memory(None, need=uniform_bytes(depth or 20, width or 256, batch, dtype))
     per_act = parse_per_activation_params(param, names)
     if seed is None:
         import secrets
@@ -177,7 +181,7 @@ def vanish(
                            init=init, gain=gain, bias_std=bias_std, batch=batch, seed=seed, dtype=dtype,
                            engine=engine, device=device, loss=loss, **fixes) for name in names]
     fmt = render.resolve_format(fmt)
-    progress = ProgressReporter()
+    progress = render.Progress()
     results = []
     for config in configs:
         progress.label = config.activation
@@ -210,50 +214,6 @@ def canonical_name(name: str) -> str:
     from dlcli import activations
 
     return activations.get(name).name
-
-
-class ProgressReporter:
-    """Per-layer progress on stderr: a live bar on a terminal once a run has taken a second; elsewhere (a log
-    file, CI) a line every few seconds once it has taken ten, so that quick runs print nothing extra."""
-
-    DELAY = 1.0
-    PLAIN_DELAY = 10.0
-
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-        self.label = ""
-        self.last_line = 0.0
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        terminal = _isatty(sys.stderr)
-        if now - self.start < (self.DELAY if terminal else self.PLAIN_DELAY):
-            return
-        description = f"{self.label} {stage}"
-        if terminal:
-            if self.bar is None:
-                from rich.progress import Progress
-
-                self.bar = Progress(console=render.console(stderr=True), transient=True)
-                self.bar.start()
-                self.task = self.bar.add_task(description, total=total)
-            self.bar.update(self.task, description=description, completed=done, total=total)
-        elif now - self.last_line >= 5.0:
-            self.last_line = now
-            render.message(f"vanish: {description} {done}/{total} layers")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -346,7 +306,7 @@ def _print_spectrum(out: Any, r: VanishResult) -> None:
 
 def _config_line(r: VanishResult) -> str:
     c = r.config
-    shape = (f"{c.depth} layers × {c.widths[1]} units" if len(set(c.widths)) == 1
+    shape = (f"{render.count(c.depth, 'layer')} × {render.count(c.widths[1], 'unit')}" if len(set(c.widths)) == 1
              else f"layers {','.join(map(str, c.widths))}")
     bias = "" if c.bias_std is None else f", bias std {c.bias_std:g}"
     params = "".join(f", {k}={v:g}" for k, v in c.params.items())
@@ -357,15 +317,13 @@ def _config_line(r: VanishResult) -> str:
 
 
 def _show_table(results: list[VanishResult], chart: bool) -> None:
-    from rich.text import Text
-
     s = render.fmt_short
     out = render.console()
     if len(results) == 1:
         r = results[0]
-        out.print(Text(f"{r.config.activation}: {_config_line(r)}", style="bold"))
+        render.print_paragraph(out, f"{r.config.activation}: {_config_line(r)}", style="bold")
         table = render.make_table("layer", ">width", ">‖∂W‖", ">grad_rms", ">theory", ">act mean", ">act std",
-                                  ">saturated", ">dead")
+                                  ">saturated", ">dead", drop=("width", "act mean", "act std"))
         rows = list(r.layers)
         shown = rows if len(rows) <= TABLE_ROWS else rows[: TABLE_ROWS // 2] + [None] + rows[-TABLE_ROWS // 2:]
         for st in shown:
@@ -377,10 +335,10 @@ def _show_table(results: list[VanishResult], chart: bool) -> None:
                           f"{st.saturated_frac:.1%}", f"{st.dead_frac:.1%}")
         render.print_renderable(table)
     else:
-        out.print(Text(_config_line(results[0]).split(", seed")[0] + f", seed {results[0].config.seed}",
-                       style="bold"))
+        render.print_paragraph(out, _config_line(results[0]).split(", seed")[0] +
+                               f", seed {results[0].config.seed}", style="bold")
         table = render.make_table("activation", ">gradient ratio", "verdict", ">grad_rms ratio", ">√χ1",
-                                  ">predicted", ">q*", ">critical gain")
+                                  ">predicted", ">q*", ">critical gain", drop=("critical gain", "grad_rms ratio"))
         for r in results:
             t = r.theory
             table.add_row(r.config.activation, s(r.gradient_ratio, 3), r.verdict, s(r.grad_rms_ratio, 3),
@@ -425,8 +383,9 @@ def _print_summary(out: Any, r: VanishResult, single: bool) -> None:
     head.append(f"  gradient_ratio {s(r.gradient_ratio, 4)} (layer 1 ‖∂W‖ / layer {r.config.depth} ‖∂W‖)")
     out.print(head)
     if single and r.residual is None and r.norm is None:  # with those the explanation gives their own theory
-        out.print(f"  theory: q* = {s(t.q_star, 5)}, χ1 = {s(t.chi1, 5)}, per-layer factor √χ1 = "
-                  f"{s(t.per_layer_factor, 5)}, predicted ratio {s(t.predicted_ratio, 4)}, depth scale "
-                  f"{s(t.depth_scale, 4)} layers, naive bound max|φ'|^(L−1) = {s(t.naive_bound, 4)}")
+        render.print_paragraph(
+            out, f"theory: q* = {s(t.q_star, 5)}, χ1 = {s(t.chi1, 5)}, per-layer factor √χ1 = "
+            f"{s(t.per_layer_factor, 5)}, predicted ratio {s(t.predicted_ratio, 4)}, depth scale "
+            f"{s(t.depth_scale, 4)} layers, naive bound max|φ'|^(L−1) = {s(t.naive_bound, 4)}", indent=2, hang=4)
     for line in r.explanation[1:] if single else r.explanation[-1:]:
-        out.print(f"  {line}")
+        render.print_paragraph(out, line, indent=2, hang=4)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from dlcli.errors import InputError
 from dlcli.perceptron.boolean import BooleanFunction, input_rows
 
+Progress = Callable[[int, int], None]
 METHODS = ("auto", "direct", "orbits", "lp")
 MAX_CENSUS_INPUTS = 6
 MAX_LIST_INPUTS = 4
@@ -66,8 +68,9 @@ def muroga_bound(n: int) -> int:
     return w
 
 
-def census(n: int, method: str = "auto", listing: bool = False) -> Census:
-    """Count (and optionally list with realisations) the threshold functions of n inputs."""
+def census(n: int, method: str = "auto", listing: bool = False, progress: Progress | None = None) -> Census:
+    """Count (and optionally list with realisations) the threshold functions of n inputs; `progress(done, total)`
+    follows the direct enumeration, which is refused up front when its memory estimate does not fit."""
     if not 1 <= n <= MAX_CENSUS_INPUTS:
         raise InputError(f"--inputs must be between 1 and {MAX_CENSUS_INPUTS} for a census (got {n})")
     if method not in METHODS:
@@ -83,7 +86,12 @@ def census(n: int, method: str = "auto", listing: bool = False) -> Census:
     bound = muroga_bound(n)
     realisations: tuple[Realisation, ...] = ()
     if method == "direct":
-        masks, weights, biases = _direct(n, bound)
+        from dlcli.vanish.memory import check_memory
+
+        check_memory(None, need=direct_bytes(n, bound),
+                     advice=f"--method direct enumerates {(2 * bound + 1) ** n:,} weight vectors for {n} inputs; "
+                     "use --method orbits (the default for 5 and 6 inputs)")
+        masks, weights, biases = _direct(n, bound, progress)
         if listing:
             realisations = tuple(
                 Realisation(format(int(m), f"0{2**n}b"), tuple(int(v) for v in w), int(b))
@@ -112,14 +120,39 @@ def _cuts(weights: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return masks, biases
 
 
-def _direct(n: int, bound: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct tables over the box [−W, W]^n, each with its first (smallest-L1) realisation."""
-    grid = np.array(list(itertools.product(range(-bound, bound + 1), repeat=n)), dtype=np.int64)
+BLOCK_VECTORS = 20_000  # weight vectors per block of the direct enumeration (bounds its working memory)
+
+
+def direct_bytes(n: int, bound: int | None = None) -> int:
+    """Peak bytes of the direct enumeration: the sorted weight box, and one block's sums, cuts and tables."""
+    bound = muroga_bound(n) if bound is None else bound
+    vectors = (2 * bound + 1) ** n
+    rows = 2**n
+    box = vectors * n * 8 * 3                                   # the grid, its L1 norms and the sort order
+    block = min(vectors, BLOCK_VECTORS) * (rows * 8 * 3 + (rows + 1) * 8 * 4)  # sums, comparisons, masks, biases
+    found = min(vectors * (rows + 1), OEIS_A000609[n]) * (8 + n * 8 + 8) * 2  # distinct tables kept
+    return box + block + found
+
+
+def _direct(n: int, bound: int, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct tables over the box [−W, W]^n, each with its first (smallest-L1) realisation, block by block."""
+    axes = np.arange(-bound, bound + 1, dtype=np.int64)
+    grid = np.stack(np.meshgrid(*([axes] * n), indexing="ij"), axis=-1).reshape(-1, n)
     grid = grid[np.lexsort((*grid.T[::-1], np.abs(grid).sum(axis=1)))]
-    masks, biases = _cuts(grid, n)
-    flat = masks.ravel()
-    unique, first = np.unique(flat, return_index=True)
-    return unique, grid[first // (2**n + 1)], biases.ravel()[first]
+    masks_seen = np.empty(0, dtype=np.uint64)
+    weights_seen, biases_seen = [np.empty((0, n), dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+    for start in range(0, len(grid), BLOCK_VECTORS):
+        block = grid[start:start + BLOCK_VECTORS]
+        masks, biases = _cuts(block, n)
+        unique, first = np.unique(masks.ravel(), return_index=True)  # first = earliest (smallest L1) in the block
+        new = ~np.isin(unique, masks_seen, assume_unique=True)
+        masks_seen = np.concatenate([masks_seen, unique[new]])
+        weights_seen.append(block[first[new] // (2**n + 1)])
+        biases_seen.append(biases.ravel()[first[new]])
+        if progress is not None:
+            progress(min(start + BLOCK_VECTORS, len(grid)), len(grid))
+    order = np.argsort(masks_seen, kind="stable")
+    return masks_seen[order], np.concatenate(weights_seen)[order], np.concatenate(biases_seen)[order]
 
 
 def _orbits(n: int, bound: int) -> int:

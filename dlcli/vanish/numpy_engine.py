@@ -29,9 +29,13 @@ class NumpyNetwork:
     head: np.ndarray
 
 
-def build_numpy(config: VanishConfig) -> NumpyNetwork:
+def build_numpy(config: VanishConfig, progress: Progress | None = None) -> NumpyNetwork:
     dtype = np.dtype(config.dtype)
-    pairs = [layer_weights(config, layer) for layer in range(1, config.depth + 1)]
+    pairs = []
+    for layer in range(1, config.depth + 1):
+        pairs.append(layer_weights(config, layer))
+        if progress:
+            progress("weights", layer, config.depth)
     return NumpyNetwork(
         weights=[w.astype(dtype, copy=False) for w, _ in pairs],
         biases=[b.astype(dtype, copy=False) for _, b in pairs],
@@ -104,7 +108,7 @@ def normalise_backward(g: np.ndarray, z_hat: np.ndarray, inv_std: np.ndarray | N
 def run_numpy(config: VanishConfig, progress: Progress | None = None, net: NumpyNetwork | None = None,
               ) -> list[LayerStats]:
     """Per-layer statistics (layer 1 first) from the numpy engine (on `net` where the caller built it)."""
-    net = build_numpy(config) if net is None else net
+    net = build_numpy(config, progress) if net is None else net
     threshold = SATURATION_LEVEL * max_abs_grad(config)
     # Products below ~16M multiply-adds gain nothing from a second BLAS thread (see dlcli.blas).
     small = config.batch * max(i * o for i, o in zip(config.widths, config.widths[1:], strict=False)) < 1 << 24

@@ -116,8 +116,8 @@ def test_stream_csv(tmp_path):
     (["activations", "eval", "relu", "--frobnicate"], None, "no such option: --frobnicate"),
     (["activations", "plot", "softmax"], None, "softmax acts on a whole vector"),
     (["activations", "plot", "--xmin", "3", "--xmax", "1"], None, "--xmin (3) must be less than --xmax (1)"),
-    (["activations", "show"], None, "Missing argument"),
-    (["nonsense"], None, "No such command 'nonsense'"),
+    (["activations", "show"], None, "missing argument NAME"),
+    (["nonsense"], None, "unknown command 'nonsense'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, stdin, message):
     out = run_cli(*args, input=stdin)
