@@ -44,9 +44,9 @@ def levels(values: np.ndarray, count: int = len(LEVEL_CHARS), span: tuple[float,
     smallest, largest = span if span is not None else (float(v[ok].min()), float(v[ok].max()))
     lo = math.floor(math.log10(smallest))
     hi = math.floor(math.log10(largest)) + 1
-    span = max(hi - lo, 1)
-    step = math.ceil(span / count)
-    n = max(math.ceil(span / step), 1)
+    decades = max(hi - lo, 1)
+    step = math.ceil(decades / count)
+    n = max(math.ceil(decades / step), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         lv = np.floor((np.log10(np.where(ok, v, 1.0)) - lo) / step).astype(int)
     lv = np.where(ok, np.clip(lv, 0, n - 1), -1)
