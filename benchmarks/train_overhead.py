@@ -53,7 +53,8 @@ for epoch in range({epochs}):
         opt.step()
     with torch.no_grad():
         out = model(xte)
-        print(epoch + 1, torch.nn.functional.cross_entropy(out, yte).item(), (out.argmax(1) == yte).double().mean().item())
+        loss = torch.nn.functional.cross_entropy(out, yte).item()
+        print(epoch + 1, loss, (out.argmax(1) == yte).double().mean().item())
 '''
 
 

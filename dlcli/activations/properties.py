@@ -133,5 +133,5 @@ def properties(act: Activation, params: Params | None = None) -> Properties:
         best, where, attained = act.grad_sup(params)
     else:
         best, where = max_abs_grad(act, params)
-        attained = abs(where) < _GRID[-1] - 1.0  # a maximum at the edge of the search is a limit at infinity
+        attained = bool(abs(where) < _GRID[-1] - 1.0)  # a maximum at the edge of the search is a limit at infinity
     return Properties(act.name, params, value0, grad0, best, where, attained, act)

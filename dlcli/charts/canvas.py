@@ -203,7 +203,7 @@ def _layout(chart: Chart, bits: np.ndarray, owner: np.ndarray, x_lim: tuple[floa
                 cells.append(("." if who == GRID else MARKERS[who % len(MARKERS)], who))
             else:
                 cells.append((chr(_BRAILLE_BASE + int(bits[r, c])), who))
-        drawing.rows.append(_merge(cells))
+        drawing.rows.append(merge_runs(cells))
     x_ticks = nice_ticks(x_lim[0], x_lim[1], count=max(2, min(7, width // 10)))
     axis = ["─"] * width
     labels = [" "] * (width + 12)
@@ -223,7 +223,8 @@ def _layout(chart: Chart, bits: np.ndarray, owner: np.ndarray, x_lim: tuple[floa
     return drawing
 
 
-def _merge(row: list[tuple[str, int | None]]) -> list[tuple[str, int | None]]:
+def merge_runs(row: list[tuple[str, int | None]]) -> list[tuple[str, int | None]]:
+    """Neighbouring cells of one owner (series, or colour level) joined into one run of text."""
     merged: list[tuple[str, int | None]] = []
     for text, who in row:
         if merged and merged[-1][1] == who:

@@ -10,6 +10,8 @@ from html import escape
 
 import numpy as np
 
+from dlcli.charts.canvas import merge_runs
+
 LEVEL_CHARS = ".:-=+*#%@"   # lowest to highest; a blank cell is zero, NaN or not positive
 _STEPS = [k * 10**e for e in range(7) for k in (1, 2, 5)]
 SVG_COLOURS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"]
@@ -32,18 +34,21 @@ class HeatDrawing:
     legend: list[tuple[str, str, int]] = field(default_factory=list)   # (character, lower bound, level)
 
 
-def levels(values: np.ndarray, count: int = len(LEVEL_CHARS)) -> tuple[np.ndarray, list[float]]:
+def levels(values: np.ndarray, count: int = len(LEVEL_CHARS), span: tuple[float, float] | None = None,
+           ) -> tuple[np.ndarray, list[float]]:
     """Each value's level 0..count−1 on a log scale over whole decades (−1: not positive or not finite), and the
-    lower bound of every level. Up to `count` decades get one level each; more share levels evenly."""
+    lower bound of every level. Up to `count` decades get one level each; more share levels evenly. `span`:
+    the (smallest, largest) value the scale covers (several maps on one scale); default: these values'."""
     v = np.asarray(values, dtype=float)
     ok = np.isfinite(v) & (v > 0)
     if not ok.any():
         return np.full(v.shape, -1), [1.0]
-    lo = math.floor(math.log10(float(v[ok].min())))
-    hi = math.floor(math.log10(float(v[ok].max()))) + 1
-    span = max(hi - lo, 1)
-    step = math.ceil(span / count)
-    n = max(math.ceil(span / step), 1)
+    smallest, largest = span if span is not None else (float(v[ok].min()), float(v[ok].max()))
+    lo = math.floor(math.log10(smallest))
+    hi = math.floor(math.log10(largest)) + 1
+    decades = max(hi - lo, 1)
+    step = math.ceil(decades / count)
+    n = max(math.ceil(decades / step), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         lv = np.floor((np.log10(np.where(ok, v, 1.0)) - lo) / step).astype(int)
     lv = np.where(ok, np.clip(lv, 0, n - 1), -1)
@@ -55,9 +60,18 @@ def _decade(x: float) -> str:
     return "1" if e == 0 else f"1e{e}"
 
 
-def draw(hm: HeatMap, cell: int = 2) -> HeatDrawing:
+def positive_span(maps: list[HeatMap]) -> tuple[float, float] | None:
+    """The smallest and largest positive finite value over several maps (to draw them on one scale)."""
+    found = [m.values[np.isfinite(m.values) & (m.values > 0)] for m in maps]
+    found = [f for f in found if f.size]
+    if not found:
+        return None
+    return float(min(f.min() for f in found)), float(max(f.max() for f in found))
+
+
+def draw(hm: HeatMap, cell: int = 2, span: tuple[float, float] | None = None) -> HeatDrawing:
     """One text row per heat-map row, `cell` characters per column; tick labels under the columns."""
-    lv, bounds = levels(hm.values)
+    lv, bounds = levels(hm.values, span=span)
     chars = _chars(len(bounds))
     margin = max((len(r) for r in hm.row_labels), default=0)
     drawing = HeatDrawing()
@@ -67,7 +81,7 @@ def draw(hm: HeatMap, cell: int = 2) -> HeatDrawing:
         segments: list[tuple[str, int | None]] = [(label.rjust(margin) + " │", None)]
         for level in row:
             segments.append((chars[level] * cell if level >= 0 else " " * cell, int(level) if level >= 0 else None))
-        drawing.rows.append(_merge(segments))
+        drawing.rows.append(merge_runs(segments))
     columns = lv.shape[1] if lv.ndim == 2 else 0
     axis = " " * margin + " └" + "─" * (columns * cell)
     drawing.rows.append([(axis, None)])
@@ -102,24 +116,14 @@ def legend_text(drawing: HeatDrawing) -> str:
     return "  ".join(f"{ch} ≥{bound}" for ch, bound, _ in drawing.legend)
 
 
-def _merge(row: list[tuple[str, int | None]]) -> list[tuple[str, int | None]]:
-    merged: list[tuple[str, int | None]] = []
-    for text, who in row:
-        if merged and merged[-1][1] == who:
-            merged[-1] = (merged[-1][0] + text, who)
-        else:
-            merged.append((text, who))
-    return merged
-
-
 def to_text(drawing: HeatDrawing) -> str:
     lines = ["".join(t for t, _ in row).rstrip() for row in drawing.rows]
     return "\n".join([*lines, legend_text(drawing)])
 
 
-def to_svg(hm: HeatMap, width: int = 720, row_height: int = 18) -> str:
+def to_svg(hm: HeatMap, width: int = 720, row_height: int = 18, span: tuple[float, float] | None = None) -> str:
     """The heat map as a standalone SVG: coloured cells, row labels, a few column labels, a colour key."""
-    lv, bounds = levels(hm.values)
+    lv, bounds = levels(hm.values, span=span)
     rows, columns = lv.shape
     left, top, right = 12 + 7 * max((len(r) for r in hm.row_labels), default=1), 30 if hm.title else 10, 20
     plot_w = width - left - right

@@ -382,10 +382,12 @@ def print_renderable(renderable: Any, stderr: bool = False) -> None:
 # --- progress ----------------------------------------------------------------------------------
 
 class Progress:
-    """Progress of a long run on stderr, never on stdout. Nothing for a run that ends within DELAY seconds; then
-    a live line on a terminal, or a line every PLAIN_EVERY seconds elsewhere (a log file, CI)."""
+    """Progress of a long run on stderr, never on stdout: a live line on a terminal once a run has taken DELAY
+    seconds; elsewhere (a log file, CI, a pipe) a line every PLAIN_EVERY seconds once it has taken PLAIN_DELAY,
+    so that the output of ordinary runs does not depend on the machine's speed."""
 
     DELAY = 1.0
+    PLAIN_DELAY = 10.0
     PLAIN_EVERY = 5.0
 
     def __init__(self, label: str = "") -> None:
@@ -395,7 +397,6 @@ class Progress:
         self.escapes = colour_allowed(sys.stderr)  # no ANSI code at all under NO_COLOR or TERM=dumb
         self.last_line: float | None = None
         self.shown = 0
-        _ACTIVE.append(self)
 
     def __call__(self, stage: str, done: int, total: int, unit: str = "layers") -> None:
         """The core's callback: `done` of `total` `unit` of `stage` (vanish: per layer)."""
@@ -404,7 +405,7 @@ class Progress:
 
     def update(self, text: str) -> None:
         now = time.monotonic()
-        if now - self.start < self.DELAY:
+        if now - self.start < (self.DELAY if self.terminal else self.PLAIN_DELAY):
             return
         if self.terminal:
             if self.last_line is not None and now - self.last_line < 0.1:  # redraw at most ten times a second
@@ -414,6 +415,8 @@ class Progress:
             sys.stderr.write(f"\r{text}")
             sys.stderr.flush()
             self.shown = len(text)
+            if self not in _ACTIVE:
+                _ACTIVE.append(self)
         elif self.last_line is None or now - self.last_line >= self.PLAIN_EVERY:
             self.last_line = now
             message(f"{PROG}: {text}")
@@ -424,16 +427,18 @@ class Progress:
             sys.stderr.write("\r\x1b[K" if self.escapes else "\r" + " " * self.shown + "\r")
             sys.stderr.flush()
             self.shown = 0
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
 
     close = clear
 
 
-_ACTIVE: list[Progress] = []
+_ACTIVE: list[Progress] = []  # those with a live line on the terminal now
 
 
 def clear_progress() -> None:
     """Remove any live progress line (before an error line)."""
-    for progress in _ACTIVE:
+    for progress in list(_ACTIVE):
         progress.clear()
 
 

@@ -150,11 +150,11 @@ def _print_heatmaps(results: list[TrainResult]) -> None:
 
     colour = render.colour_allowed(sys.stdout)
     out = render.console()
-    for r in results:
-        if not r.epochs:
-            continue
+    runs = [r for r in results if r.epochs]
+    span = hm.positive_span([heatmap(r) for r in runs])  # one scale for every run: characters compare across
+    for r in runs:
         cell = max(1, min(4, 60 // len(r.epochs)))
-        drawing = hm.draw(heatmap(r), cell=cell)
+        drawing = hm.draw(heatmap(r), cell=cell, span=span)
         if not colour:
             out.file.write(hm.to_text(drawing) + "\n")
             out.file.flush()
@@ -183,25 +183,15 @@ def _print_summary(out: Any, r: TrainResult) -> None:
 
 
 def _write_svg(results: list[TrainResult], path: Path) -> None:
-    import os
-    import tempfile
 
-    from dlcli.charts.heatmap import stack_svgs
+    from dlcli.charts.heatmap import positive_span, stack_svgs
     from dlcli.charts.heatmap import to_svg as heat_svg
     from dlcli.charts.svg import to_svg
 
     with_epochs = [r for r in results if r.epochs]
     docs = [to_svg(_curves(with_epochs, "loss")), to_svg(_curves(with_epochs, "accuracy"))] if with_epochs else []
-    docs += [heat_svg(heatmap(r)) for r in with_epochs]
+    span = positive_span([heatmap(r) for r in with_epochs])
+    docs += [heat_svg(heatmap(r), span=span) for r in with_epochs]
     text = stack_svgs(docs)
-    target = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", suffix=".svg.tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        from dlcli.errors import InputError
-
-        raise InputError(f"--svg {path}: cannot write ({exc.strerror or exc})") from None
+    render.write_file(path, text, "--svg file")
     render.message(f"saved {path}")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlcli.cli import render
 from dlcli.cli.render import Format
-from dlcli.errors import InputError
 
 if TYPE_CHECKING:
     from dlcli.vanish.phase import PhaseDiagram
@@ -30,7 +28,7 @@ def show(name: str, params: dict[str, str], init: str, gain: float | None, bias_
     act = activations.get(config.activation)
     diagram = phase_diagram(act, config.params, point=(spec.sigma_w2, spec.sigma_b2))
     if svg is not None:
-        _write(Path(svg), to_svg(diagram))
+        render.write_file(svg, to_svg(diagram), "--svg file")
         render.message(f"saved {svg}")
     if fmt is Format.json:
         render.write_json(diagram.as_dict())
@@ -169,15 +167,3 @@ def to_svg(d: PhaseDiagram, width: int = 720, height: int = 440) -> str:
                  f'text-anchor="middle">σ_b²</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
-
-

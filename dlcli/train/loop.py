@@ -206,16 +206,18 @@ class _Loop:
         finally:
             for h in handles:
                 h.remove()
-        dead, std = [], []
-        for a in acc:
-            if a is None:  # a probe the forward pass did not reach
-                dead.append(torch.full((), float("nan"), dtype=torch.float64, device=self.device))
-                std.append(torch.full((), float("nan"), dtype=torch.float64, device=self.device))
-                continue
-            dead.append((a[0] == a[1]).to(torch.float64).mean())
-            mean = a[2] / a[4]
-            std.append(torch.clamp(a[3] / a[4] - mean * mean, min=0.0).sqrt())
-        return loss_sum / n, correct, torch.stack(dead), torch.stack(std)
+        # A few vector operations over all rows, not a dozen tiny ones per row; a probe the forward pass did not
+        # reach has NaN statistics.
+        nan = torch.full((), float("nan"), dtype=torch.float64, device=self.device)
+        dead_units = torch.stack([(a[0] == a[1]).sum().to(torch.float64) if a is not None else nan for a in acc])
+        units = torch.tensor([a[0].numel() if a is not None else 1 for a in acc], dtype=torch.float64,
+                             device=self.device)
+        s1 = torch.stack([a[2] if a is not None else nan for a in acc])
+        s2 = torch.stack([a[3] if a is not None else nan for a in acc])
+        count = torch.tensor([a[4] if a is not None else 1 for a in acc], dtype=torch.float64, device=self.device)
+        mean = s1 / count
+        std = torch.clamp(s2 / count - mean * mean, min=0.0).sqrt()
+        return loss_sum / n, correct, dead_units / units, std
 
     def locate(self, epoch: int, xb: Any, yb: Any) -> Divergence:
         """Where step self.step went wrong, from its weights (not yet updated): the first layer whose output is

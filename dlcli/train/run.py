@@ -86,16 +86,16 @@ def build_network(torch: Any, config: TrainConfig, data: Prepared, device: Any, 
     names, weights, layer_modules, probes = [], [], [], []
     for i, (name, m) in enumerate(leaves):
         w = m._parameters.get("weight")
-        if w is None or w.ndim < 2 or not w.requires_grad:
+        if w is None or not w.requires_grad:
             continue
         after = leaves[i + 1][1] if i + 1 < len(leaves) else None
         activation_after = after is not None and not list(after.parameters(recurse=False))
-        names.append(f"{name} {type(m).__name__}")
+        names.append(name or type(m).__name__)  # the rows and names of `vanish --model`
         weights.append(w)
         layer_modules.append(m)
         probes.append(after if activation_after else m)
     if not weights:
-        raise InputError(f"--model {config.model}: no layer with a weight matrix to watch (Linear, Conv, ...)")
+        raise InputError(f"--model {config.model}: no layer with a weight to watch (Linear, Conv, ...)")
     return Network(model, names, weights, layer_modules, probes)
 
 

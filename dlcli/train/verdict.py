@@ -112,8 +112,9 @@ def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epoc
             lines.append("adam divides each step by the gradient's running size, so a small gradient alone does not "
                          "slow a layer down (below adam's ε = 1e-8 it does).")
         else:
-            lines.append(f"{config.optimizer} moves each weight by lr × its gradient, so a layer learns as fast as "
-                         "its gradient is large beside its weights.")
+            step = "its gradient" if config.optimizer == "sgd" else "a running sum of its gradients"
+            lines.append(f"{config.optimizer} moves each weight by lr × {step}, so a layer learns as fast as its "
+                         "gradient is large beside its weights.")
         for i, name in enumerate(rows):
             before, after = initial.layers[i].dead_frac, last.layers[i].dead_frac
             if after >= 0.05 and after > before + 0.02:

@@ -75,20 +75,33 @@ def test_the_address_space_limit_is_honoured():
     assert refused.returncode == 2 and b"needs about" in refused.stderr
 
 
-def test_progress_appears_after_a_second_and_only_on_stderr(monkeypatch, capsys):
+def test_progress_in_a_log_appears_after_ten_seconds_and_only_on_stderr(monkeypatch, capsys):
     from dlcli.cli import render
 
-    clock = iter([0.0, 0.5, 1.2, 1.3, 7.0])
+    clock = iter([0.0, 1.2, 10.2, 10.3, 16.0])
     monkeypatch.setattr(render.time, "monotonic", lambda: next(clock))
     progress = render.Progress("sigmoid")
-    progress("forward", 1, 10)  # 0.5 s: nothing yet
-    progress("forward", 5, 10)  # 1.2 s: the first line
-    progress("forward", 6, 10)  # 1.3 s: too soon for another line in a log
-    progress("backward", 2, 10)  # 7 s
+    progress("forward", 1, 10)  # 1.2 s: nothing yet in a log (a terminal's live line would show)
+    progress("forward", 5, 10)  # 10.2 s: the first line
+    progress("forward", 6, 10)  # 10.3 s: too soon for another line in a log
+    progress("backward", 2, 10)  # 16 s
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == ["dlcli: sigmoid forward 5/10 layers (50%)",
                                          "dlcli: sigmoid backward 2/10 layers (20%)"]
+
+
+def test_progress_on_a_terminal_appears_after_a_second(monkeypatch, capsys):
+    from dlcli.cli import render
+
+    clock = iter([0.0, 0.5, 1.2])
+    monkeypatch.setattr(render.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(render, "is_terminal", lambda stream: True)
+    progress = render.Progress("sigmoid")
+    progress("forward", 1, 10)  # 0.5 s: nothing yet
+    progress("forward", 5, 10)  # 1.2 s: the live line
+    progress.clear()
+    assert "sigmoid forward 5/10 layers (50%)" in capsys.readouterr().err
 
 
 def test_every_stage_of_a_run_reports_progress_from_its_first_layer():

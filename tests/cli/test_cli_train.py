@@ -81,7 +81,7 @@ def test_a_model_whose_output_does_not_match_the_classes(cli, blobs, tmp_path):
              "--seed", "0", "-f", "json")
     assert ok.exit_code == 0, ok.stderr
     doc = json.loads(ok.stdout)
-    assert [layer["name"] for layer in doc["epochs"][0]["layers"]] == ["0 Linear", "2 Linear"]
+    assert [layer["name"] for layer in doc["epochs"][0]["layers"]] == ["0", "2"]
     assert doc["learning_speed_layers"] == [1, 2]
 
 
