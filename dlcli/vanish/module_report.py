@@ -9,6 +9,7 @@ model's device until the end, when all of them are stacked and copied to the hos
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from dlcli.vanish.statistics import SATURATION_LEVEL, _max_abs_grad
 MODULE_LOSSES = ("projection", "cross_entropy", "mse")
 MODULE_INITS = ("keep", "default", "xavier", "kaiming", "orthogonal", "normal")
 DEFAULT_GAINS = {"default": 1.0, "xavier": 1.0, "kaiming": math.sqrt(2.0), "orthogonal": 1.0, "normal": 1.0}
+CHUNK = 2**17  # entries reduced at a time on a CPU: 512 KB of float32, inside a core's L2 cache
 NOTABLE = 0.05  # dead or saturated shares from 5% up are findings
 ZERO_ONE_SLOPES = frozenset({"relu", "relu6", "hardtanh", "threshold", "step"})  # φ'(z) is 0 or 1 everywhere
 
@@ -210,6 +212,18 @@ def _unit_max(t: Any, axis: int) -> Any:
     return t.flatten(0, axis - 1).amax(dim=0) if axis > 0 else t
 
 
+def _dead_units(torch: Any, a: Any, axis: int) -> Any:
+    """Units whose a = relu(z) is 0 on every sample (NaN is not): the first ~CHUNK entries' samples first, the
+    rest only for the units still 0 there (none, mostly: then the whole tensor is read once, not twice)."""
+    head = max(1, CHUNK * a.shape[0] // max(a.numel(), 1))
+    if axis == 0 or head >= a.shape[0]:
+        return torch.count_nonzero(_unit_max(a, axis) == 0)
+    candidates = (_unit_max(a[:head], axis) == 0).nonzero().reshape(-1)
+    if candidates.numel() == 0:
+        return 0.0
+    return torch.count_nonzero(_unit_max(a[head:].index_select(axis, candidates), axis) == 0)
+
+
 def weighted_modules(model: Any) -> list[tuple[str, Any]]:
     """(qualified name, module) for every module with a tensor `weight`, in named_modules() order."""
     import torch
@@ -386,11 +400,43 @@ class _Pass:
         self.failed: tuple[str, str, str] | None = None
         self.handles: list[Any] = []
         self.grads_seen = 0
-        self.tables: dict[str, meanfield.ActivationTables] = {}
+        self.flags = np.empty(0, dtype=bool)  # relu's zero-slope flags, one buffer for every layer
 
     def put(self, row: int, key: str, value: Any) -> None:
         self.slots[row][key] = len(self.values)
-        self.values.append(value.detach().to(self.torch.float64).reshape(()))
+        self.values.append(value.detach() if isinstance(value, self.torch.Tensor) else value)
+
+    def host(self) -> np.ndarray:
+        """Every statistic as float64 on the host: one transfer from a device, item by item on a CPU."""
+        torch = self.torch
+        tensors = [v for v in self.values if isinstance(v, torch.Tensor) and v.device.type != "cpu"]
+        moved = iter(torch.stack([t.to(torch.float64).reshape(()) for t in tensors]).cpu().tolist()
+                     if tensors else ())
+        return np.array([next(moved) if isinstance(v, torch.Tensor) and v.device.type != "cpu" else float(v)
+                         for v in self.values], dtype=np.float64)
+
+    def weight_stats(self, row: int, m: Any) -> None:
+        self.sums(row, "weight", self.wide(m.weight))
+
+    def sums(self, row: int, key: str, t: Any, also: Callable[[int, int], None] | None = None) -> None:
+        """Σt and ‖t‖ as `key`_sum, `key`_norm; on a CPU chunk by chunk (each read once from memory, the second
+        reduction and `also(start, stop)` finding it in cache), elsewhere whole on the device (no host sync)."""
+        torch = self.torch
+        if t.device.type != "cpu" or not t.is_contiguous():
+            self.put(row, f"{key}_sum", t.sum())
+            self.put(row, f"{key}_norm", torch.linalg.vector_norm(t))
+            if also is not None:
+                also(0, t.numel())
+            return
+        total, norm = 0.0, 0.0
+        for start in range(0, t.numel(), CHUNK):
+            part = t.reshape(-1)[start:start + CHUNK]
+            total += float(part.sum())
+            norm = math.hypot(norm, float(torch.linalg.vector_norm(part)))
+            if also is not None:
+                also(start, start + part.numel())
+        self.put(row, f"{key}_sum", total)
+        self.put(row, f"{key}_norm", norm)
 
     def install(self) -> None:
         for name, m in self.model.named_modules():
@@ -450,12 +496,11 @@ class _Pass:
             if self.calls[row] > 1:
                 return
             self.order.append(row)
+            self.weight_stats(row, m)  # now, while the forward pass has just read the weight
             z = first_tensor(output)
             if z is None:
                 return
-            zd = self.wide(z)
-            self.put(row, "out_sum", zd.sum())
-            self.put(row, "out_norm", torch.linalg.vector_norm(zd))
+            self.sums(row, "out", self.wide(z))
             self.slots[row]["_width"] = int(z.shape[_unit_axis(torch, m)]) if z.dim() > 1 else 1
             self.slots[row]["_numel"] = int(z.numel())
             self.pending[id(z)] = (row, z)
@@ -474,11 +519,14 @@ class _Pass:
         name, given = act
         spec = activations.get(name)
         params = spec.resolve(given)
-        ones = torch.ones((), dtype=z.dtype, device=z.device).expand(z.shape)
         node = None if out is None else out.grad_fn
         if node is not None and out.shape == z.shape and len(node.next_functions) == 1 \
                 and node.next_functions[0][0] is z.grad_fn:
             a = out
+            if name == "relu" and a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
+                self._relu_row(row, a)
+                self.act_inputs[id(z)] = row
+                return
         else:
             zz = z.detach().requires_grad_(True)  # shares z's memory: no copy
             with torch.enable_grad():
@@ -487,6 +535,7 @@ class _Pass:
             if node is not None and (len(node.next_functions) != 1 or node.next_functions[0][0] is None
                                      or type(node.next_functions[0][0]).__name__ != "AccumulateGrad"):
                 node = None
+        ones = torch.ones((), dtype=z.dtype, device=z.device).expand(z.shape)
         if node is not None:
             with torch.no_grad():
                 slope = node(ones)  # one backward kernel: the op's own derivative
@@ -515,6 +564,27 @@ class _Pass:
         self.put(row, "dead", torch.count_nonzero(_unit_max(sq, axis) == 0) if dims else (sq.max() == 0).sum())
         self.act[row] = (name, params)
         self.act_inputs[id(z)] = row
+
+    def _relu_row(self, row: int, a: Any) -> None:
+        """relu's row on a CPU: φ'(z) = 0 exactly where a = relu(z) <= 0 (NaN has slope 1, as relu's backward
+        gives), counted in numpy over a reused bool buffer, chunk by chunk beside the sums."""
+        torch = self.torch
+        a = a.detach()
+        flat = a.numpy().reshape(-1)
+        if self.flags.size < min(flat.size, CHUNK):
+            self.flags = np.empty(min(flat.size, CHUNK), dtype=bool)
+        zeros = 0
+
+        def count(start: int, stop: int) -> None:
+            nonlocal zeros
+            zeros += int(np.count_nonzero(np.less_equal(flat[start:stop], 0, out=self.flags[:stop - start])))
+
+        self.sums(row, "act", a, count)
+        self.put(row, "saturated", float(zeros))
+        self.put(row, "e_dphi2", float(flat.size - zeros))
+        axis = _unit_axis(torch, self.rows[row][1]) % max(a.dim(), 1)
+        self.put(row, "dead", _dead_units(torch, a, axis) if a.dim() > 1 else (a.max() <= 0).sum())
+        self.act[row] = ("relu", {})
 
     def wide(self, t: Any) -> Any:
         """t detached, half precisions as float32 for the reductions (float32 and float64 reduce as they are)."""
@@ -571,12 +641,11 @@ def _measure(model: Any, x: Any, y: Any, loss: str, seed: int, output: str | Non
     finally:
         run.remove()
     for i, (_, m) in enumerate(run.rows):
-        w = run.wide(m.weight)
-        run.put(i, "weight_norm", torch.linalg.vector_norm(w))
-        run.put(i, "weight_sum", w.sum())
+        if run.calls[i] == 0:
+            run.weight_stats(i, m)
         if grads[i] is not None:
             run.put(i, "weight_grad_norm", torch.linalg.vector_norm(run.wide(grads[i])))
-    host = torch.stack(run.values).cpu().numpy() if run.values else np.zeros(0)  # the one transfer
+    host = run.host()
     return run, host, where, grads
 
 
@@ -683,13 +752,17 @@ def _layer_theory(torch: Any, run: _Pass, host: np.ndarray, i: int, m: Any, r: M
         per_input = per_input // nm.groups / int(np.prod(nm.stride))
     numel = run.slots[i].get("_numel") or 1
     q = (_value(run, host, i, "out_norm") or 0.0) ** 2 / numel
-    if name not in run.tables:
-        run.tables[name] = meanfield.tabulate(activations.get(name), params)
-    e_pred = run.tables[name].dphi_sq.expect(q)
+    e_pred = _tables(name, tuple(sorted(params.items()))).dphi_sq.expect(q)
     predicted = math.sqrt(var_w * per_input * e_pred)
     measured = (r.grad_rms or 0.0) / nrow.grad_rms
     return LayerTheory(True, "", run.rows[j][0], fan_in * var_w, q, e_pred,
                        (_value(run, host, i, "e_dphi2") or 0.0) / numel, predicted, measured)
+
+
+@functools.lru_cache(maxsize=16)
+def _tables(name: str, params: tuple[tuple[str, float], ...]) -> meanfield.ActivationTables:
+    """One activation's quadrature tables (pure in its name and parameters: made once per process)."""
+    return meanfield.tabulate(activations.get(name), dict(params))
 
 
 # --- conclusions -----------------------------------------------------------------------------------
