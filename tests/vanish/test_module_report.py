@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from dlcli.vanish.module_report import analyse_module, reinitialise, standard_inputs  # noqa: E402
+from dlcli.vanish import analyse_module  # noqa: E402
+from dlcli.vanish.module_inputs import reinitialise, standard_inputs  # noqa: E402
 
 RTOL = 1e-9  # float64, the same operations in another order at most
 
