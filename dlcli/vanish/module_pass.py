@@ -1,9 +1,6 @@
-"""One forward and backward pass through any nn.Module under hooks, and the raw statistics of each weighted module.
-
-Forward hooks take each weighted module's output z (and the element-wise activation module that takes z, if any);
-a tensor hook on z takes ‖∂loss/∂z‖ in the backward pass. Statistics stay tensors on the model's device until the
-end (one transfer); on a CPU they are reduced in cache-sized chunks (docs/vanish.md, Measurement history).
-"""
+"""One forward and backward pass through any nn.Module under hooks, and each weighted module's raw statistics:
+forward hooks on its output z and the activation module taking z, a tensor hook on ∂loss/∂z. The choices and
+their measurements are in docs/vanish.md (`vanish --model`, Cost)."""
 
 from __future__ import annotations
 
@@ -36,9 +33,9 @@ def dead_units(torch: Any, a: Any, axis: int) -> Any:
     return torch.count_nonzero(unit_max(a[head:].index_select(axis, candidates), axis) == 0)
 
 
-
 class Pass:
-    """Hooks for one forward and backward pass; every statistic a float64 tensor until finish()."""
+    """Hooks for one forward and backward pass; each statistic a 0-d tensor on the model's device (or a float
+    reduced on a CPU) until host()."""
 
     def __init__(self, torch: Any, model: Any, progress: Progress | None) -> None:
         self.torch = torch
@@ -48,7 +45,7 @@ class Pass:
         self.index = {id(m): i for i, (_, m) in enumerate(self.rows)}
         self.order: list[int] = []              # row indices in first-call order
         self.calls = [0] * len(self.rows)
-        self.values: list[Any] = []             # 0-d float64 tensors, all copied to the host at once
+        self.values: list[Any] = []             # 0-d tensors or floats, to the host at once in host()
         self.slots: list[dict[str, int]] = [{} for _ in self.rows]
         self.act: list[tuple[str, dict[str, float]] | None] = [None] * len(self.rows)
         self.pending: dict[int, tuple[int, Any]] = {}   # id(z) -> (row, z) awaiting an activation module
