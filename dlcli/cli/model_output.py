@@ -1,4 +1,4 @@
-"""`dlcli vanish --model`: load the user's module, weights and data, run dlcli.vanish.module_report, render it."""
+"""`dlcli vanish --model`: load the user's module, weights and data, run dlcli.vanish.analyse_module, render it."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def analyse(opts: ModelOptions, progress: Any = None) -> ModuleResult:
         raise InputError("--model needs PyTorch (pip install 'dlcli[torch]')") from None
     from dlcli.models import load_model, load_weights, parse_model_args
     from dlcli.vanish.memory import MEMORY_SHARE, available_bytes, human_bytes
-    from dlcli.vanish.module_report import MODULE_INITS, MODULE_LOSSES, analyse_module, standard_inputs
+    from dlcli.vanish.module_inputs import MODULE_INITS, MODULE_LOSSES, standard_inputs
+    from dlcli.vanish.module_report import analyse_module
     from dlcli.vanish.torch_engine import resolve_device, torch_dtype
 
     init = opts.init or "keep"
@@ -163,7 +164,7 @@ def analyse(opts: ModelOptions, progress: Any = None) -> ModuleResult:
 
 def infer_shape(torch: Any, model: Any, spec: str) -> tuple[int, ...]:
     """(in_features,) where the model's first weighted module is a Linear; otherwise ask for --input-shape."""
-    from dlcli.vanish.module_report import weighted_modules
+    from dlcli.vanish.module_kinds import weighted_modules
 
     rows = weighted_modules(model)
     if rows and isinstance(rows[0][1], torch.nn.Linear):

@@ -54,6 +54,8 @@ _EXPORTS = {
     "PhaseDiagram": "phase",
     "phase_diagram": "phase",
     "build_model": "torch_engine",
+    "analyse_module": "module_report",
+    "ModuleResult": "module_report",
 }
 
 __all__ = sorted(_EXPORTS)

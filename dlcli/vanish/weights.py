@@ -10,27 +10,35 @@ from dlcli.vanish import blas
 from dlcli.vanish.config import VanishConfig
 
 
-def _rng(config: VanishConfig, stream: int, index: int = 0) -> np.random.Generator:
+def stream_rng(seed: int, stream: int, index: int = 0) -> np.random.Generator:
+    """Stream `stream` (inputs 0, loss head 1, weights 2), item `index` (the layer) of `seed`."""
     # Independent streams per purpose and layer: the weights do not change with --batch or --loss,
     # and layer l's weights do not change with --depth.
-    return np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(stream, index)))
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, index)))
+
+
+def _rng(config: VanishConfig, stream: int, index: int = 0) -> np.random.Generator:
+    return stream_rng(config.seed, stream, index)
+
+
+def draw_weight(rng: np.random.Generator, init: str, g: float, rows: int, fan_in: int, fan_out: int) -> np.ndarray:
+    """A (rows, fan_in) float64 weight: default/xavier uniform, orthogonal, else N(0, g²/fan_in)."""
+    if init == "default":
+        bound = g / math.sqrt(fan_in)
+        return rng.uniform(-bound, bound, size=(rows, fan_in))
+    if init == "xavier":
+        bound = g * math.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-bound, bound, size=(rows, fan_in))
+    if init == "orthogonal":
+        return g * _orthogonal(rng, rows, fan_in)
+    return rng.standard_normal((rows, fan_in)) * (g / math.sqrt(fan_in))
 
 
 def layer_weights(config: VanishConfig, layer: int) -> tuple[np.ndarray, np.ndarray]:
     """(W, b) of layer `layer` (1-based), W shaped (fan_out, fan_in) like nn.Linear.weight, float64."""
     fan_in, fan_out = config.widths[layer - 1], config.widths[layer]
     rng = _rng(config, 2, layer)
-    g = config.gain
-    if config.init == "default":
-        bound = g / math.sqrt(fan_in)
-        w = rng.uniform(-bound, bound, size=(fan_out, fan_in))
-    elif config.init == "xavier":
-        bound = g * math.sqrt(6.0 / (fan_in + fan_out))
-        w = rng.uniform(-bound, bound, size=(fan_out, fan_in))
-    elif config.init == "orthogonal":
-        w = g * _orthogonal(rng, fan_out, fan_in)
-    else:
-        w = rng.standard_normal((fan_out, fan_in)) * (g / math.sqrt(fan_in))
+    w = draw_weight(rng, config.init, config.gain, fan_out, fan_in, fan_out)
     if config.bias_std is not None:
         b = rng.standard_normal(fan_out) * config.bias_std
     elif config.init == "default":

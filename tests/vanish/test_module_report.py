@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from dlcli.vanish.module_report import analyse_module, reinitialise, standard_inputs  # noqa: E402
+from dlcli.vanish import analyse_module  # noqa: E402
+from dlcli.vanish.module_inputs import reinitialise, standard_inputs  # noqa: E402
 
 RTOL = 1e-9  # float64, the same operations in another order at most
 
@@ -331,3 +332,26 @@ def test_cuda_agrees_with_the_cpu():
     for a, b in zip(cpu.layers, gpu.layers, strict=True):
         assert b.weight_grad_norm == pytest.approx(a.weight_grad_norm, rel=1e-9)
         assert b.grad_rms == pytest.approx(a.grad_rms, rel=1e-9) and b.act_std == pytest.approx(a.act_std, rel=1e-9)
+
+
+def test_chunked_cpu_statistics_match_whole_tensor_references():
+    # tensors of several 2**17-entry chunks: weight 1024x200, outputs 300x1024; float32 as the CPU fast path runs
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(200, 1024), nn.ReLU(), nn.Linear(1024, 3))
+    x = torch.randn(300, 200)
+    x[:, 0] = 0.0
+    x[-1, 0] = 1000.0  # unit 10 is positive on the last sample only: alive, found past the first chunk
+    with torch.no_grad():
+        model[0].weight[:11] = 0.0
+        model[0].bias[:10] = -100.0  # units 0-9 dead
+        model[0].weight[10, 0], model[0].bias[10] = 1.0, -1.0
+    r = analyse_module(model, x, seed=0, check_advice=False)
+    z = model[0](x).detach()
+    a = torch.relu(z).double()
+    row = rows(r)["0"]
+    assert row.dead_frac == float((z <= 0).all(dim=0).double().mean()) == 10 / 1024
+    assert row.saturated_frac == float((z <= 0).double().mean())
+    assert row.act_mean == pytest.approx(float(a.mean()), rel=1e-5)
+    assert row.act_std == pytest.approx(float(a.std(correction=0)), rel=1e-5)
+    assert row.weight_norm == pytest.approx(float(model[0].weight.detach().double().norm()), rel=1e-5)
+    assert rows(r)["2"].act_mean == pytest.approx(float(model(x).detach().double().mean()), rel=1e-4, abs=1e-6)

@@ -1,0 +1,86 @@
+"""Inputs, losses and re-initialisations for `vanish --model`, drawn from the built stacks' seeded streams."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from dlcli.errors import InputError
+from dlcli.vanish.config import DEFAULT_GAIN
+from dlcli.vanish.module_kinds import is_dense, weighted_modules
+from dlcli.vanish.weights import draw_weight, stream_rng
+
+MODULE_LOSSES = ("projection", "cross_entropy", "mse")
+MODULE_INITS = ("keep", "default", "xavier", "kaiming", "orthogonal", "normal")
+
+
+def standard_inputs(seed: int, batch: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard-normal inputs (batch, *shape), float64: for one dimension the built stacks' own batch."""
+    return stream_rng(seed, 0).standard_normal((batch, *shape))
+
+
+def reinitialise(model: Any, init: str, gain: float | None, seed: int) -> int:
+    """Draw every Linear/Conv weight afresh (float64 numpy, as the built stacks' weights); returns how many."""
+    import torch
+
+    if init not in MODULE_INITS:
+        raise InputError(f"unknown --init '{init}'; choose from: {', '.join(MODULE_INITS)}")
+    if init == "keep":
+        return 0
+    g = DEFAULT_GAIN[init] if gain is None else float(gain)
+    count = 0
+    for index, (_, m) in enumerate(weighted_modules(model), start=1):
+        if not is_dense(torch, m):
+            continue
+        w = m.weight
+        rows = w.shape[0]
+        fan_in = int(np.prod(w.shape[1:])) if w.dim() > 1 else 1
+        fan_out = rows * (int(np.prod(w.shape[2:])) if w.dim() > 2 else 1)
+        rng = stream_rng(seed, 2, index)
+        new = draw_weight(rng, init, g, rows, fan_in, fan_out)
+        with torch.no_grad():
+            w.copy_(torch.from_numpy(new.reshape(tuple(w.shape))))
+            bias = getattr(m, "bias", None)
+            if isinstance(bias, torch.Tensor):
+                if init == "default":
+                    b = rng.uniform(-1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in), size=bias.shape[0])
+                    bias.copy_(torch.from_numpy(b))
+                else:
+                    bias.zero_()
+        count += 1
+    return count
+
+
+def loss_value(torch: Any, loss: str, out: Any, y: Any, seed: int) -> Any:
+    """The scalar loss: projection Σ v·out (v ~ N(0,1) per output element), cross-entropy (mean), ½Σ(out − t)²."""
+    if loss == "projection":
+        v = torch.from_numpy(stream_rng(seed, 1).standard_normal(tuple(out.shape[1:])))
+        return (out * v.to(device=out.device, dtype=out.dtype)).sum()
+    if loss == "cross_entropy":
+        if y is None or y.dtype != torch.int64:
+            raise InputError("--loss cross_entropy needs integer class labels (y in --data)")
+        if out.dim() < 2 or out.shape[1] <= int(y.max()):
+            raise InputError(f"--loss cross_entropy: the output {tuple(out.shape)} has no class axis 1 holding "
+                             f"{int(y.max()) + 1} classes; pick --loss projection or --output")
+        return torch.nn.functional.cross_entropy(out, y)
+    if y is None:
+        t = torch.from_numpy(stream_rng(seed, 1).standard_normal(tuple(out.shape))).to(out.device, out.dtype)
+    elif y.dtype == torch.int64:
+        if out.dim() != 2 or out.shape[1] <= int(y.max()):
+            raise InputError(f"--loss mse with class labels needs an output (batch, classes), got {tuple(out.shape)}")
+        t = torch.nn.functional.one_hot(y, out.shape[1]).to(out.dtype)
+    else:
+        if y.numel() != out.numel():
+            raise InputError(f"--loss mse: targets {tuple(y.shape)} do not fit the output {tuple(out.shape)}")
+        t = y.reshape(out.shape).to(out.dtype)
+    return 0.5 * ((out - t) ** 2).sum()
+
+
+def default_loss(y: Any) -> str:
+    import torch
+
+    if y is None:
+        return "projection"
+    return "cross_entropy" if y.dtype == torch.int64 else "mse"

@@ -1,0 +1,128 @@
+"""Which modules of an nn.Module are what (dense, normalisation, an element-wise activation), and which tensor
+of its output the loss is taken of."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dlcli.errors import InputError
+
+
+def activation_of(torch: Any, m: Any) -> tuple[str, dict[str, float]] | None:
+    """The registry activation (name, params) an nn activation module computes, or None."""
+    nn = torch.nn
+    table: list[tuple[Any, Callable[[Any], tuple[str, dict[str, float]]]]] = [
+        (nn.ReLU, lambda m: ("relu", {})),
+        (nn.ReLU6, lambda m: ("relu6", {})),
+        (nn.Hardtanh, lambda m: ("hardtanh", {"min_val": float(m.min_val), "max_val": float(m.max_val)})),
+        (nn.Sigmoid, lambda m: ("sigmoid", {})),
+        (nn.Tanh, lambda m: ("tanh", {})),
+        (nn.LeakyReLU, lambda m: ("leaky_relu", {"alpha": float(m.negative_slope)})),
+        (nn.ELU, lambda m: ("elu", {"alpha": float(m.alpha)})),
+        (nn.CELU, lambda m: ("celu", {"alpha": float(m.alpha)})),
+        (nn.SELU, lambda m: ("selu", {})),
+        (nn.GELU, lambda m: ("gelu_tanh" if m.approximate == "tanh" else "gelu", {})),
+        (nn.SiLU, lambda m: ("silu", {})),
+        (nn.Mish, lambda m: ("mish", {})),
+        (nn.Softplus, lambda m: ("softplus", {"beta": float(m.beta)})),
+        (nn.Softsign, lambda m: ("softsign", {})),
+        (nn.Hardsigmoid, lambda m: ("hardsigmoid", {})),
+        (nn.Hardswish, lambda m: ("hardswish", {})),
+        (nn.LogSigmoid, lambda m: ("logsigmoid", {})),
+        (nn.Tanhshrink, lambda m: ("tanhshrink", {})),
+        (nn.Softshrink, lambda m: ("softshrink", {"lambd": float(m.lambd)})),
+        (nn.Hardshrink, lambda m: ("hardshrink", {"lambd": float(m.lambd)})),
+        (nn.Threshold, lambda m: ("threshold", {"threshold": float(m.threshold), "value": float(m.value)})),
+    ]
+    for cls, read in table:  # ReLU6 before its base class Hardtanh
+        if type(m) is cls:
+            return read(m)
+    for cls, read in table:
+        if isinstance(m, cls):
+            return read(m)
+    return None
+
+
+def is_dense(torch: Any, m: Any) -> bool:
+    return isinstance(m, (torch.nn.Linear, torch.nn.modules.conv._ConvNd))
+
+
+def is_norm(torch: Any, m: Any) -> bool:
+    nn = torch.nn
+    return isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)) or \
+        type(m).__name__.endswith("Norm")
+
+
+def unit_axis(torch: Any, m: Any) -> int:
+    nn = torch.nn
+    channels = (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.GroupNorm)
+    return 1 if isinstance(m, channels) else -1
+
+
+def unit_max(t: Any, axis: int) -> Any:
+    """max over every axis but `axis`: the trailing axes first (contiguous), then the leading ones."""
+    if axis + 1 < t.dim():
+        t = t.flatten(axis + 1).amax(dim=-1)
+    return t.flatten(0, axis - 1).amax(dim=0) if axis > 0 else t
+
+
+def weighted_modules(model: Any) -> list[tuple[str, Any]]:
+    """(qualified name, module) for every module with a tensor `weight`, in named_modules() order."""
+    import torch
+
+    return [(n or type(m).__name__, m) for n, m in model.named_modules()
+            if isinstance(getattr(m, "weight", None), torch.Tensor)]
+
+
+def first_tensor(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            if isinstance(v, torch.Tensor):
+                return v
+    if isinstance(value, dict):
+        for v in value.values():
+            if isinstance(v, torch.Tensor):
+                return v
+    return None
+
+
+def select_output(out: Any, key: str | None) -> tuple[Any, str]:
+    """The tensor the loss is taken of: the output itself, `key` of a dict/tuple, or else its first tensor."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        if key is not None:
+            raise InputError(f"--output {key}: the model returns a single tensor; leave --output out")
+        return out, "the model's output"
+    kind = type(out).__name__
+    if isinstance(out, dict) or hasattr(out, "keys"):
+        keys = [str(k) for k in out.keys()]
+        if key is not None:
+            if key not in out:
+                raise InputError(f"--output {key}: the model's {kind} has keys: {', '.join(keys)}")
+            chosen, where = out[key], f"'{key}' of the model's {kind}"
+        else:
+            found = [k for k in out.keys() if isinstance(out[k], torch.Tensor)]
+            if not found:
+                raise InputError(f"the model returned a {kind} without tensors (keys: {', '.join(keys)})")
+            chosen, where = out[found[0]], f"'{found[0]}', the first tensor of the model's {kind} (--output KEY)"
+    elif isinstance(out, (tuple, list)):
+        if key is not None:
+            if not key.lstrip("-").isdigit() or not -len(out) <= int(key) < len(out):
+                raise InputError(f"--output {key}: the model returns a {kind} of {len(out)}; give an index 0..")
+            chosen, where = out[int(key)], f"item {int(key)} of the model's {kind}"
+        else:
+            idx = next((i for i, v in enumerate(out) if isinstance(v, torch.Tensor)), None)
+            if idx is None:
+                raise InputError(f"the model returned a {kind} without tensors")
+            chosen, where = out[idx], f"item {idx}, the first tensor of the model's {kind} of {len(out)} (--output N)"
+    else:
+        raise InputError(f"the model returned a {kind}, not a tensor, tuple or dict")
+    if not isinstance(chosen, torch.Tensor):
+        raise InputError(f"{where} is a {type(chosen).__name__}, not a tensor")
+    return chosen, where

@@ -1,0 +1,319 @@
+"""One forward and backward pass through any nn.Module under hooks, and each weighted module's raw statistics:
+forward hooks on its output z and the activation module taking z, a tensor hook on ∂loss/∂z. The choices and
+their measurements are in docs/vanish.md (`vanish --model`, Cost)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dlcli import activations
+from dlcli.errors import InputError
+from dlcli.vanish.config import Progress
+from dlcli.vanish.module_inputs import loss_value
+from dlcli.vanish.module_kinds import activation_of, first_tensor, select_output, unit_axis, unit_max, weighted_modules
+from dlcli.vanish.statistics import SATURATION_LEVEL, _max_abs_grad
+
+CHUNK = 2**17  # entries reduced at a time on a CPU: 512 KB of float32, inside a core's L2 cache
+ZERO_ONE_SLOPES = frozenset({"relu", "relu6", "hardtanh", "threshold", "step"})  # φ'(z) is 0 or 1 everywhere
+
+
+def dead_units(torch: Any, a: Any, axis: int) -> Any:
+    """Units whose a = relu(z) is 0 on every sample (NaN is not): the first ~CHUNK entries' samples first, the
+    rest only for the units still 0 there (none, mostly: then the whole tensor is read once, not twice)."""
+    head = max(1, CHUNK * a.shape[0] // max(a.numel(), 1))
+    if axis == 0 or head >= a.shape[0]:
+        return torch.count_nonzero(unit_max(a, axis) == 0)
+    candidates = (unit_max(a[:head], axis) == 0).nonzero().reshape(-1)
+    if candidates.numel() == 0:
+        return 0.0
+    return torch.count_nonzero(unit_max(a[head:].index_select(axis, candidates), axis) == 0)
+
+
+class Pass:
+    """Hooks for one forward and backward pass; each statistic a 0-d tensor on the model's device (or a float
+    reduced on a CPU) until host()."""
+
+    def __init__(self, torch: Any, model: Any, progress: Progress | None) -> None:
+        self.torch = torch
+        self.model = model
+        self.progress = progress
+        self.rows = weighted_modules(model)
+        self.index = {id(m): i for i, (_, m) in enumerate(self.rows)}
+        self.order: list[int] = []              # row indices in first-call order
+        self.calls = [0] * len(self.rows)
+        self.values: list[Any] = []             # 0-d tensors or floats, to the host at once in host()
+        self.slots: list[dict[str, int]] = [{} for _ in self.rows]
+        self.act: list[tuple[str, dict[str, float]] | None] = [None] * len(self.rows)
+        self.pending: dict[int, tuple[int, Any]] = {}   # id(z) -> (row, z) awaiting an activation module
+        self.outputs: dict[int, tuple[int, Any]] = {}   # data_ptr of a row's activation output -> (row, tensor)
+        self.after: dict[int, int] = {}                 # id(z) -> row, φ'(z) to be read from the module's output
+        self.act_inputs: dict[int, int] = {}            # id(z) -> row, for an activation module running now
+        self.chain: dict[int, int] = {}                 # row -> the row whose activation output it takes
+        self.stack: list[tuple[str, str, str]] = []     # (name, type, input shapes) of modules running now
+        self.failed: tuple[str, str, str] | None = None
+        self.handles: list[Any] = []
+        self.grads_seen = 0
+        self.flags = np.empty(0, dtype=bool)  # relu's zero-slope flags, one buffer for every layer
+
+    def put(self, row: int, key: str, value: Any) -> None:
+        self.slots[row][key] = len(self.values)
+        self.values.append(value.detach() if isinstance(value, self.torch.Tensor) else value)
+
+    def host(self) -> np.ndarray:
+        """Every statistic as float64 on the host: one transfer from a device, item by item on a CPU."""
+        torch = self.torch
+        tensors = [v for v in self.values if isinstance(v, torch.Tensor) and v.device.type != "cpu"]
+        moved = iter(torch.stack([t.to(torch.float64).reshape(()) for t in tensors]).cpu().tolist()
+                     if tensors else ())
+        return np.array([next(moved) if isinstance(v, torch.Tensor) and v.device.type != "cpu" else float(v)
+                         for v in self.values], dtype=np.float64)
+
+    def weight_stats(self, row: int, m: Any) -> None:
+        self.sums(row, "weight", self.wide(m.weight))
+
+    def sums(self, row: int, key: str, t: Any, also: Callable[[int, int], None] | None = None) -> None:
+        """Σt and ‖t‖ as `key`_sum, `key`_norm; on a CPU chunk by chunk (each read once from memory, the second
+        reduction and `also(start, stop)` finding it in cache), elsewhere whole on the device (no host sync)."""
+        torch = self.torch
+        if t.device.type != "cpu" or not t.is_contiguous():
+            self.put(row, f"{key}_sum", t.sum())
+            self.put(row, f"{key}_norm", torch.linalg.vector_norm(t))
+            if also is not None:
+                also(0, t.numel())
+            return
+        total, norm = 0.0, 0.0
+        for start in range(0, t.numel(), CHUNK):
+            part = t.reshape(-1)[start:start + CHUNK]
+            total += float(part.sum())
+            norm = math.hypot(norm, float(torch.linalg.vector_norm(part)))
+            if also is not None:
+                also(start, start + part.numel())
+        self.put(row, f"{key}_sum", total)
+        self.put(row, f"{key}_norm", norm)
+
+    def install(self) -> None:
+        for name, m in self.model.named_modules():
+            self.handles.append(m.register_forward_pre_hook(self._pre(name or type(m).__name__, m)))
+            self.handles.append(m.register_forward_hook(self._post(m)))
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+    def _pre(self, name: str, m: Any) -> Callable[..., None]:
+        torch = self.torch
+        act = activation_of(torch, m)
+        row = self.index.get(id(m))
+
+        def hook(module: Any, args: tuple[Any, ...]) -> None:
+            shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, torch.Tensor)) or "no tensor"
+            self.stack.append((name, type(m).__name__, shapes))
+            inp = first_tensor(args)
+            if inp is None:
+                return
+            if act is not None and id(inp) in self.pending:
+                src, z = self.pending.pop(id(inp))
+                if z is inp and self.act[src] is None:
+                    if getattr(m, "inplace", False) or z.grad_fn is None:
+                        self._activation(src, z, act)  # now, before the module overwrites z
+                    else:
+                        self.after[id(z)] = src  # from the module's own output, in the forward hook
+            if row is not None and self.calls[row] == 0 and inp.numel():
+                prev = self.outputs.get(inp.data_ptr())
+                if prev is not None and prev[1].numel() == inp.numel():
+                    self.chain[row] = prev[0]
+
+        return hook
+
+    def _post(self, m: Any) -> Callable[..., None]:
+        torch = self.torch
+        row = self.index.get(id(m))
+        act = activation_of(torch, m)
+        is_act = act is not None
+
+        def hook(module: Any, args: tuple[Any, ...], output: Any) -> None:
+            if self.stack:
+                self.stack.pop()
+            if is_act:
+                out, inp = first_tensor(output), first_tensor(args)
+                waiting = self.after.pop(id(inp), None)
+                if waiting is not None and act is not None:
+                    self._activation(waiting, inp, act, out)
+                src = self.act_inputs.pop(id(inp), None)
+                if src is not None and out is not None and out.numel():
+                    self.outputs[out.data_ptr()] = (src, out)  # the next layer may take it (or a view of it)
+            if row is None:
+                return
+            self.calls[row] += 1
+            if self.calls[row] > 1:
+                return
+            self.order.append(row)
+            self.weight_stats(row, m)  # now, while the forward pass has just read the weight
+            z = first_tensor(output)
+            if z is None:
+                return
+            self.sums(row, "out", self.wide(z))
+            self.slots[row]["_width"] = int(z.shape[unit_axis(torch, m)]) if z.dim() > 1 else 1
+            self.slots[row]["_numel"] = int(z.numel())
+            self.pending[id(z)] = (row, z)
+            self.outputs[z.data_ptr()] = (row, z)
+            if z.requires_grad:
+                z.register_hook(self._grad_hook(row))
+            if self.progress:
+                self.progress("forward", len(self.order), len(self.rows))
+
+        return hook
+
+    def _activation(self, row: int, z: Any, act: tuple[str, dict[str, float]], out: Any = None) -> None:
+        """a = φ(z) and φ'(z): from the module's output `out` and its backward node where it is one op on z,
+        else from the registry's torch function on z (before any in-place op changes z)."""
+        torch = self.torch
+        name, given = act
+        spec = activations.get(name)
+        params = spec.resolve(given)
+        node = None if out is None else out.grad_fn
+        if node is not None and out.shape == z.shape and len(node.next_functions) == 1 \
+                and node.next_functions[0][0] is z.grad_fn:
+            a = out
+            if name == "relu" and a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
+                self._relu_row(row, a)
+                self.act_inputs[id(z)] = row
+                return
+        else:
+            zz = z.detach().requires_grad_(True)  # shares z's memory: no copy
+            with torch.enable_grad():
+                a = spec.torch_ref(torch, zz, params)
+            node = a.grad_fn
+            if node is not None and (len(node.next_functions) != 1 or node.next_functions[0][0] is None
+                                     or type(node.next_functions[0][0]).__name__ != "AccumulateGrad"):
+                node = None
+        ones = torch.ones((), dtype=z.dtype, device=z.device).expand(z.shape)
+        if node is not None:
+            with torch.no_grad():
+                slope = node(ones)  # one backward kernel: the op's own derivative
+        elif a.requires_grad:
+            (slope,) = torch.autograd.grad(a, zz, ones, allow_unused=True)
+            slope = torch.zeros_like(z) if slope is None else slope
+        else:
+            slope = torch.zeros_like(z)
+        af = self.wide(a)
+        self.put(row, "act_sum", af.sum())
+        self.put(row, "act_norm", torch.linalg.vector_norm(af))
+        axis = unit_axis(torch, self.rows[row][1]) % max(z.dim(), 1)
+        dims = tuple(d for d in range(z.dim()) if d != axis) or None
+        if name in ZERO_ONE_SLOPES:  # φ' is 0 or 1: φ'² = φ', saturated means φ' = 0, and a sum counts the 1s
+            sq = self.wide(slope)
+            # exact below 2^24 ones in float32 (count_nonzero of a float tensor costs ~10 passes here)
+            ones_count = sq.sum() if z.numel() < 2**24 or sq.dtype == torch.float64 else torch.count_nonzero(sq != 0)
+            self.put(row, "saturated", z.numel() - ones_count)
+            self.put(row, "e_dphi2", ones_count)
+        else:
+            sq = self.wide(slope)
+            sq = sq * sq
+            threshold = SATURATION_LEVEL * _max_abs_grad(name, tuple(sorted(params.items())))
+            self.put(row, "saturated", torch.count_nonzero(sq < threshold * threshold))
+            self.put(row, "e_dphi2", sq.sum())
+        self.put(row, "dead", torch.count_nonzero(unit_max(sq, axis) == 0) if dims else (sq.max() == 0).sum())
+        self.act[row] = (name, params)
+        self.act_inputs[id(z)] = row
+
+    def _relu_row(self, row: int, a: Any) -> None:
+        """relu's row on a CPU: φ'(z) = 0 exactly where a = relu(z) <= 0 (NaN has slope 1, as relu's backward
+        gives), counted in numpy over a reused bool buffer, chunk by chunk beside the sums."""
+        torch = self.torch
+        a = a.detach()
+        flat = a.numpy().reshape(-1)
+        if self.flags.size < min(flat.size, CHUNK):
+            self.flags = np.empty(min(flat.size, CHUNK), dtype=bool)
+        zeros = 0
+
+        def count(start: int, stop: int) -> None:
+            nonlocal zeros
+            zeros += int(np.count_nonzero(np.less_equal(flat[start:stop], 0, out=self.flags[:stop - start])))
+
+        self.sums(row, "act", a, count)
+        self.put(row, "saturated", float(zeros))
+        self.put(row, "e_dphi2", float(flat.size - zeros))
+        axis = unit_axis(torch, self.rows[row][1]) % max(a.dim(), 1)
+        self.put(row, "dead", dead_units(torch, a, axis) if a.dim() > 1 else (a.max() <= 0).sum())
+        self.act[row] = ("relu", {})
+
+    def wide(self, t: Any) -> Any:
+        """t detached, half precisions as float32 for the reductions (float32 and float64 reduce as they are)."""
+        t = t.detach()
+        return t.float() if t.dtype in (self.torch.bfloat16, self.torch.float16) else t
+
+    def _grad_hook(self, row: int) -> Callable[[Any], None]:
+        def hook(g: Any) -> None:
+            self.put(row, "grad_norm", self.torch.linalg.vector_norm(self.wide(g)))
+            self.grads_seen += 1
+            if self.progress:
+                self.progress("backward", self.grads_seen, len(self.order))
+        return hook
+
+
+def _user_frame_error(exc: BaseException, what: str, failed: tuple[str, str, str] | None) -> InputError:
+    from dlcli.models.loader import user_error
+
+    where = f"{what}" + (f": {failed[0]} ({failed[1]}) got {failed[2]}" if failed else "")
+    return user_error(exc, where)
+
+
+def measure(model: Any, x: Any, y: Any, loss: str, seed: int, output: str | None,
+             progress: Progress | None) -> tuple[Pass, np.ndarray, str, list[Any]]:
+    """One forward and backward pass under hooks; the host copy of every statistic."""
+    import torch
+
+    run = Pass(torch, model, progress)
+    run.install()
+    try:
+        try:
+            with torch.enable_grad():
+                out = model(x)
+        except InputError:
+            raise
+        except Exception as exc:
+            failed = run.stack[-1] if run.stack else None
+            raise _user_frame_error(exc, f"the model failed on input {tuple(x.shape)}", failed) from None
+        run.pending.clear()
+        run.outputs.clear()
+        top, where = select_output(out, output)
+        value = loss_value(torch, loss, top, y, seed)
+        params = [m.weight for _, m in run.rows]
+        wanted = [i for i, p in enumerate(params) if p.requires_grad]
+        grads: list[Any] = [None] * len(params)
+        if wanted and value.requires_grad:
+            try:
+                got = torch.autograd.grad(value, [params[i] for i in wanted], allow_unused=True)
+            except Exception as exc:
+                raise _user_frame_error(exc, "the backward pass failed", None) from None
+            for i, g in zip(wanted, got, strict=True):
+                grads[i] = g
+        del out, top, value
+    finally:
+        run.remove()
+    for i, (_, m) in enumerate(run.rows):
+        if run.calls[i] == 0:
+            run.weight_stats(i, m)
+        if grads[i] is not None:
+            run.put(i, "weight_grad_norm", torch.linalg.vector_norm(run.wide(grads[i])))
+    host = run.host()
+    return run, host, where, grads
+
+
+def value(run: Pass, host: np.ndarray, row: int, key: str) -> float | None:
+    slot = run.slots[row].get(key)
+    return None if slot is None else float(host[slot])
+
+
+def moments(total: float | None, norm: float | None, n: int | None) -> tuple[float | None, float | None]:
+    """(mean, std) from a sum and a Euclidean norm of n entries."""
+    if total is None or norm is None or not n:
+        return None, None
+    mean = total / n
+    return mean, math.sqrt(max(norm * norm / n - mean * mean, 0.0))
