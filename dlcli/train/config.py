@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from dlcli import activations
 from dlcli.activations.base import Params
 from dlcli.errors import InputError
-from dlcli.vanish.config import DEFAULT_GAIN, INITS, VanishConfig, make_config
+from dlcli.vanish.config import INITS, VanishConfig, check_layers, check_scales, make_config
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "mse")
@@ -139,23 +139,12 @@ def make_train_config(
     if act.vector:
         raise InputError(f"{act.name} acts on a whole vector; train stacks element-wise activations")
     if layers is not None:
-        if depth is not None or width is not None:
-            raise InputError("give either --layers or --depth/--width, not both")
-        widths = tuple(int(n) for n in layers)
-        if len(widths) < 2:
-            raise InputError(f"--layers needs at least the inputs and the outputs, got {len(widths)} width(s)")
-        if min(widths) < 1:
-            raise InputError(f"--layers widths must be at least 1, got {','.join(map(str, widths))}")
-        layers = widths
+        layers = check_layers(layers, depth, width)
     if depth is not None and depth < 0:
         raise InputError(f"--depth must be zero or more, got {depth}")
     if width is not None and width < 1:
         raise InputError(f"--width must be at least 1, got {width}")
-    gain = DEFAULT_GAIN[init] if gain is None else float(gain)
-    if not (math.isfinite(gain) and gain > 0):
-        raise InputError(f"--gain must be a positive number, got {gain:g}")
-    if bias_std is not None and not (math.isfinite(bias_std) and bias_std >= 0):
-        raise InputError(f"--bias-std must be zero or positive, got {bias_std:g}")
+    gain = check_scales(init, gain, bias_std)
     return TrainConfig(activation=act.name, params=resolved, init=init, gain=gain, bias_std=bias_std, depth=depth,
                        width=width, layers=None if layers is None else tuple(layers),
                        **common)  # type: ignore[arg-type]

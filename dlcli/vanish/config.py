@@ -103,13 +103,7 @@ def make_config(
     if engine is None:
         engine = "torch" if device == "cuda" or dtype == "bfloat16" else "numpy"
     if layers is not None:
-        if depth is not None or width is not None:
-            raise InputError("give either --layers or --depth/--width, not both")
-        widths = tuple(int(n) for n in layers)
-        if len(widths) < 2:
-            raise InputError(f"--layers needs at least two widths (input and one layer), got {len(widths)}")
-        if min(widths) < 1:
-            raise InputError(f"--layers widths must be at least 1, got {','.join(map(str, widths))}")
+        widths = check_layers(layers, depth, width)
     else:
         depth = 20 if depth is None else depth
         width = 256 if width is None else width
@@ -128,11 +122,7 @@ def make_config(
                                  ("--device", device, DEVICES), ("--loss", loss, LOSSES), ("--norm", norm, NORMS)):
         if value not in choices:
             raise InputError(f"unknown {name} '{value}'; choose from: {', '.join(choices)}")
-    gain = DEFAULT_GAIN[init] if gain is None else float(gain)
-    if not (math.isfinite(gain) and gain > 0):
-        raise InputError(f"--gain must be a positive number, got {gain:g}")
-    if bias_std is not None and not (math.isfinite(bias_std) and bias_std >= 0):
-        raise InputError(f"--bias-std must be zero or positive, got {bias_std:g}")
+    gain = check_scales(init, gain, bias_std)
     if engine == "numpy" and dtype == "bfloat16":
         raise InputError("numpy has no bfloat16; use --engine torch --dtype bfloat16")
     if engine == "numpy" and device != "cpu":
@@ -158,3 +148,25 @@ def _check_fixes(residual: bool, residual_scale: float, norm: str, spectrum_samp
     if spectrum_samples and norm == "batch":
         raise InputError("--spectrum with --norm batch: one example's Jacobian depends on the rest of its batch; "
                          "use --norm layer or none")
+
+
+def check_layers(layers: Sequence[int], depth: int | None, width: int | None) -> tuple[int, ...]:
+    """--layers as widths (n_0, ..., n_L), checked; InputError beside --depth/--width or for a bad width."""
+    if depth is not None or width is not None:
+        raise InputError("give either --layers or --depth/--width, not both")
+    widths = tuple(int(n) for n in layers)
+    if len(widths) < 2:
+        raise InputError(f"--layers needs at least two widths (input and one layer), got {len(widths)}")
+    if min(widths) < 1:
+        raise InputError(f"--layers widths must be at least 1, got {','.join(map(str, widths))}")
+    return widths
+
+
+def check_scales(init: str, gain: float | None, bias_std: float | None) -> float:
+    """The gain to use (the init's own where not given), once it and --bias-std are known to be valid."""
+    gain = DEFAULT_GAIN[init] if gain is None else float(gain)
+    if not (math.isfinite(gain) and gain > 0):
+        raise InputError(f"--gain must be a positive number, got {gain:g}")
+    if bias_std is not None and not (math.isfinite(bias_std) and bias_std >= 0):
+        raise InputError(f"--bias-std must be zero or positive, got {bias_std:g}")
+    return gain
