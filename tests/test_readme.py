@@ -19,6 +19,25 @@ def test_readme_output_is_current(command, recorded):
     assert change is None, f"README is stale ({change}): run python tests/readme_examples.py"
 
 
+def test_every_command_has_its_help_in_the_command_reference():
+    """docs/cli.md holds `dlcli ... --help` for the root and every group and command the app has."""
+    import typer
+
+    from dlcli.cli import app
+    from readme_examples import ROOT
+
+    documented = {c for c, _ in blocks((ROOT / "docs" / "cli.md").read_text())}
+    root = typer.main.get_command(app)
+
+    def paths(group, prefix):
+        yield prefix
+        for name in getattr(group, "list_commands", lambda ctx: [])(None):
+            yield from paths(group.get_command(None, name), [*prefix, name])
+
+    missing = [p for p in paths(root, ["dlcli"]) if " ".join([*p, "--help"]) not in documented]
+    assert not missing, missing
+
+
 # --- the comparison itself -----------------------------------------------------------------------
 
 JSON = '{"layer":1,"weight_grad_norm":10.314544610762166,"grad_rms":0.2819807806185946,"dead":0.0,"q":1e+308}'
