@@ -4,7 +4,7 @@ Nothing is ever passed to `eval`: the grammar knows numbers, names, `+ - * / **`
 parentheses and calls of known functions (with numeric keyword parameters), and everything else
 is an `ExprError` that points at the offending column. Parsing uses explicit stacks, so an
 expression nested 10,000 levels deep parses without touching Python's recursion limit.
-`parse(text, formula=True)` is the grammar of activations written as formulas (dlcli/activations/formula.py).
+`parse(text, formula=True)` is the grammar of activations written as formulas (dlcli/activations/formula_tree.py).
 
     >>> tree = parse("(x+y)*z")
     >>> tree.kind, [child.kind for child in tree.children]
