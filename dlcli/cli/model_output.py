@@ -89,7 +89,7 @@ def analyse(opts: ModelOptions, progress: Any = None) -> ModuleResult:
     except ImportError:
         raise InputError("--model needs PyTorch (pip install 'dlcli[torch]')") from None
     from dlcli.models import load_model, load_weights, parse_model_args
-    from dlcli.vanish.memory import MEMORY_SHARE, available_bytes, human_bytes
+    from dlcli.vanish.memory import check_memory, estimate_module_bytes
     from dlcli.vanish.module_inputs import MODULE_INITS, MODULE_LOSSES, standard_inputs
     from dlcli.vanish.module_report import analyse_module
     from dlcli.vanish.torch_engine import resolve_device, torch_dtype
@@ -148,16 +148,23 @@ def analyse(opts: ModelOptions, progress: Any = None) -> ModuleResult:
     else:
         if shape is None:
             shape = infer_shape(torch, model, opts.model)
+        check_memory(None, need=4 * opts.batch * int(np.prod(shape)) * 8, advice="lower --batch")
         x = standard_inputs(seed, opts.batch, shape)
         data = "standard normal"
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     item = next((p.element_size() for p in model.parameters()), 4)
     need = 3 * params + 4 * x.size * max(item, 8)  # weights, gradients, a copy for re-initialisation; the batch
-    have = available_bytes()
-    if have is not None and need > MEMORY_SHARE * have:
-        raise InputError(f"--model: needs about {human_bytes(need)} before activations, {human_bytes(have)} free; "
-                         "lower --batch")
+    check_memory(None, need=need, advice="lower --batch")
     model = model.to(device)
+    first = next(iter(model.parameters()), None)
+    probe = torch.from_numpy(np.ascontiguousarray(x[:2]))
+    if first is not None and probe.is_floating_point():
+        probe = probe.to(device=device, dtype=first.dtype)
+    need = estimate_module_bytes(torch, model, probe, len(x), copies=1 if init == "keep" else 2)
+    have = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+    check_memory(None, need=need, have=have,
+                 where="GPU memory" if device.type == "cuda" else "memory",
+                 advice="lower --batch (the activations autograd keeps grow with it)")
     return analyse_module(model, x, y, opts.loss, seed=seed, init=init, gain=opts.gain, eval_mode=opts.eval_mode,
                           output=opts.output, progress=progress, label=opts.model, data=data)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from dlcli.errors import InputError
 from dlcli.vanish.config import VanishConfig
@@ -169,3 +170,31 @@ def estimate_device_bytes(config: VanishConfig, on_host: bool) -> int:
     total += params * item                                     # weight gradients
     total += 3 * stack + 4 * config.batch * widest * 8 + biggest * 8  # stacks and copies in the statistics
     return int(total)
+
+
+def estimate_module_bytes(torch: Any, model: Any, probe: Any, batch: int, copies: int = 1) -> int:
+    """Peak bytes of one hooked forward and backward of `model` on `batch` examples, from a pass on the few in
+    `probe`: every module's output four times over (the output autograd keeps, its gradient, the statistics'
+    scratch, a spare) scaled to the batch, plus the parameters and their gradients of `copies` models."""
+    sizes: list[int] = []
+
+    def hook(_module: Any, _inputs: Any, output: Any) -> None:
+        for t in output if isinstance(output, tuple | list) else (output,):
+            if isinstance(t, torch.Tensor):
+                sizes.append(t.numel() * t.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    training = model.training
+    try:
+        model.eval()  # batch norm on a probe of one or two examples: running statistics, no error
+        with torch.no_grad():
+            model(probe)
+    except Exception:  # the real pass reports the user's error in its own words
+        return 0
+    finally:
+        model.train(training)
+        for h in handles:
+            h.remove()
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    per_example = (4 * sum(sizes) + probe.numel() * probe.element_size()) / len(probe)
+    return int(per_example * batch + 2 * copies * params)

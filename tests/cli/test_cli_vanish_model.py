@@ -41,6 +41,9 @@ def broken():
     raise ValueError("width must be even")
 
 NUMBER = 3
+
+# a million units after 4 inputs: 4 MB of activations an example
+wide = nn.Sequential(nn.Linear(4, 1_000_000), nn.ReLU(), nn.Linear(1_000_000, 1))
 '''
 
 
@@ -158,6 +161,26 @@ def test_bad_checkpoints(cli, files, tmp_path):
     torch.save({"state_dict": {"layer1.weight": Evil()}}, tmp_path / "evil.pt")
     one_line_error(cli("vanish", "--model", f"{EXAMPLES}:ANN", "--weights", f"{tmp_path}/evil.pt"), "refused")
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_batch_too_big_for_memory_is_refused_before_it_runs(cli, files, monkeypatch):
+    """The activations are estimated from a probe pass of two examples: 4 MB an example, scaled to the batch."""
+    from torch import nn
+
+    from dlcli.vanish import memory
+    from dlcli.vanish.memory import estimate_module_bytes
+
+    model = nn.Sequential(nn.Linear(4, 1000), nn.ReLU(), nn.Linear(1000, 1)).double()
+    # outputs of the Linear, the ReLU, the last Linear and the Sequential, 8 bytes each, four times over
+    per_example = 4 * 8 * (1000 + 1000 + 1 + 1) + 4 * 8
+    params = sum(p.numel() for p in model.parameters()) * 8
+    assert estimate_module_bytes(torch, model, torch.zeros(2, 4, dtype=torch.float64), 500) == \
+        per_example * 500 + 2 * params
+    monkeypatch.setattr(memory, "available_bytes", lambda: 4 << 30)
+    one_line_error(cli("vanish", "--model", f"{files}/user.py:wide", "--batch", "2000", "--seed", "0"),
+                   "needs about", "lower --batch")
+    one_line_error(cli("vanish", "--model", f"{EXAMPLES}:ANN", "--batch", "100000000", "--seed", "0"),
+                   "needs about", "lower --batch")
 
 
 def test_help_says_loading_runs_code(cli):
