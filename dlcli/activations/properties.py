@@ -86,9 +86,12 @@ class Evaluation(NamedTuple):
                 "derivative": self.derivative}
 
 
-def evaluate(act: Activation, x: np.ndarray, params: Params) -> Evaluation:
-    """f(x) and f'(x) at resolved `params`."""
-    return Evaluation(act.name, params, x, act.fn(x, **params), act.grad(x, **params))
+def evaluate(act: Activation, x: np.ndarray, params: Params, values: bool = True, grads: bool = True,
+             ) -> Evaluation:
+    """f(x) and f'(x) at resolved `params`, each only where asked for (else an empty array)."""
+    empty = np.empty(0)
+    return Evaluation(act.name, params, x, act.fn(x, **params) if values else empty,
+                      act.grad(x, **params) if grads else empty)
 
 
 def max_abs_grad(act: Activation, params: Params) -> tuple[float, float]:

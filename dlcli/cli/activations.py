@@ -11,7 +11,7 @@ import typer
 from dlcli import activations as registry
 from dlcli import numio
 from dlcli.activations import Activation
-from dlcli.activations.properties import Evaluation
+from dlcli.activations.properties import evaluate
 from dlcli.cli import render
 from dlcli.cli.options import FormatOpt, complete_activation, parse_params
 from dlcli.cli.render import Format
@@ -155,12 +155,19 @@ def eval_(
         xs = np.array([_parse_argument(t) for t in tokens], dtype=np.float64)
     if xs.size == 0:
         raise InputError("no numbers given (on the command line or stdin)")
-    values, grads = _evaluate(act, params, xs, want_values=fmt is not Format.plain or not derivative,
-                              want_grads=fmt is not Format.plain or derivative)
+    want_grads = fmt is not Format.plain or derivative
+    if want_grads and act.vector:  # a vector activation's Jacobian has len(xs)² entries
+        from dlcli.vanish.memory import check_memory
+
+        check_memory(None, need=4 * 8 * xs.size**2,
+                     advice=f"the Jacobian of {act.name} at {xs.size:,} numbers has {xs.size**2:,} entries; "
+                     "ask for the values only (no -d, --format plain)")
+    result = evaluate(act, xs, params, values=fmt is not Format.plain or not derivative, grads=want_grads)
+    values, grads = result.value, result.derivative
     if derivative or fmt is not Format.plain:  # only where f' is shown
         _note_undefined(act, params, xs)
     if fmt is Format.json:
-        render.write_json(Evaluation(act.name, params, xs, values, grads).as_dict())
+        render.write_json(result.as_dict())
     elif fmt is Format.plain:
         if derivative and act.vector:
             render.write_plain(" ".join(render.fmt_float(v) for v in row) for row in grads)
@@ -180,20 +187,6 @@ def eval_(
             sys.stdout.flush()
     else:
         _eval_table(act, params, xs, values, grads)
-
-
-def _evaluate(act: Activation, params: dict[str, float], xs: np.ndarray, want_values: bool,
-              want_grads: bool) -> tuple[np.ndarray, np.ndarray]:
-    """f(xs) and f'(xs), each only when wanted (a vector activation's Jacobian has len(xs)² entries, so its
-    memory is estimated first)."""
-    empty = np.empty(0)
-    if want_grads and act.vector:
-        from dlcli.vanish.memory import check_memory
-
-        check_memory(None, need=4 * 8 * xs.size**2,
-                     advice=f"the Jacobian of {act.name} at {xs.size:,} numbers has {xs.size**2:,} entries; "
-                     "ask for the values only (no -d, --format plain)")
-    return (act.fn(xs, **params) if want_values else empty), (act.grad(xs, **params) if want_grads else empty)
 
 
 def _parse_argument(token: str) -> float:
