@@ -72,14 +72,14 @@ def _train(loop: _Loop, net: Network, config: TrainConfig, progress: EpochProgre
     epochs: list[EpochRecord] = []
     divergence = None
     for epoch in range(1, config.epochs + 1):
-        saved = None if check_each else (copy.deepcopy(net.model.state_dict()),
-                                         copy.deepcopy(loop.optimizer.state_dict()), loop.step)
-        sums, divergence = loop.epoch(epoch, check_each)
+        state = loop.snapshot()
+        saved = None if check_each else (copy.deepcopy(loop.optimizer.state_dict()), loop.step)
+        sums, divergence = loop.epoch(epoch, check_each, state)
         if divergence is None and saved is not None and loop.went_bad(sums):
-            net.model.load_state_dict(saved[0])
-            loop.optimizer.load_state_dict(saved[1])
-            loop.step = saved[2]
-            sums, divergence = loop.epoch(epoch, True)
+            net.model.load_state_dict(state)
+            loop.optimizer.load_state_dict(saved[0])
+            loop.step = saved[1]
+            sums, divergence = loop.epoch(epoch, True, state)
         if divergence is not None:
             break
         record = loop.record(epoch, sums)
@@ -102,6 +102,13 @@ class _Loop:
         self.optimizer = make_optimizer(torch, net.model.parameters(), config)
         self.step = 0
         self.device, self.dtype = x_train.device, x_train.dtype
+        keys = {id(p): k for k, p in net.model.state_dict(keep_vars=True).items()}
+        self.weight_keys = [keys.get(id(w)) for w in net.weights]  # None: a weight the state does not hold
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the model's state at an epoch's start: the update ratios' reference, and what an epoch
+        found bad is replayed from (one copy for both)."""
+        return {k: v.detach().clone() for k, v in self.net.model.state_dict().items()}
 
     def batches(self, epoch: int) -> Iterator[tuple[Any, Any]]:
         n = len(self.y)
@@ -112,39 +119,40 @@ class _Loop:
         for idx in order.split(self.config.batch):
             yield self.x[idx], self.y[idx]  # gathered just before its step, while that step has it in cache
 
-    def epoch(self, epoch: int, check_each: bool) -> tuple[dict[str, Any], Divergence | None]:
-        """One pass over the training set; the sums stay tensors on the device."""
+    def epoch(self, epoch: int, check_each: bool, state: dict[str, Any]) -> tuple[dict[str, Any], Divergence | None]:
+        """One pass over the training set from `state` (the snapshot); the sums stay tensors on the device.
+        Per step only the recorded values' own kernels run (kept in lists, added up once at the end)."""
         torch, weights, model = self.torch, self.net.weights, self.net.model
         model.train()
-        before = [w.detach().clone() for w in weights]
-        loss_sum = torch.zeros((), dtype=self.dtype, device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        grad_sum = torch.zeros(len(weights), dtype=self.dtype, device=self.device)
-        batches = self.batches(epoch)
-        steps = 0
-        for xb, yb in batches:
+        before = [state[k] if k is not None else w.detach().clone() for k, w in zip(self.weight_keys, weights,
+                                                                                       strict=True)]
+        losses: list[Any] = []
+        correct: list[Any] = []
+        norms: list[Any] = []
+        for xb, yb in self.batches(epoch):
             self.step += 1
-            steps += 1
             self.optimizer.zero_grad(set_to_none=True)
             out = model(xb)
             loss = self.loss_fn(out, yb)
             loss.backward()
             # One fused call for every layer (a hook per layer, taking each norm while autograd has that
             # gradient in cache, measured no faster here on a CPU, and puts Python calls into a GPU's backward).
-            norms = torch.stack(torch._foreach_norm([w.grad if w.grad is not None else torch.zeros_like(w)
-                                                     for w in weights]))
+            step_norms = torch._foreach_norm([w.grad if w.grad is not None else torch.zeros_like(w)
+                                              for w in weights])
             with torch.no_grad():
-                loss_sum += loss.detach()
-                correct += (out.detach().argmax(dim=1) == yb).sum()
-                grad_sum += norms
-                if check_each and not bool(torch.isfinite(loss.detach() + norms.sum())):
+                losses.append(loss.detach())
+                correct.append((out.detach().argmax(dim=1) == yb).sum())
+                norms.extend(step_norms)
+                if check_each and not bool(torch.isfinite(loss.detach() + sum(step_norms))):
                     return {}, self.locate(epoch, xb, yb)
             self.optimizer.step()
+        steps = len(losses)
         with torch.no_grad():
             moved = torch._foreach_sub([w.detach() for w in weights], before)
             update = torch.stack(torch._foreach_norm(moved)) / torch.stack(torch._foreach_norm(before))
-        return {"loss_sum": loss_sum, "correct": correct, "grad_sum": grad_sum, "steps": steps,
-                "update": update}, None
+            grad_sum = torch.stack(norms).reshape(steps, len(weights)).sum(dim=0)
+        return {"loss_sum": torch.stack(losses).sum(), "correct": torch.stack(correct).sum(), "grad_sum": grad_sum,
+                "steps": steps, "update": update}, None
 
     def went_bad(self, sums: dict[str, Any]) -> bool:
         """Whether some step of the epoch had a NaN/inf loss or gradient: losses and norms are ≥ 0, so such a
