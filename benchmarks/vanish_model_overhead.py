@@ -4,7 +4,7 @@ and the whole command against a plain torch script doing the same work, imports 
 Budgets: statistics at most 10% over bare (CPU float32: a 20-layer MLP of width 1024 at batch 256, and a small
 CNN), whole command at most 1.3x the script. Bare and instrumented steps alternate in one process; the headline
 is the median of the paired ratios of this process's CPU time (one thread: steadier than wall-clock on a shared
-machine). Run: python benchmarks/vanish_model_overhead.py [repeats] [--wall] [--threads N]
+machine). Run: python benchmarks/vanish_model_overhead.py [repeats] [--wall] [--threads N] [--skip-processes]
 This file is also the model file the command loads (`--model benchmarks/vanish_model_overhead.py:mlp`).
 """
 
@@ -139,8 +139,9 @@ def main() -> int:
     print(f"hooks + statistics vs bare forward+backward (CPU float32, {torch.get_num_threads()} threads)")
     in_process("MLP 20 x 1024, batch 256", mlp(), torch.randn(256, 1024), repeats)
     in_process("CNN 4 conv (32/64 ch) + BN, 1x28x28, batch 64", cnn(), torch.randn(64, 1, 28, 28), repeats)
-    print(f"whole command vs plain torch script, imports included ({clock} time, median of {repeats})")
-    whole_command(max(repeats // 2, 3), clock)
+    if "--skip-processes" not in sys.argv:
+        print(f"whole command vs plain torch script, imports included ({clock} time, median of {repeats})")
+        whole_command(max(repeats // 2, 3), clock)
     return 0
 
 

@@ -41,6 +41,7 @@ class QuadratureTable:
     at_zero: float
     values: np.ndarray
     middle: np.ndarray  # middle[m] = Σ g·du over the 2m + 1 nodes nearest u = 0 (summed from 0 out: no cancellation)
+    weighted: np.ndarray  # g·du per node
 
     @classmethod
     def of(cls, values: np.ndarray, at_zero: float) -> QuadratureTable:
@@ -51,7 +52,7 @@ class QuadratureTable:
         weighted = values * _DU
         pairs = weighted[_CENTRE + 1:] + weighted[_CENTRE - 1::-1]
         middle = np.concatenate([[weighted[_CENTRE]], weighted[_CENTRE] + np.cumsum(pairs)])
-        return cls(at_zero, values, middle)
+        return cls(at_zero, values, middle, weighted)
 
     def expect(self, q: float) -> float:
         """E[g(√q Z)], Z ~ N(0, 1); q below Q_MIN gives the limit q → 0⁺, (g(0⁻) + g(0⁺))/2.
@@ -66,10 +67,10 @@ class QuadratureTable:
         m = max(_CENTRE - int(flat_lo), 0)  # nodes on each side of 0 inside the flat middle
         hi, flat_hi = _U.size - lo, _CENTRE + m + 1
         norm = 1.0 / (s * math.sqrt(2.0 * math.pi))
+        scale = -0.5 / (s * s)
         total = norm * float(self.middle[m])
         for a, b in ((lo, _CENTRE - m), (flat_hi, hi)):
-            x = _U[a:b] / s
-            total += norm * float((np.exp(-0.5 * x * x) * _DU[a:b]) @ self.values[a:b])
+            total += norm * float(np.exp(_U2[a:b] * scale) @ self.weighted[a:b])
         return total
 
 
@@ -85,6 +86,7 @@ class ActivationTables:
 
 
 _U, _DU = _grid()
+_U2 = _U * _U
 _CENTRE = _U.size // 2  # the node at u = 0
 
 

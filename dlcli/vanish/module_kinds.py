@@ -3,6 +3,7 @@ of its output the loss is taken of."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,37 +12,42 @@ from dlcli.errors import InputError
 
 def activation_of(torch: Any, m: Any) -> tuple[str, dict[str, float]] | None:
     """The registry activation (name, params) an nn activation module computes, or None."""
-    nn = torch.nn
-    table: list[tuple[Any, Callable[[Any], tuple[str, dict[str, float]]]]] = [
-        (nn.ReLU, lambda m: ("relu", {})),
-        (nn.ReLU6, lambda m: ("relu6", {})),
-        (nn.Hardtanh, lambda m: ("hardtanh", {"min_val": float(m.min_val), "max_val": float(m.max_val)})),
-        (nn.Sigmoid, lambda m: ("sigmoid", {})),
-        (nn.Tanh, lambda m: ("tanh", {})),
-        (nn.LeakyReLU, lambda m: ("leaky_relu", {"alpha": float(m.negative_slope)})),
-        (nn.ELU, lambda m: ("elu", {"alpha": float(m.alpha)})),
-        (nn.CELU, lambda m: ("celu", {"alpha": float(m.alpha)})),
-        (nn.SELU, lambda m: ("selu", {})),
-        (nn.GELU, lambda m: ("gelu_tanh" if m.approximate == "tanh" else "gelu", {})),
-        (nn.SiLU, lambda m: ("silu", {})),
-        (nn.Mish, lambda m: ("mish", {})),
-        (nn.Softplus, lambda m: ("softplus", {"beta": float(m.beta)})),
-        (nn.Softsign, lambda m: ("softsign", {})),
-        (nn.Hardsigmoid, lambda m: ("hardsigmoid", {})),
-        (nn.Hardswish, lambda m: ("hardswish", {})),
-        (nn.LogSigmoid, lambda m: ("logsigmoid", {})),
-        (nn.Tanhshrink, lambda m: ("tanhshrink", {})),
-        (nn.Softshrink, lambda m: ("softshrink", {"lambd": float(m.lambd)})),
-        (nn.Hardshrink, lambda m: ("hardshrink", {"lambd": float(m.lambd)})),
-        (nn.Threshold, lambda m: ("threshold", {"threshold": float(m.threshold), "value": float(m.value)})),
-    ]
-    for cls, read in table:  # ReLU6 before its base class Hardtanh
-        if type(m) is cls:
-            return read(m)
-    for cls, read in table:
+    table = _activation_table(torch)
+    read = table.get(type(m))
+    if read is not None:
+        return read(m)
+    for cls, read in table.items():  # a subclass of one of them; ReLU6 comes before its base class Hardtanh
         if isinstance(m, cls):
             return read(m)
     return None
+
+
+@functools.lru_cache(maxsize=2)
+def _activation_table(torch: Any) -> dict[Any, Callable[[Any], tuple[str, dict[str, float]]]]:
+    nn = torch.nn
+    return {
+        nn.ReLU: lambda m: ("relu", {}),
+        nn.ReLU6: lambda m: ("relu6", {}),
+        nn.Hardtanh: lambda m: ("hardtanh", {"min_val": float(m.min_val), "max_val": float(m.max_val)}),
+        nn.Sigmoid: lambda m: ("sigmoid", {}),
+        nn.Tanh: lambda m: ("tanh", {}),
+        nn.LeakyReLU: lambda m: ("leaky_relu", {"alpha": float(m.negative_slope)}),
+        nn.ELU: lambda m: ("elu", {"alpha": float(m.alpha)}),
+        nn.CELU: lambda m: ("celu", {"alpha": float(m.alpha)}),
+        nn.SELU: lambda m: ("selu", {}),
+        nn.GELU: lambda m: ("gelu_tanh" if m.approximate == "tanh" else "gelu", {}),
+        nn.SiLU: lambda m: ("silu", {}),
+        nn.Mish: lambda m: ("mish", {}),
+        nn.Softplus: lambda m: ("softplus", {"beta": float(m.beta)}),
+        nn.Softsign: lambda m: ("softsign", {}),
+        nn.Hardsigmoid: lambda m: ("hardsigmoid", {}),
+        nn.Hardswish: lambda m: ("hardswish", {}),
+        nn.LogSigmoid: lambda m: ("logsigmoid", {}),
+        nn.Tanhshrink: lambda m: ("tanhshrink", {}),
+        nn.Softshrink: lambda m: ("softshrink", {"lambd": float(m.lambd)}),
+        nn.Hardshrink: lambda m: ("hardshrink", {"lambd": float(m.lambd)}),
+        nn.Threshold: lambda m: ("threshold", {"threshold": float(m.threshold), "value": float(m.value)}),
+    }
 
 
 def is_dense(torch: Any, m: Any) -> bool:

@@ -53,8 +53,7 @@ class Pass:
         self.after: dict[int, int] = {}                 # id(z) -> row, φ'(z) to be read from the module's output
         self.act_inputs: dict[int, int] = {}            # id(z) -> row, for an activation module running now
         self.chain: dict[int, int] = {}                 # row -> the row whose activation output it takes
-        self.stack: list[tuple[str, str, str]] = []     # (name, type, input shapes) of modules running now
-        self.failed: tuple[str, str, str] | None = None
+        self.stack: list[tuple[str, str, Any]] = []     # (name, type, inputs) of modules running now
         self.handles: list[Any] = []
         self.grads_seen = 0
         self.flags = np.empty(0, dtype=bool)  # relu's zero-slope flags, one buffer for every layer
@@ -79,7 +78,7 @@ class Pass:
         """Σt and ‖t‖ as `key`_sum, `key`_norm; on a CPU chunk by chunk (each read once from memory, the second
         reduction and `also(start, stop)` finding it in cache), elsewhere whole on the device (no host sync)."""
         torch = self.torch
-        if t.device.type != "cpu" or not t.is_contiguous():
+        if t.device.type != "cpu" or not t.is_contiguous() or t.numel() <= CHUNK:
             self.put(row, f"{key}_sum", t.sum())
             self.put(row, f"{key}_norm", torch.linalg.vector_norm(t))
             if also is not None:
@@ -97,22 +96,29 @@ class Pass:
 
     def install(self) -> None:
         for name, m in self.model.named_modules():
-            self.handles.append(m.register_forward_pre_hook(self._pre(name or type(m).__name__, m)))
-            self.handles.append(m.register_forward_hook(self._post(m)))
+            act = activation_of(self.torch, m)
+            self.handles.append(m.register_forward_pre_hook(self._pre(name or type(m).__name__, m, act)))
+            self.handles.append(m.register_forward_hook(self._post(m, act)))
+
+    def failed_module(self) -> tuple[str, str, str] | None:
+        """(name, type, input shapes) of the innermost module running when the forward pass failed."""
+        if not self.stack:
+            return None
+        name, kind, args = self.stack[-1]
+        torch = self.torch
+        return name, kind, ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, torch.Tensor)) or "no tensor"
 
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
         self.handles.clear()
 
-    def _pre(self, name: str, m: Any) -> Callable[..., None]:
-        torch = self.torch
-        act = activation_of(torch, m)
+    def _pre(self, name: str, m: Any, act: tuple[str, dict[str, float]] | None) -> Callable[..., None]:
         row = self.index.get(id(m))
+        kind = type(m).__name__
 
         def hook(module: Any, args: tuple[Any, ...]) -> None:
-            shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, torch.Tensor)) or "no tensor"
-            self.stack.append((name, type(m).__name__, shapes))
+            self.stack.append((name, kind, args))  # the shapes are formatted only if the module fails
             inp = first_tensor(args)
             if inp is None:
                 return
@@ -130,10 +136,9 @@ class Pass:
 
         return hook
 
-    def _post(self, m: Any) -> Callable[..., None]:
+    def _post(self, m: Any, act: tuple[str, dict[str, float]] | None) -> Callable[..., None]:
         torch = self.torch
         row = self.index.get(id(m))
-        act = activation_of(torch, m)
         is_act = act is not None
 
         def hook(module: Any, args: tuple[Any, ...], output: Any) -> None:
@@ -278,8 +283,7 @@ def measure(model: Any, x: Any, y: Any, loss: str, seed: int, output: str | None
         except InputError:
             raise
         except Exception as exc:
-            failed = run.stack[-1] if run.stack else None
-            raise _user_frame_error(exc, f"the model failed on input {tuple(x.shape)}", failed) from None
+            raise _user_frame_error(exc, f"the model failed on input {tuple(x.shape)}", run.failed_module()) from None
         run.pending.clear()
         run.outputs.clear()
         top, where = select_output(out, output)
