@@ -76,7 +76,8 @@ class Pass:
 
     def sums(self, row: int, key: str, t: Any, also: Callable[[int, int], None] | None = None) -> None:
         """Σt and ‖t‖ as `key`_sum, `key`_norm; on a CPU chunk by chunk (each read once from memory, the second
-        reduction and `also(start, stop)` finding it in cache), elsewhere whole on the device (no host sync)."""
+        reduction and `also(start, stop)` finding it in cache), whole where t fits one chunk or is on a device
+        (no host sync)."""
         torch = self.torch
         if t.device.type != "cpu" or not t.is_contiguous() or t.numel() <= CHUNK:
             self.put(row, f"{key}_sum", t.sum())
