@@ -50,7 +50,7 @@ def cnn(channels: int = 32) -> nn.Module:
 
 def in_process(name: str, model: nn.Module, x: torch.Tensor, repeats: int) -> float:
     """Median of paired ratios: analyse_module (no advice re-runs) over a bare forward + backward."""
-    from dlcli.vanish import analyse_module
+    from dlcli.probe import analyse_module
 
     weights = [m.weight for m in model.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)]
     v = torch.randn(10, dtype=x.dtype)

@@ -91,7 +91,7 @@ def train(
     widths = _layers(layers) if layers is not None else None
     model_args = None
     if model_arg:
-        from dlcli.models.loader import parse_model_args
+        from dlcli.probe.loader import parse_model_args
 
         model_args = parse_model_args(model_arg)
     params = parse_params(param)

@@ -148,7 +148,8 @@ def vanish(
     if model is not None and (residual or norm != "none" or spectrum or phase):
         raise InputError("--residual, --norm, --spectrum and --phase go with the built stacks, not --model")
     if model is not None:
-        from dlcli.cli.model_output import ModelOptions, run_model
+        from dlcli.cli.model_output import run_model
+        from dlcli.probe.run import ModelOptions
 
         run_model(ModelOptions(model, model_arg, weights, data, batch, input_shape, loss, dtype, device, seed, init,
                                gain, eval_mode, output), render.resolve_format(fmt), chart, render.Progress())

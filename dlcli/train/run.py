@@ -74,7 +74,7 @@ def build_network(torch: Any, config: TrainConfig, data: Prepared, device: Any, 
         names = [config.activation or ""] * hidden + ["head"]
         probes = [*modules[1::2], linears[-1]]
         return Network(model, names, [m.weight for m in linears], linears, probes)
-    from dlcli.models.loader import load_model, load_weights
+    from dlcli.probe.loader import load_model, load_weights
 
     assert config.model is not None
     torch.manual_seed(config.seed)
@@ -114,7 +114,7 @@ def _check_output(torch: Any, net: Network, x: Any, classes: int) -> None:
         with torch.no_grad():
             out = net.model(x[:2])
     except Exception as exc:
-        from dlcli.models.loader import user_error
+        from dlcli.probe.loader import user_error
 
         raise user_error(exc, f"the model on inputs of shape {tuple(x.shape[1:])}") from None
     if out.ndim != 2 or out.shape[1] != classes:

@@ -54,8 +54,6 @@ _EXPORTS = {
     "PhaseDiagram": "phase",
     "phase_diagram": "phase",
     "build_model": "torch_engine",
-    "analyse_module": "module_report",
-    "ModuleResult": "module_report",
 }
 
 __all__ = sorted(_EXPORTS)

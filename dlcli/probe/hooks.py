@@ -12,9 +12,9 @@ import numpy as np
 
 from dlcli import activations
 from dlcli.errors import InputError
+from dlcli.probe.inputs import loss_value
+from dlcli.probe.kinds import activation_of, first_tensor, select_output, unit_axis, unit_max, weighted_modules
 from dlcli.vanish.config import Progress
-from dlcli.vanish.module_inputs import loss_value
-from dlcli.vanish.module_kinds import activation_of, first_tensor, select_output, unit_axis, unit_max, weighted_modules
 from dlcli.vanish.statistics import SATURATION_LEVEL, _max_abs_grad
 
 CHUNK = 2**17  # entries reduced at a time on a CPU: 512 KB of float32, inside a core's L2 cache
@@ -264,7 +264,7 @@ class Pass:
 
 
 def _user_frame_error(exc: BaseException, what: str, failed: tuple[str, str, str] | None) -> InputError:
-    from dlcli.models.loader import user_error
+    from dlcli.probe.loader import user_error
 
     where = f"{what}" + (f": {failed[0]} ({failed[1]}) got {failed[2]}" if failed else "")
     return user_error(exc, where)

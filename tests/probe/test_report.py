@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from dlcli.vanish import analyse_module  # noqa: E402
-from dlcli.vanish.module_inputs import reinitialise, standard_inputs  # noqa: E402
+from dlcli.probe import analyse_module  # noqa: E402
+from dlcli.probe.inputs import reinitialise, standard_inputs  # noqa: E402
 
 RTOL = 1e-9  # float64, the same operations in another order at most
 
@@ -227,7 +227,7 @@ def test_frozen_unused_and_detached_weights():
 
 
 def test_factory_with_arguments(tmp_path):
-    from dlcli.models import load_model
+    from dlcli.probe.loader import load_model
 
     f = tmp_path / "factory.py"
     f.write_text("from torch import nn\n"

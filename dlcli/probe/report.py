@@ -12,13 +12,13 @@ import numpy as np
 
 from dlcli import activations
 from dlcli.errors import InputError
+from dlcli.probe.hooks import Pass, measure, moments, value
+from dlcli.probe.inputs import MODULE_LOSSES, default_loss, reinitialise
+from dlcli.probe.kinds import weighted_modules
+from dlcli.probe.theory import LayerTheory, layer_theory
 from dlcli.vanish import meanfield
 from dlcli.vanish.analysis import EXPLODING_ABOVE, VANISHING_BELOW, _ratio, _short, verdict
 from dlcli.vanish.config import DEFAULT_GAIN, Progress
-from dlcli.vanish.module_inputs import MODULE_LOSSES, default_loss, reinitialise
-from dlcli.vanish.module_kinds import weighted_modules
-from dlcli.vanish.module_pass import Pass, measure, moments, value
-from dlcli.vanish.module_theory import LayerTheory, layer_theory
 
 NOTABLE = 0.05  # dead or saturated shares from 5% up are findings
 

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dlcli.errors import InputError  # noqa: E402
-from dlcli.models import load_model, load_weights, parse_model_args  # noqa: E402
+from dlcli.probe.loader import load_model, load_weights, parse_model_args  # noqa: E402
 
 MODELS = '''
 import torch

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from dlcli.errors import InputError
+from dlcli.probe.kinds import is_dense, weighted_modules
 from dlcli.vanish.config import DEFAULT_GAIN
-from dlcli.vanish.module_kinds import is_dense, weighted_modules
 from dlcli.vanish.weights import draw_weight, stream_rng
 
 MODULE_LOSSES = ("projection", "cross_entropy", "mse")

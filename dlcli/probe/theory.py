@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from dlcli import activations
+from dlcli.probe.hooks import Pass, moments, value
+from dlcli.probe.kinds import is_dense, is_norm
 from dlcli.vanish import meanfield
-from dlcli.vanish.module_kinds import is_dense, is_norm
-from dlcli.vanish.module_pass import Pass, moments, value
 
 
 @dataclass(frozen=True)

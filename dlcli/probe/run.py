@@ -1,0 +1,145 @@
+"""`vanish --model` before rendering: the options checked, the user's model, weights and inputs built, memory
+estimated, one pass analysed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dlcli.errors import InputError
+
+if TYPE_CHECKING:
+    from dlcli.probe.report import ModuleResult
+
+
+@dataclass
+class ModelOptions:
+    model: str
+    model_arg: list[str] | None
+    weights: str | None
+    data: str | None
+    batch: int
+    input_shape: str | None
+    loss: str | None
+    dtype: str | None
+    device: str
+    seed: int | None
+    init: str | None
+    gain: float | None
+    eval_mode: bool
+    output: str | None
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+    except ValueError:
+        raise InputError(f"--input-shape expects D or C,H,W (positive integers), got '{text}'") from None
+    if not shape or min(shape) < 1:
+        raise InputError(f"--input-shape expects D or C,H,W (positive integers), got '{text}'")
+    return shape
+
+
+def analyse_model(opts: ModelOptions, progress: Any = None, say: Callable[[str], None] | None = None) -> ModuleResult:
+    """Everything `vanish --model` does before rendering: check the options, load the model, weights and data,
+    estimate memory, and analyse one pass."""
+    try:
+        import torch
+    except ImportError:
+        raise InputError("--model needs PyTorch (pip install 'dlcli[torch]')") from None
+    from dlcli.probe.inputs import MODULE_INITS, MODULE_LOSSES, standard_inputs
+    from dlcli.probe.loader import load_model, load_weights, parse_model_args
+    from dlcli.probe.report import analyse_module
+    from dlcli.vanish.memory import check_memory, estimate_module_bytes
+    from dlcli.vanish.torch_engine import resolve_device, torch_dtype
+
+    init = opts.init or "keep"
+    if init not in MODULE_INITS:
+        raise InputError(f"unknown --init '{init}' for --model; choose from: {', '.join(MODULE_INITS)}")
+    if opts.loss is not None and opts.loss not in MODULE_LOSSES:
+        raise InputError(f"unknown --loss '{opts.loss}' for --model; choose from: {', '.join(MODULE_LOSSES)}")
+    if opts.dtype is not None and opts.dtype not in ("float64", "float32", "bfloat16"):
+        raise InputError(f"unknown --dtype '{opts.dtype}'; choose from: float64, float32, bfloat16")
+    if opts.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {opts.batch}")
+    if opts.gain is not None and not (math.isfinite(opts.gain) and opts.gain > 0):
+        raise InputError(f"--gain must be a positive number, got {opts.gain:g}")
+    if opts.gain is not None and init == "keep":
+        raise InputError("--gain scales a re-initialisation: give --init too")
+    if opts.weights and init != "keep":
+        raise InputError(f"--weights with --init {init}: the re-initialisation would replace the loaded weights")
+    seed = opts.seed
+    if seed is None:
+        import secrets
+
+        seed = secrets.randbelow(2**32)
+    if seed < 0:
+        raise InputError(f"--seed must be zero or positive, got {seed}")
+    device = resolve_device(torch, opts.device)
+    shape = parse_shape(opts.input_shape) if opts.input_shape else None
+    dataset = None
+    if opts.data:
+        from dlcli.data import load_dataset
+
+        dataset = load_dataset(opts.data)
+
+    torch.manual_seed(seed)  # the model's own initialisation (and dropout) repeat with --seed
+    model = load_model(opts.model, parse_model_args(opts.model_arg))
+    if opts.dtype is not None:
+        model = model.to(torch_dtype(torch, opts.dtype))
+    if opts.weights:
+        load_weights(model, opts.weights)
+    y = None
+    if dataset is not None:
+        n = min(opts.batch, len(dataset.x))
+        if n < opts.batch:
+            if say is not None:
+                say(f"--batch {opts.batch}: {dataset.name} has {n} examples; using all of them")
+        x = dataset.x[:n]
+        if shape is not None:
+            if int(np.prod(shape)) != int(np.prod(x.shape[1:])):
+                raise InputError(f"--input-shape {','.join(map(str, shape))} holds {int(np.prod(shape))} values; "
+                                 f"{dataset.name}'s examples hold {int(np.prod(x.shape[1:]))} {tuple(x.shape[1:])}")
+            x = x.reshape((n, *shape))
+        y = None if dataset.y is None else dataset.y[:n]
+        data = f"{dataset.name} (first {n})"
+    else:
+        if shape is None:
+            shape = infer_shape(torch, model, opts.model)
+        check_memory(None, need=4 * opts.batch * int(np.prod(shape)) * 8, advice="lower --batch")
+        x = standard_inputs(seed, opts.batch, shape)
+        data = "standard normal"
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    item = next((p.element_size() for p in model.parameters()), 4)
+    need = 3 * params + 4 * x.size * max(item, 8)  # weights, gradients, a copy for re-initialisation; the batch
+    check_memory(None, need=need, advice="lower --batch")
+    model = model.to(device)
+    first = next(iter(model.parameters()), None)
+    probe = torch.from_numpy(np.ascontiguousarray(x[:2]))
+    if first is not None and probe.is_floating_point():
+        probe = probe.to(device=device, dtype=first.dtype)
+    need = estimate_module_bytes(torch, model, probe, len(x), copies=1 if init == "keep" else 2)
+    have = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+    check_memory(None, need=need, have=have,
+                 where="GPU memory" if device.type == "cuda" else "memory",
+                 advice="lower --batch (the activations autograd keeps grow with it)")
+    return analyse_module(model, x, y, opts.loss, seed=seed, init=init, gain=opts.gain, eval_mode=opts.eval_mode,
+                          output=opts.output, progress=progress, label=opts.model, data=data)
+
+
+def infer_shape(torch: Any, model: Any, spec: str) -> tuple[int, ...]:
+    """(in_features,) where the model's first weighted module is a Linear; otherwise ask for --input-shape."""
+    from dlcli.probe.kinds import weighted_modules
+
+    rows = weighted_modules(model)
+    if rows and isinstance(rows[0][1], torch.nn.Linear):
+        return (int(rows[0][1].in_features),)
+    first = f"its first layer is {rows[0][0]} ({type(rows[0][1]).__name__})" if rows else "it has no layer"
+    raise InputError(f"--model {spec}: give --input-shape D or C,H,W (per example): {first}, "
+                     "which does not tell the input's shape")
+
+
