@@ -12,7 +12,7 @@ import numpy as np
 
 from dlcli import activations
 from dlcli.errors import InputError
-from dlcli.probe.inputs import loss_value
+from dlcli.probe.inputs import Batch, loss_value
 from dlcli.probe.kinds import activation_of, first_tensor, select_output, unit_axis, unit_max, weighted_modules
 from dlcli.vanish.config import Progress
 from dlcli.vanish.statistics import SATURATION_LEVEL, _max_abs_grad
@@ -270,7 +270,7 @@ def _user_frame_error(exc: BaseException, what: str, failed: tuple[str, str, str
     return user_error(exc, where)
 
 
-def measure(model: Any, x: Any, y: Any, loss: str, seed: int, output: str | None,
+def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
              progress: Progress | None) -> tuple[Pass, np.ndarray, str, list[Any]]:
     """One forward and backward pass under hooks; the host copy of every statistic."""
     import torch
@@ -280,15 +280,15 @@ def measure(model: Any, x: Any, y: Any, loss: str, seed: int, output: str | None
     try:
         try:
             with torch.enable_grad():
-                out = model(x)
+                out = batch.call(model)
         except InputError:
             raise
         except Exception as exc:
-            raise _user_frame_error(exc, f"the model failed on input {tuple(x.shape)}", run.failed_module()) from None
+            raise _user_frame_error(exc, f"the model failed on input {batch.shapes()}", run.failed_module()) from None
         run.pending.clear()
         run.outputs.clear()
         top, where = select_output(out, output)
-        value = loss_value(torch, loss, top, y, seed)
+        value = loss_value(torch, loss, top, batch.y, seed)
         params = [m.weight for _, m in run.rows]
         wanted = [i for i, p in enumerate(params) if p.requires_grad]
         grads: list[Any] = [None] * len(params)

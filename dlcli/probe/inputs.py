@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,64 @@ from dlcli.probe.kinds import is_dense, weighted_modules
 from dlcli.vanish.config import DEFAULT_GAIN
 from dlcli.vanish.weights import draw_weight, stream_rng
 
-MODULE_LOSSES = ("projection", "cross_entropy", "mse")
+MODULE_LOSSES = ("projection", "cross_entropy", "mse", "model")
+
+
+@dataclass
+class Batch:
+    """What the model is called with: model(*args, **kwargs); `y` the targets (y or labels), if any; with the
+    model's own loss (`--loss model`) the labels are also in kwargs as labels=."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    y: Any = None
+
+    @property
+    def size(self) -> int:
+        """Examples in the batch: the first axis of the first tensor."""
+        first = next(iter([*self.args, *self.kwargs.values()]), None)
+        return int(first.shape[0]) if first is not None and len(getattr(first, "shape", ())) else 1
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        """One example's shape of the first input (positional first)."""
+        first = next(iter([*self.args, *self.kwargs.values()]), None)
+        return tuple(int(s) for s in first.shape[1:]) if first is not None else ()
+
+    def shapes(self) -> str:
+        """The inputs' shapes, for messages: (8, 3) or input_ids (8, 16), attention_mask (8, 16)."""
+        parts = [str(tuple(a.shape)) for a in self.args] + [f"{k} {tuple(v.shape)}" for k, v in self.kwargs.items()]
+        return ", ".join(parts) or "no input"
+
+    def call(self, model: Any) -> Any:
+        return model(*self.args, **self.kwargs)
+
+
+def as_batch(torch: Any, x: Any, y: Any, device: Any, dtype: Any) -> Batch:
+    """A Batch on `device`: x a tensor/array (positional), a tuple of them, a dict of keywords or a Batch; floats
+    take `dtype`, integers and booleans keep theirs; y int64 class labels or floats of `dtype`."""
+
+    def move(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            v = torch.from_numpy(np.ascontiguousarray(v))
+        if not isinstance(v, torch.Tensor):
+            return v
+        return v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype)
+
+    if isinstance(x, Batch):
+        args, kwargs, y = x.args, x.kwargs, x.y if y is None else y
+    elif isinstance(x, dict):
+        args, kwargs = (), x
+    elif isinstance(x, (tuple, list)):
+        args, kwargs = tuple(x), {}
+    else:
+        args, kwargs = (x,), {}
+    if isinstance(y, np.ndarray):
+        y = torch.from_numpy(np.ascontiguousarray(y))
+    if y is not None:
+        y = y.to(device=device)
+        y = y if y.dtype == torch.int64 else y.to(dtype)
+    return Batch(tuple(move(a) for a in args), {k: move(v) for k, v in kwargs.items()}, y)
 MODULE_INITS = ("keep", "default", "xavier", "kaiming", "orthogonal", "normal")
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from dlcli import activations
 from dlcli.errors import InputError
 from dlcli.probe.hooks import Pass, measure, moments, value
-from dlcli.probe.inputs import MODULE_LOSSES, default_loss, reinitialise
+from dlcli.probe.inputs import MODULE_LOSSES, as_batch, default_loss, reinitialise
 from dlcli.probe.kinds import weighted_modules
 from dlcli.probe.theory import LayerTheory, layer_theory
 from dlcli.vanish import meanfield
@@ -325,14 +325,8 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
     first = next(iter(model.parameters()), None)
     dtype = first.dtype if first is not None else torch.float32
     device = first.device if first is not None else torch.device("cpu")
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    x = x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype)
-    if isinstance(y, np.ndarray):
-        y = torch.from_numpy(y)
-    if y is not None:
-        y = y.to(device=device)
-        y = y if y.dtype == torch.int64 else y.to(dtype)
+    batch = as_batch(torch, x, y, device, dtype)
+    y = batch.y
     loss = loss or default_loss(y)
     if loss not in MODULE_LOSSES:
         raise InputError(f"unknown --loss '{loss}'; choose from: {', '.join(MODULE_LOSSES)}")
@@ -343,7 +337,7 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
         model = copy.deepcopy(model)
         reinitialise(model, init, gain, seed)
     model.train(not eval_mode)
-    run, host, where, grads = measure(model, x, y, loss, seed, output, progress)
+    run, host, where, grads = measure(model, batch, loss, seed, output, progress)
     rows = _theory(run, host, _rows(run, host, grads))
     ratio, rms_ratio, between = _summary(rows)
     v = verdict(ratio)
@@ -353,7 +347,7 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
     rms_v = verdict(rms_ratio)
     if check_advice and (v != "healthy" or rms_v != "healthy" or dead >= NOTABLE):
         for cand_init, cand_gain in _candidates(rows, init, gain):
-            other = analyse_module(original, x, y, loss, seed=seed, init=cand_init, gain=cand_gain,
+            other = analyse_module(original, batch, None, loss, seed=seed, init=cand_init, gain=cand_gain,
                                    eval_mode=eval_mode, output=output, check_advice=False)
             dead_other = max((r.dead_frac for r in other.layers if r.dead_frac is not None), default=0.0)
             checks.append(Check(cand_init, cand_gain, other.gradient_ratio, other.grad_rms_ratio, other.verdict,
@@ -362,7 +356,7 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
     notes = ["Activations are seen as modules (nn.ReLU, nn.Sigmoid, ...); functional calls inside forward "
              "(F.relu, torch.sigmoid) are not: those rows show the module's own output and no saturated/dead share."]
     config = ModuleConfig(
-        model=label or type(original).__name__, input_shape=tuple(int(s) for s in x.shape[1:]), batch=int(x.shape[0]),
+        model=label or type(original).__name__, input_shape=batch.example_shape, batch=batch.size,
         data=data, loss=loss, output=where, dtype=str(dtype).removeprefix("torch."), device=str(device),
         seed=seed, init=init, gain=None if init == "keep" else (DEFAULT_GAIN[init] if gain is None else gain),
         mode="eval" if eval_mode else "train")
