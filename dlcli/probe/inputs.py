@@ -46,6 +46,16 @@ class Batch:
         return model(*self.args, **self.kwargs)
 
 
+def model_batch(torch: Any, model: Any, x: Any, y: Any, loss: str | None, device: Any, dtype: Any,
+                ) -> tuple[Batch, str]:
+    """The batch the model is called with and the loss taken (the default chosen where `loss` is None)."""
+    batch = as_batch(torch, x, y, device, dtype)
+    loss = loss or default_loss(batch.y)
+    if loss not in MODULE_LOSSES:
+        raise InputError(f"unknown --loss '{loss}'; choose from: {', '.join(MODULE_LOSSES)}")
+    return batch, loss
+
+
 def as_batch(torch: Any, x: Any, y: Any, device: Any, dtype: Any) -> Batch:
     """A Batch on `device`: x a tensor/array (positional), a tuple of them, a dict of keywords or a Batch; floats
     take `dtype`, integers and booleans keep theirs; y int64 class labels or floats of `dtype`."""

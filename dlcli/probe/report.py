@@ -13,7 +13,7 @@ import numpy as np
 from dlcli import activations
 from dlcli.errors import InputError
 from dlcli.probe.hooks import Pass, measure, moments, value
-from dlcli.probe.inputs import MODULE_LOSSES, as_batch, default_loss, reinitialise
+from dlcli.probe.inputs import model_batch, reinitialise
 from dlcli.probe.kinds import weighted_modules
 from dlcli.probe.theory import LayerTheory, layer_theory
 from dlcli.vanish import meanfield
@@ -325,11 +325,7 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
     first = next(iter(model.parameters()), None)
     dtype = first.dtype if first is not None else torch.float32
     device = first.device if first is not None else torch.device("cpu")
-    batch = as_batch(torch, x, y, device, dtype)
-    y = batch.y
-    loss = loss or default_loss(y)
-    if loss not in MODULE_LOSSES:
-        raise InputError(f"unknown --loss '{loss}'; choose from: {', '.join(MODULE_LOSSES)}")
+    batch, loss = model_batch(torch, model, x, y, loss, device, dtype)
     if not weighted_modules(model):
         raise InputError("the model has no module with a weight: nothing to report")
     original = model
