@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dlcli import activations
 from dlcli.errors import InputError
+from dlcli.probe.graph import Graph, read_graph
 from dlcli.probe.inputs import Batch, loss_value
-from dlcli.probe.kinds import activation_of, first_tensor, select_output, unit_axis, unit_max, weighted_modules
+from dlcli.probe.kinds import (
+    FUNCTIONAL_ACTIVATIONS,
+    activation_of,
+    first_tensor,
+    owner_modules,
+    row_weights,
+    select_output,
+    unit_axis,
+    unit_max,
+)
 from dlcli.vanish.config import Progress
 from dlcli.vanish.statistics import SATURATION_LEVEL, _max_abs_grad
 
@@ -41,12 +52,16 @@ class Pass:
         self.torch = torch
         self.model = model
         self.progress = progress
-        self.rows = weighted_modules(model)
+        self.rows = owner_modules(model)
+        self.node_rows: dict[int, int] = {}          # id(a row output's grad_fn) -> row
+        self.first_nodes: list[Any] = [None] * len(self.rows)  # each row's first output node
+        self.versions: dict[int, int] = {}          # id(z) -> z._version when the row returned it
         self.index = {id(m): i for i, (_, m) in enumerate(self.rows)}
         self.order: list[int] = []              # row indices in first-call order
         self.calls = [0] * len(self.rows)
         self.values: list[Any] = []             # 0-d tensors or floats, to the host at once in host()
         self.slots: list[dict[str, int]] = [{} for _ in self.rows]
+        self.param_slots: list[dict[str, int]] = []
         self.act: list[tuple[str, dict[str, float]] | None] = [None] * len(self.rows)
         self.pending: dict[int, tuple[int, Any]] = {}   # id(z) -> (row, z) awaiting an activation module
         self.outputs: dict[int, tuple[int, Any]] = {}   # data_ptr of a row's activation output -> (row, tensor)
@@ -57,6 +72,13 @@ class Pass:
         self.handles: list[Any] = []
         self.grads_seen = 0
         self.flags = np.empty(0, dtype=bool)  # relu's zero-slope flags, one buffer for every layer
+
+    def put_param(self, index: int, key: str, value: Any) -> None:
+        """A parameter's statistic (norm, grad_norm), kept beside the rows' until host()."""
+        while len(self.param_slots) <= index:
+            self.param_slots.append({})
+        self.param_slots[index][key] = len(self.values)
+        self.values.append(value.detach() if isinstance(value, self.torch.Tensor) else value)
 
     def put(self, row: int, key: str, value: Any) -> None:
         self.slots[row][key] = len(self.values)
@@ -72,7 +94,14 @@ class Pass:
                          for v in self.values], dtype=np.float64)
 
     def weight_stats(self, row: int, m: Any) -> None:
-        self.sums(row, "weight", self.wide(m.weight))
+        weights = row_weights(m)
+        if len(weights) == 1:
+            self.sums(row, "weight", self.wide(weights[0]))
+            return
+        torch = self.torch
+        wide = [self.wide(w) for w in weights]
+        self.put(row, "weight_sum", torch.stack([w.sum() for w in wide]).sum())
+        self.put(row, "weight_norm", torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(w) for w in wide])))
 
     def sums(self, row: int, key: str, t: Any, also: Callable[[int, int], None] | None = None) -> None:
         """Σt and ‖t‖ as `key`_sum, `key`_norm; on a CPU chunk by chunk (each read once from memory, the second
@@ -125,7 +154,7 @@ class Pass:
                 return
             if act is not None and id(inp) in self.pending:
                 src, z = self.pending.pop(id(inp))
-                if z is inp and self.act[src] is None:
+                if z is inp and self.act[src] is None and self.versions.get(id(z)) == z._version:
                     if getattr(m, "inplace", False) or z.grad_fn is None:
                         self._activation(src, z, act)  # now, before the module overwrites z
                     else:
@@ -156,6 +185,11 @@ class Pass:
             if row is None:
                 return
             self.calls[row] += 1
+            node = getattr(first_tensor(output), "grad_fn", None)
+            if node is not None:
+                self.node_rows.setdefault(id(node), row)
+                if self.first_nodes[row] is None:
+                    self.first_nodes[row] = node
             if self.calls[row] > 1:
                 return
             self.order.append(row)
@@ -167,6 +201,7 @@ class Pass:
             self.slots[row]["_width"] = int(z.shape[unit_axis(torch, m)]) if z.dim() > 1 else 1
             self.slots[row]["_numel"] = int(z.numel())
             self.pending[id(z)] = (row, z)
+            self.versions[id(z)] = z._version  # changed by an in-place op (x += shortcut): no longer this row's
             self.outputs[z.data_ptr()] = (row, z)
             if z.requires_grad:
                 z.register_hook(self._grad_hook(row))
@@ -207,6 +242,13 @@ class Pass:
             slope = torch.zeros_like(z) if slope is None else slope
         else:
             slope = torch.zeros_like(z)
+        self._slope_row(row, name, params, a, slope)
+        self.act_inputs[id(z)] = row
+
+    def _slope_row(self, row: int, name: str, params: dict[str, float], a: Any, slope: Any) -> None:
+        """The activation statistics of a row from a = φ(z) and φ'(z)."""
+        torch = self.torch
+        z = slope
         af = self.wide(a)
         self.put(row, "act_sum", af.sum())
         self.put(row, "act_norm", torch.linalg.vector_norm(af))
@@ -226,7 +268,36 @@ class Pass:
             self.put(row, "e_dphi2", sq.sum())
         self.put(row, "dead", torch.count_nonzero(unit_max(sq, axis) == 0) if dims else (sq.max() == 0).sum())
         self.act[row] = (name, params)
-        self.act_inputs[id(z)] = row
+
+    def functional(self, row: int, kind: str, node: Any) -> None:
+        """A functional activation (F.relu, torch.tanh, F.gelu, ...) the autograd graph shows taking this row's
+        output: its statistics from the tensor the op saved (its input, or its output where it keeps that)."""
+        torch = self.torch
+        name, saved_output = FUNCTIONAL_ACTIVATIONS[kind]
+        params: dict[str, float] = {}
+        try:
+            if name == "gelu" and getattr(node, "_saved_approximate", "none") == "tanh":
+                name = "gelu_tanh"
+            elif name == "leaky_relu":
+                params = {"alpha": float(node._saved_negative_slope)}
+            elif name == "elu":
+                params = {"alpha": float(node._saved_alpha)}
+            elif name == "softplus":
+                params = {"beta": float(node._saved_beta)}
+            saved = node._saved_result if saved_output else node._saved_self
+        except (AttributeError, RuntimeError):  # a saved tensor already freed, or another torch's node
+            return
+        if not isinstance(saved, torch.Tensor) or not saved.is_floating_point():
+            return
+        if not saved_output:
+            self._activation(row, saved, (name, params))
+            return
+        a = saved.detach()
+        if name == "relu" and a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
+            self._relu_row(row, a)
+            return
+        slope = (a > 0).to(a.dtype) if name == "relu" else a * (1 - a) if name == "sigmoid" else 1 - a * a
+        self._slope_row(row, name, activations.get(name).resolve({}), a, slope)
 
     def _relu_row(self, row: int, a: Any) -> None:
         """relu's row on a CPU: φ'(z) = 0 exactly where a = relu(z) <= 0 (NaN has slope 1, as relu's backward
@@ -270,13 +341,27 @@ def _user_frame_error(exc: BaseException, what: str, failed: tuple[str, str, str
     return user_error(exc, where)
 
 
+@dataclass
+class Measured:
+    """One hooked pass: the hooks' record, every statistic on the host, the output the loss was taken of, the
+    gradient of every distinct trainable parameter (None where it gets none) and the graph below the loss."""
+
+    run: Pass
+    host: np.ndarray
+    where: str
+    params: list[tuple[str, Any]]          # (first qualified name, parameter), model.named_parameters() order
+    grads: dict[int, Any]                  # id(parameter) -> its gradient or None
+    graph: Graph
+
+
 def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
-             progress: Progress | None) -> tuple[Pass, np.ndarray, str, list[Any]]:
+            progress: Progress | None) -> Measured:
     """One forward and backward pass under hooks; the host copy of every statistic."""
     import torch
 
     run = Pass(torch, model, progress)
     run.install()
+    params = [(n, p) for n, p in model.named_parameters()]
     try:
         try:
             with torch.enable_grad():
@@ -287,28 +372,39 @@ def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
             raise _user_frame_error(exc, f"the model failed on input {batch.shapes()}", run.failed_module()) from None
         run.pending.clear()
         run.outputs.clear()
-        top, where = select_output(out, output)
+        top, where = select_output(out, output) if loss != "model" else (out, "the model's own loss")
         value = loss_value(torch, loss, top, batch.y, seed)
-        params = [m.weight for _, m in run.rows]
-        wanted = [i for i, p in enumerate(params) if p.requires_grad]
-        grads: list[Any] = [None] * len(params)
+        graph = read_graph(value.grad_fn, run.node_rows)
+        for row, kind, node in graph.activations:
+            if run.act[row] is None:
+                run.functional(row, kind, node)
+        wanted = [p for _, p in params if p.requires_grad]
+        grads: dict[int, Any] = {id(p): None for _, p in params}
         if wanted and value.requires_grad:
             try:
-                got = torch.autograd.grad(value, [params[i] for i in wanted], allow_unused=True)
+                got = torch.autograd.grad(value, wanted, allow_unused=True)
             except Exception as exc:
                 raise _user_frame_error(exc, "the backward pass failed", None) from None
-            for i, g in zip(wanted, got, strict=True):
-                grads[i] = g
+            for p, g in zip(wanted, got, strict=True):
+                grads[id(p)] = g
         del out, top, value
     finally:
         run.remove()
     for i, (_, m) in enumerate(run.rows):
         if run.calls[i] == 0:
             run.weight_stats(i, m)
-        if grads[i] is not None:
-            run.put(i, "weight_grad_norm", torch.linalg.vector_norm(run.wide(grads[i])))
+        row_grads = [grads.get(id(w)) for w in row_weights(m)]
+        if row_grads and all(g is not None for g in row_grads):
+            norms = [torch.linalg.vector_norm(run.wide(g)) for g in row_grads]
+            whole = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
+            run.put(i, "weight_grad_norm", whole)
+    for j, (_, p) in enumerate(params):
+        run.put_param(j, "norm", torch.linalg.vector_norm(run.wide(p)))
+        g = grads[id(p)]
+        if g is not None:
+            run.put_param(j, "grad_norm", torch.linalg.vector_norm(run.wide(g)))
     host = run.host()
-    return run, host, where, grads
+    return Measured(run, host, where, params, grads, graph)
 
 
 def value(run: Pass, host: np.ndarray, row: int, key: str) -> float | None:

@@ -51,6 +51,8 @@ def model_batch(torch: Any, model: Any, x: Any, y: Any, loss: str | None, device
     """The batch the model is called with and the loss taken (the default chosen where `loss` is None)."""
     batch = as_batch(torch, x, y, device, dtype)
     loss = loss or default_loss(batch.y)
+    if loss == "model" and batch.y is not None:
+        batch.kwargs["labels"] = batch.y
     if loss not in MODULE_LOSSES:
         raise InputError(f"unknown --loss '{loss}'; choose from: {', '.join(MODULE_LOSSES)}")
     return batch, loss
@@ -123,6 +125,13 @@ def reinitialise(model: Any, init: str, gain: float | None, seed: int) -> int:
 
 def loss_value(torch: Any, loss: str, out: Any, y: Any, seed: int) -> Any:
     """The scalar loss: projection Σ v·out (v ~ N(0,1) per output element), cross-entropy (mean), ½Σ(out − t)²."""
+    if loss == "model":
+        found = out if isinstance(out, torch.Tensor) else getattr(out, "loss", None)
+        if found is None and isinstance(out, dict):
+            found = out.get("loss")
+        if not isinstance(found, torch.Tensor) or found.numel() != 1:
+            raise InputError("--loss model: the model's output has no loss (a scalar, or .loss / ['loss'])")
+        return found.reshape(())
     if loss == "projection":
         v = torch.from_numpy(stream_rng(seed, 1).standard_normal(tuple(out.shape[1:])))
         return (out * v.to(device=out.device, dtype=out.dtype)).sum()

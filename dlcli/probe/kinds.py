@@ -9,9 +9,27 @@ from typing import Any
 
 from dlcli.errors import InputError
 
+# Activation classes of transformers and timm, by class name (neither is imported): the registry name.
+NAMED_ACTIVATIONS = {
+    "GELUActivation": "gelu", "NewGELUActivation": "gelu_tanh", "GELUTanh": "gelu_tanh",
+    "FastGELUActivation": "gelu_tanh", "GELUTanhActivation": "gelu_tanh", "PytorchGELUTanh": "gelu_tanh",
+    "SiLUActivation": "silu", "Swish": "silu", "SwishActivation": "silu", "MishActivation": "mish",
+    "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid", "HardMish": "mish", "LinearActivation": "identity",
+}
+# Functional ops seen in the autograd graph: backward node name -> (registry name, the saved tensor is the output)
+FUNCTIONAL_ACTIVATIONS = {
+    "ReluBackward0": ("relu", True), "ReluBackward1": ("relu", True), "SigmoidBackward0": ("sigmoid", True),
+    "SigmoidBackward1": ("sigmoid", True), "TanhBackward0": ("tanh", True), "TanhBackward1": ("tanh", True),
+    "GeluBackward0": ("gelu", False), "SiluBackward0": ("silu", False), "HardswishBackward0": ("hardswish", False),
+    "HardsigmoidBackward0": ("hardsigmoid", False), "MishBackward0": ("mish", False),
+    "LeakyReluBackward0": ("leaky_relu", False), "EluBackward0": ("elu", False),
+    "SoftplusBackward0": ("softplus", False),
+}
+
 
 def activation_of(torch: Any, m: Any) -> tuple[str, dict[str, float]] | None:
-    """The registry activation (name, params) an nn activation module computes, or None."""
+    """The registry activation (name, params) an activation module computes, or None: torch.nn's classes,
+    the usual classes of transformers and timm, and any parameter-free module found to behave like one."""
     table = _activation_table(torch)
     read = table.get(type(m))
     if read is not None:
@@ -19,6 +37,50 @@ def activation_of(torch: Any, m: Any) -> tuple[str, dict[str, float]] | None:
     for cls, read in table.items():  # a subclass of one of them; ReLU6 comes before its base class Hardtanh
         if isinstance(m, cls):
             return read(m)
+    named = NAMED_ACTIVATIONS.get(type(m).__name__)
+    if named == "identity":
+        return None
+    if named is not None:
+        return named, {}
+    if type(m).__name__ == "GELU" and getattr(m, "approximate", "none") in ("none", "tanh"):  # timm's GELU
+        return ("gelu_tanh" if getattr(m, "approximate", "none") == "tanh" else "gelu"), {}
+    return behaves_like(torch, m)
+
+
+def behaves_like(torch: Any, m: Any) -> tuple[str, dict[str, float]] | None:
+    """The registry activation a parameter-free, childless module outside torch.nn computes on a probe, else None
+    (run once per class, without gradients, the random state kept; modules that hold state are not called)."""
+    cls = type(m)
+    if cls.__module__.startswith("torch.") or list(m.children()) or next(m.parameters(), None) is not None \
+            or next(m.buffers(), None) is not None or "dropout" in cls.__name__.lower():
+        return None
+    if cls not in _BEHAVIOUR:
+        _BEHAVIOUR[cls] = _probe_behaviour(torch, m)
+    return _BEHAVIOUR[cls]
+
+
+_BEHAVIOUR: dict[type, tuple[str, dict[str, float]] | None] = {}
+_PROBE_NAMES = ("relu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "mish", "hardswish", "hardsigmoid",
+                "elu", "selu", "softplus", "leaky_relu", "relu6", "softsign")
+
+
+def _probe_behaviour(torch: Any, m: Any) -> tuple[str, dict[str, float]] | None:
+    from dlcli import activations
+
+    x = torch.linspace(-6.0, 6.0, 241, dtype=torch.float64).reshape(1, 241)
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            y = m(x.clone())
+    except Exception:
+        return None
+    if not isinstance(y, torch.Tensor) or y.shape != x.shape:
+        return None
+    y = y.to(torch.float64)
+    for name in _PROBE_NAMES:
+        spec = activations.get(name)
+        ref = spec.torch_ref(torch, x, spec.resolve({}))
+        if bool(torch.allclose(y, ref, rtol=1e-5, atol=1e-6)):
+            return name, {}
     return None
 
 
@@ -71,6 +133,20 @@ def unit_max(t: Any, axis: int) -> Any:
     if axis + 1 < t.dim():
         t = t.flatten(axis + 1).amax(dim=-1)
     return t.flatten(0, axis - 1).amax(dim=0) if axis > 0 else t
+
+
+def owner_modules(model: Any) -> list[tuple[str, Any]]:
+    """(qualified name, module) for every module that owns a parameter itself, in named_modules() order."""
+    return [(n or type(m).__name__, m) for n, m in model.named_modules()
+            if any(p is not None for p in m._parameters.values())]
+
+
+def row_weights(m: Any) -> list[Any]:
+    """A row's weight tensors: its own parameters named like a weight (weight, weight_ih_l0, in_proj_weight),
+    or all its own parameters where none is (a layer-scale gamma)."""
+    own = [(k, p) for k, p in m._parameters.items() if p is not None]
+    weights = [p for k, p in own if "weight" in k]
+    return weights or [p for _, p in own]
 
 
 def weighted_modules(model: Any) -> list[tuple[str, Any]]:

@@ -1,141 +1,49 @@
-"""Gradient flow through any nn.Module (`vanish --model`): rows per weighted module, findings in words, theory
-beside the measurement, and re-initialisations tried."""
+"""Gradient flow through any nn.Module (`vanish --model`): a row per module that owns parameters, an entry per
+distinct parameter, the structure read from the autograd graph, and the findings, alarms and checked advice."""
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
-from dlcli import activations
 from dlcli.errors import InputError
-from dlcli.probe.hooks import Pass, measure, moments, value
+from dlcli.probe.findings import Structure, conclude, small_gradient_rows
+from dlcli.probe.hooks import Measured, measure, moments, value
 from dlcli.probe.inputs import model_batch, reinitialise
-from dlcli.probe.kinds import weighted_modules
-from dlcli.probe.theory import LayerTheory, layer_theory
-from dlcli.vanish import meanfield
-from dlcli.vanish.analysis import EXPLODING_ABOVE, VANISHING_BELOW, _ratio, _short, verdict
+from dlcli.probe.kinds import owner_modules, row_weights
+from dlcli.probe.result import BlockStats, Check, ModuleConfig, ModuleResult, ModuleStats, ParameterStats
+from dlcli.probe.theory import layer_theory
 from dlcli.vanish.config import DEFAULT_GAIN, Progress
 
-NOTABLE = 0.05  # dead or saturated shares from 5% up are findings
+SCALE_BELOW = 1e-3   # a per-channel parameter whose entries are all this small scales its branch to (near) zero
+BLOCK_ROWS = 12      # a block with more rows than this is split at its next numbered level
 
 
-@dataclass(frozen=True)
-class ModuleStats:
-    layer: int                        # position in the order the forward pass first ran the modules
-    name: str
-    type: str
-    width: int | None                 # units: features (Linear) or channels (Conv, norms)
-    weight_grad_norm: float | None    # ‖∂loss/∂weight‖ (Frobenius); None where the weight gets no gradient
-    weight_norm: float
-    grad_rms: float | None            # root mean square of ∂loss/∂(module output)
-    act_mean: float | None            # of a = φ(output) where an activation module follows, else of the output
-    act_std: float | None
-    saturated_frac: float | None      # share of unit-samples with |φ'| < 1% of max|φ'| (None: no activation seen)
-    dead_frac: float | None           # share of units with φ' = 0 for every sample and position
-    activation: str | None = None
-    gradient: str = "ok"              # ok, frozen, unused, detached, indirect (weight used outside the module's call)
-    calls: int = 0
-    nonfinite_output: bool = False
-    nonfinite_grad: bool = False
-    theory: LayerTheory = field(default_factory=lambda: LayerTheory(False, "not computed"))
+def _rows(m: Measured) -> list[ModuleStats]:
+    import torch
 
-    def as_dict(self) -> dict[str, object]:
-        d = {k: v for k, v in self.__dict__.items() if k != "theory"}
-        d["theory"] = self.theory.as_dict()
-        return d
-
-
-@dataclass(frozen=True)
-class Check:
-    """A re-initialisation tried on the same architecture, batch and loss, and what it measured."""
-
-    init: str
-    gain: float
-    gradient_ratio: float
-    grad_rms_ratio: float
-    verdict: str
-    dead_max: float
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-    def option(self) -> str:
-        return f"--init {self.init}" + ("" if self.gain == DEFAULT_GAIN[self.init] else f" --gain {self.gain:.4g}")
-
-
-@dataclass(frozen=True)
-class ModuleConfig:
-    model: str
-    input_shape: tuple[int, ...]
-    batch: int
-    data: str
-    loss: str
-    output: str
-    dtype: str
-    device: str
-    seed: int
-    init: str
-    gain: float | None
-    mode: str
-
-    def as_dict(self) -> dict[str, object]:
-        d = dict(self.__dict__)
-        d["input_shape"] = list(self.input_shape)
-        return d
-
-
-@dataclass(frozen=True)
-class ModuleResult:
-    config: ModuleConfig
-    layers: tuple[ModuleStats, ...]
-    gradient_ratio: float     # ‖∂W‖ of the first row with a gradient / that of the last
-    grad_rms_ratio: float
-    ratio_between: tuple[str, str] | None
-    verdict: str
-    findings: tuple[str, ...]
-    advice: tuple[str, ...]
-    checks: tuple[Check, ...]
-    notes: tuple[str, ...]
-
-    @property
-    def explanation(self) -> tuple[str, ...]:
-        return self.findings + self.advice
-
-    def as_dict(self) -> dict[str, object]:
-        """The JSON of `vanish --model`: config, layers, gradient_ratio, verdict, findings, advice, checks."""
-        return {
-            "config": self.config.as_dict(),
-            "layers": [s.as_dict() for s in self.layers],
-            "gradient_ratio": self.gradient_ratio,
-            "grad_rms_ratio": self.grad_rms_ratio,
-            "ratio_between": list(self.ratio_between) if self.ratio_between else None,
-            "verdict": self.verdict,
-            "thresholds": {"vanishing_below": VANISHING_BELOW, "exploding_above": EXPLODING_ABOVE},
-            "findings": list(self.findings),
-            "advice": list(self.advice),
-            "checks": [c.as_dict() for c in self.checks],
-            "notes": list(self.notes),
-            "explanation": list(self.explanation),
-        }
-
-
-def _rows(run: Pass, host: np.ndarray, grads: list[Any]) -> list[ModuleStats]:
+    EMBEDDINGS = (torch.nn.Embedding, torch.nn.EmbeddingBag)  # noqa: N806
+    run, host = m.run, m.host
     order = run.order + [i for i in range(len(run.rows)) if i not in run.order]
+    owner = _first_owner(m)
     out = []
     for layer, i in enumerate(order, start=1):
-        name, m = run.rows[i]
+        name, mod = run.rows[i]
         v = lambda key, i=i: value(run, host, i, key)  # noqa: E731
         numel = run.slots[i].get("_numel")
         width = run.slots[i].get("_width")
         grad_norm = v("grad_norm")
         act = run.act[i]
-        if not m.weight.requires_grad:
+        weights = row_weights(mod)
+        shared = tuple(sorted({owner[id(w)] for w in weights if owner[id(w)] != name}))
+        weight_grad = v("weight_grad_norm")
+        if shared and len(shared) == 1 and all(owner[id(w)] != name for w in weights):
+            status = "tied"
+        elif not any(w.requires_grad for w in weights):
             status = "frozen"
-        elif grads[i] is None:
+        elif weight_grad is None:
             status = "unused" if run.calls[i] == 0 else "detached"
         else:
             status = "ok" if run.calls[i] else "indirect"
@@ -143,10 +51,10 @@ def _rows(run: Pass, host: np.ndarray, grads: list[Any]) -> list[ModuleStats]:
         out_sum, out_norm = v("out_sum"), v("out_norm")
         mean, std = moments(v("act_sum"), v("act_norm"), numel) if act else moments(out_sum, out_norm, numel)
         finite_out = out_sum is None or (math.isfinite(out_sum) and math.isfinite(out_norm or 0.0))
-        weight_grad = v("weight_grad_norm")
+        weight_norm = v("weight_norm") or 0.0
         out.append(ModuleStats(
-            layer=layer, name=name, type=type(m).__name__, width=width,
-            weight_grad_norm=weight_grad, weight_norm=v("weight_norm") or 0.0,
+            layer=layer, name=name, type=type(mod).__name__, width=width,
+            weight_grad_norm=weight_grad, weight_norm=weight_norm,
             grad_rms=grad_norm / math.sqrt(numel) if grad_norm is not None and numel else None,
             act_mean=mean, act_std=std,
             saturated_frac=sat / numel if sat is not None and numel else None,
@@ -155,159 +63,138 @@ def _rows(run: Pass, host: np.ndarray, grads: list[Any]) -> list[ModuleStats]:
             nonfinite_output=not finite_out,
             nonfinite_grad=(grad_norm is not None and not math.isfinite(grad_norm)) or (
                 weight_grad is not None and not math.isfinite(weight_grad)),
+            grad_norm=grad_norm,
+            grad_to_weight=weight_grad / weight_norm if weight_grad is not None and weight_norm > 0 else None,
+            shared_with=shared, block=block_of(name),
+            matrix=all(w.dim() >= 2 for w in weights) and not isinstance(mod, EMBEDDINGS),
         ))
+    return _split_large_blocks(out)
+
+
+def _first_owner(m: Measured) -> dict[int, str]:
+    """id(parameter) -> the module of its first qualified name (named_parameters() names a tied tensor once)."""
+    return {id(p): name.rpartition(".")[0] or type(m.run.model).__name__ for name, p in m.params}
+
+
+def _parameters(m: Measured) -> list[ParameterStats]:
+    """One entry per distinct trainable tensor, its other names (tied) listed with it."""
+    names: dict[int, list[str]] = {}
+    for mod_name, mod in m.run.model.named_modules(remove_duplicate=False):
+        for key, p in mod._parameters.items():
+            if p is not None:
+                full = f"{mod_name}.{key}" if mod_name else key
+                if full not in names.setdefault(id(p), []):
+                    names[id(p)].append(full)
+    out = []
+    for j, (name, p) in enumerate(m.params):
+        if not p.requires_grad:
+            continue
+        slots = m.run.param_slots[j]
+        norm = float(m.host[slots["norm"]])
+        grad = float(m.host[slots["grad_norm"]]) if "grad_norm" in slots else None
+        out.append(ParameterStats(name, tuple(n for n in names.get(id(p), []) if n != name),
+                                  name.rpartition(".")[0], tuple(int(s) for s in p.shape), grad, norm,
+                                  grad / norm if grad is not None and norm > 0 else None))
     return out
 
 
-def _theory(run: Pass, host: np.ndarray, rows: list[ModuleStats]) -> list[ModuleStats]:
+def block_of(name: str, levels: int = 1) -> str:
+    """The residual block or transformer layer of a qualified name: up to its `levels`-th numbered part
+    (layer1.0, transformer.h.3, encoder.layer.2); a name without one is its own block."""
+    parts = name.split(".")
+    numbered = [k for k, part in enumerate(parts) if part.isdigit()]
+    if not numbered:
+        return name
+    end = numbered[min(levels, len(numbered)) - 1]
+    return ".".join(parts[:end + 1])
+
+
+def _split_large_blocks(rows: list[ModuleStats]) -> list[ModuleStats]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.block] = counts.get(r.block, 0) + 1
+    return [replace(r, block=block_of(r.name, 2)) if counts[r.block] > BLOCK_ROWS and block_of(r.name, 2) != r.block
+            else r for r in rows]
+
+
+def _blocks(rows: list[ModuleStats]) -> list[BlockStats]:
+    grouped: dict[str, list[ModuleStats]] = {}
+    for r in rows:
+        grouped.setdefault(r.block, []).append(r)
+    out = []
+    for name, members in grouped.items():
+        own = [r for r in members if r.gradient != "tied"]
+        grads = [r.weight_grad_norm for r in own if r.weight_grad_norm is not None]
+        g = math.sqrt(sum(x * x for x in grads)) if grads else None
+        w = math.sqrt(sum(r.weight_norm ** 2 for r in own))
+        dead = [r.dead_frac for r in members if r.dead_frac is not None]
+        sat = [r.saturated_frac for r in members if r.saturated_frac is not None]
+        out.append(BlockStats(name, tuple(r.name for r in members), g, w, g / w if g is not None and w > 0 else None,
+                              max(dead) if dead else None, max(sat) if sat else None))
+    return out
+
+
+def _theory(m: Measured, rows: list[ModuleStats]) -> list[ModuleStats]:
     """Each row's LayerTheory: mean-field's local factor where a dense layer → activation → dense layer chain runs."""
     import torch
 
+    run = m.run
     row_of = {name: i for i, (name, _) in enumerate(run.rows)}
     grad_rms: list[float | None] = [None] * len(run.rows)
     for r in rows:
         grad_rms[row_of[r.name]] = r.grad_rms
     nxt = {src: dst for dst, src in run.chain.items()}
-    return [replace(r, theory=layer_theory(torch, run, host, row_of[r.name], grad_rms, nxt)) for r in rows]
+    return [replace(r, theory=layer_theory(torch, run, m.host, row_of[r.name], grad_rms, nxt)) for r in rows]
 
 
-# --- conclusions -----------------------------------------------------------------------------------
+def _structure(m: Measured, rows: list[ModuleStats]) -> Structure:
+    """The graph read in names: edges, and for each row with a zero or near-zero gradient the small scales every
+    path from it to the loss meets (BN γ = 0, layer scale 1e-6) and whether they gate a branch or cut the model."""
+    run, graph = m.run, m.graph
+    name_of = [n for n, _ in run.rows]
+    edges = {(name_of[a], name_of[b]) for a, b in graph.edges}
+    params = {id(p): (n, p) for n, p in m.params}
+    grads = m.grads
 
-def _summary(rows: list[ModuleStats]) -> tuple[float, float, tuple[str, str] | None]:
-    with_grad = [r for r in rows if r.weight_grad_norm is not None and r.calls]
-    if not with_grad:
-        return math.nan, math.nan, None
-    first, last = with_grad[0], with_grad[-1]
-    ratio = _ratio(first.weight_grad_norm or 0.0, last.weight_grad_norm or 0.0)
-    rms = [r for r in with_grad if r.grad_rms is not None]
-    rms_ratio = _ratio(rms[0].grad_rms or 0.0, rms[-1].grad_rms or 0.0) if rms else math.nan
-    return ratio, rms_ratio, (first.name, last.name)
+    def is_scale(p: Any) -> bool:  # multiplies its branch: a norm's weight or a layer scale, never a bias
+        name = params.get(id(p), ("",))[0].rpartition(".")[2]
+        return p.dim() == 1 and p.numel() > 0 and not any(k in name for k in ("bias", "beta", "shift")) \
+            and bool(p.detach().abs().max() < SCALE_BELOW)
 
-
-def _findings(rows: list[ModuleStats], ratio: float, rms_ratio: float, between: tuple[str, str] | None,
-              v: str) -> list[str]:
-    lines = []
-    if between is None:
-        lines.append(f"No weight gets a gradient: nothing to compare ({v}).")
-    else:
-        lines.append(f"{between[0]}'s weight gradient is {_short(ratio)} times {between[1]}'s: {v} (below "
-                     f"{VANISHING_BELOW:g} counts as vanishing, above {EXPLODING_ABOVE:g} as exploding).")
-        per_unit = verdict(rms_ratio)
-        if v == "healthy" != per_unit:
-            lines.append(f"But grad_rms, the gradient per unit of output, is {_short(rms_ratio)} times as large at "
-                         f"{between[0]} as at {between[1]} ({per_unit}).")
-    bad_out = [r for r in rows if r.nonfinite_output]
-    if bad_out:
-        lines.append(f"NaN or inf first appears in the forward pass at {bad_out[0].name} ({bad_out[0].type}).")
-    bad_grad = [r for r in rows if r.nonfinite_grad]
-    if bad_grad:
-        lines.append(f"NaN or inf gradients first appear (backward pass, output side first) at "
-                     f"{bad_grad[-1].name} ({bad_grad[-1].type}); {len(bad_grad)} module(s) affected.")
-    dead = [r for r in rows if r.dead_frac is not None and r.dead_frac >= NOTABLE]
-    if dead:
-        lines.append("Dead units (φ' = 0 on the whole batch): " + ", ".join(
-            f"{r.name} → {r.activation} {r.dead_frac:.0%} of {r.width}" for r in dead) + ".")
-    sat = [r for r in rows if r.saturated_frac is not None and r.saturated_frac >= NOTABLE and r.activation
-           not in ("relu", "relu6", "threshold")]
-    if sat:
-        acts = sorted({r.activation or "" for r in sat})
-        lines.append(f"Saturated ({'/'.join(acts)} where |φ'| < 1% of its maximum), share of unit-samples: " +
-                     ", ".join(f"{r.name} {r.saturated_frac:.0%}" for r in sat) + ".")
-    chained = [r for r in rows if r.grad_rms is not None and r.grad_rms > 0 and r.calls]
-    drops = [(a.grad_rms / b.grad_rms, a, b) for a, b in zip(chained, chained[1:], strict=False)
-             if a.grad_rms is not None and b.grad_rms]
-    if drops:
-        factor, a, b = min(drops, key=lambda d: d[0])
-        if factor < 0.5:
-            lines.append(f"The gradient drops most from {b.name} down to {a.name}: grad_rms × {_short(factor)}.")
-        grow, a, b = max(drops, key=lambda d: d[0])
-        if grow > 2.0:
-            lines.append(f"The gradient grows most from {b.name} down to {a.name}: grad_rms × {_short(grow)}.")
-    if between is not None:
-        top = next(r for r in rows if r.name == between[1])
-        exploding = [r.name for r in rows if r.weight_grad_norm is not None and top.weight_grad_norm
-                     and r.weight_grad_norm > EXPLODING_ABOVE * top.weight_grad_norm]
-        if exploding:
-            lines.append(f"Exploding: ‖∂W‖ over {EXPLODING_ABOVE:g}× {between[1]}'s at " + ", ".join(exploding) + ".")
-    for status, words in (("frozen", "frozen (requires_grad is False)"),
-                          ("unused", "unused (the forward pass never calls them)"),
-                          ("detached", "detached (they run, but their output does not reach the loss: .detach(), "
-                                       "torch.no_grad() or an unused result)")):
-        names = [r.name for r in rows if r.gradient == status]
-        if names:
-            lines.append(f"No gradient for {', '.join(names)}: {words}.")
-    indirect = [r.name for r in rows if r.gradient == "indirect"]
-    if indirect:
-        lines.append(f"{', '.join(indirect)}: weight used by its parent (e.g. attention's out_proj through "
-                     "F.linear), never called as a module: gradient measured, no output statistics.")
-    return lines
+    by_name = {r.name: r for r in rows}
+    module_of_param = _first_owner(m)
+    row_index = {n: i for i, n in enumerate(name_of)}
+    scaled: dict[str, tuple[str, bool, bool]] = {}
+    for r in small_gradient_rows(rows):
+        node = run.first_nodes[row_index[r.name]]
+        if node is None:
+            continue
+        found, open_path = graph.scales_above([node], is_scale)
+        if not found or open_path:
+            continue
+        scale_names = sorted(params[i][0] for i in found if i in params)
+        if not scale_names:
+            continue
+        # deliberate when the scale itself learns and something feeding its module still gets a gradient
+        first = next(params[i] for i in found if i in params)
+        learns = grads.get(id(first[1])) is not None and bool(grads[id(first[1])].detach().abs().sum() > 0)
+        scale_row = row_index.get(module_of_param[id(first[1])])
+        around = False
+        if scale_row is not None:
+            upstream = graph.upstream(scale_row)
+            around = any((by_name[name_of[u]].grad_to_weight or 0.0) > 0 and not _below_scale(graph, run, u, found)
+                         for u in upstream if name_of[u] in by_name)
+        scaled[r.name] = (", ".join(scale_names), learns, around)
+    return Structure(edges=edges, scaled=scaled)
 
 
-def _theory_lines(rows: list[ModuleStats]) -> list[str]:
-    applied = [r for r in rows if r.theory.applies]
-    if not applied:
-        return []
-    worst = max(applied, key=lambda r: abs(math.log((r.theory.measured_factor or 1e-300) /
-                                                    (r.theory.predicted_factor or 1e-300))))
-    t = worst.theory
-    parts = ", ".join(f"{r.name} {_short(r.theory.predicted_factor)} vs {_short(r.theory.measured_factor)}"
-                      for r in applied[:4])
-    more = f" (+{len(applied) - 4} more)" if len(applied) > 4 else ""
-    return [f"Theory: going down from the next layer, mean-field predicts grad_rms × √(Var(W)·fan_out·E[φ'(z)²]) "
-            f"per layer, predicted vs measured: {parts}{more}; e.g. {worst.name}: σ_w² = {_short(t.sigma_w2)} "
-            f"({t.next}), q = E[z²] = {_short(t.q)}, E[φ'²] {_short(t.e_dphi2_predicted)} predicted (Gaussian z), "
-            f"{_short(t.e_dphi2_measured)} measured."]
-
-
-def _candidates(rows: list[ModuleStats], init: str, gain: float | None) -> list[tuple[str, float]]:
-    acts = [r.activation for r in rows if r.activation]
-    relu_like = {"relu", "leaky_relu", "elu", "celu", "selu", "relu6", "gelu", "gelu_tanh", "silu", "mish",
-                 "softplus", "hardswish", "threshold"}
-    out: list[tuple[str, float]] = []
-    if not acts or any(a in relu_like for a in acts):
-        out.append(("kaiming", DEFAULT_GAIN["kaiming"]))
-    names = sorted(set(acts))
-    if len(names) == 1:
-        spec = activations.get(names[0])
-        t = meanfield.tabulate(spec, spec.resolve({}))
-        g = meanfield.critical_gain(t, 0.0)
-        if g is not None and not (names[0] in relu_like and abs(g - math.sqrt(2)) < 1e-6):
-            out.append(("normal", float(g)))
-    if not out:
-        out.append(("kaiming", DEFAULT_GAIN["kaiming"]))
-    current = (init, DEFAULT_GAIN.get(init, 1.0) if gain is None else gain)
-    return [c for c in out if not (c[0] == current[0] and abs(c[1] - current[1]) < 1e-9)][:2]
-
-
-def _advice(rows: list[ModuleStats], v: str, rms_v: str, checks: list[Check]) -> list[str]:
-    dead = max((r.dead_frac for r in rows if r.dead_frac is not None), default=0.0)
-    if v == "healthy" and rms_v == "healthy" and dead < NOTABLE:
-        return ["Gradients keep their size from the output to the first layer; nothing to fix here."]
-    lines = []
-    for c in checks:
-        lines.append(f"Checked: {c.option()} on the same batch and loss measures gradient_ratio "
-                     f"{_short(c.gradient_ratio)} ({c.verdict}), grad_rms ratio {_short(c.grad_rms_ratio)}, "
-                     f"dead units up to {c.dead_max:.0%}.")
-
-    def better(c: Check) -> bool:
-        if v != "healthy" or rms_v != "healthy":
-            return c.verdict == "healthy" and verdict(c.grad_rms_ratio) != "exploding"
-        return c.dead_max <= 0.5 * dead
-
-    good = [c for c in checks if better(c)]
-    if good:
-        best = min(good, key=lambda c: abs(math.log(c.gradient_ratio)) if c.gradient_ratio > 0 else math.inf)
-        lines.append(f"To try: {best.option()} (checked above).")
-    elif checks:
-        lines.append("No re-initialisation tried here fixes it; what is left changes the model (not checked here): "
-                     + ("leaky_relu or elu against dead units, a normalisation layer, residual connections."
-                        if dead >= NOTABLE else "relu with kaiming-scaled weights, a normalisation layer, residual "
-                        "connections."))
-    acts = {r.activation for r in rows if r.activation}
-    if acts & {"sigmoid", "tanh", "softsign", "hardtanh", "hardsigmoid"} and not good:
-        lines.append("Saturating activations (sigmoid, tanh) multiply the gradient by at most max|φ'| per layer: "
-                     "relu or gelu with kaiming-scaled weights keep it (changes the model: not checked here).")
-    return lines
+def _below_scale(graph: Any, run: Any, row: int, found: set[int]) -> bool:
+    """Whether every path from `row` to the loss passes one of the scales `found`."""
+    node = run.first_nodes[row]
+    if node is None:
+        return False
+    met, open_path = graph.scales_above([node], lambda p: id(p) in found)
+    return bool(met) and not open_path
 
 
 # --- the entry point -------------------------------------------------------------------------------
@@ -316,8 +203,9 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
                    gain: float | None = None, eval_mode: bool = False, output: str | None = None,
                    check_advice: bool = True, progress: Progress | None = None, label: str | None = None,
                    data: str = "given") -> ModuleResult:
-    """One forward and backward pass of `model` on batch `x` (targets `y`) under hooks: the report `vanish` gives
-    for its own stacks, per weighted module. `init` other than keep re-initialises a copy of the model."""
+    """One forward and backward pass of `model` on `x` (a tensor, a tuple of them or a dict of keyword inputs;
+    targets `y`) under hooks: a row per module that owns parameters, what is wrong and where, and advice checked
+    by re-running. `init` other than keep re-initialises a copy of the model."""
     import torch
 
     if not isinstance(model, torch.nn.Module):
@@ -326,35 +214,36 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
     dtype = first.dtype if first is not None else torch.float32
     device = first.device if first is not None else torch.device("cpu")
     batch, loss = model_batch(torch, model, x, y, loss, device, dtype)
-    if not weighted_modules(model):
-        raise InputError("the model has no module with a weight: nothing to report")
+    if not owner_modules(model):
+        raise InputError("the model has no parameters: nothing to report")
     original = model
     if init != "keep":
         model = copy.deepcopy(model)
         reinitialise(model, init, gain, seed)
     model.train(not eval_mode)
-    run, host, where, grads = measure(model, batch, loss, seed, output, progress)
-    rows = _theory(run, host, _rows(run, host, grads))
-    ratio, rms_ratio, between = _summary(rows)
-    v = verdict(ratio)
-    findings = _findings(rows, ratio, rms_ratio, between, v) + _theory_lines(rows)
-    checks: list[Check] = []
-    dead = max((r.dead_frac for r in rows if r.dead_frac is not None), default=0.0)
-    rms_v = verdict(rms_ratio)
-    if check_advice and (v != "healthy" or rms_v != "healthy" or dead >= NOTABLE):
-        for cand_init, cand_gain in _candidates(rows, init, gain):
-            other = analyse_module(original, batch, None, loss, seed=seed, init=cand_init, gain=cand_gain,
-                                   eval_mode=eval_mode, output=output, check_advice=False)
-            dead_other = max((r.dead_frac for r in other.layers if r.dead_frac is not None), default=0.0)
-            checks.append(Check(cand_init, cand_gain, other.gradient_ratio, other.grad_rms_ratio, other.verdict,
-                                dead_other))
-    advice = _advice(rows, v, rms_v, checks)
-    notes = ["Activations are seen as modules (nn.ReLU, nn.Sigmoid, ...); functional calls inside forward "
-             "(F.relu, torch.sigmoid) are not: those rows show the module's own output and no saturated/dead share."]
+    measured = measure(model, batch, loss, seed, output, progress)
+    rows = _theory(measured, _rows(measured))
+    parameters = _parameters(measured)
+    structure = _structure(measured, rows)
+    concluded = conclude(rows, structure)
+
+    def check(cand_init: str, cand_gain: float) -> Check:
+        other = analyse_module(original, batch, None, loss, seed=seed, init=cand_init, gain=cand_gain,
+                               eval_mode=eval_mode, output=output, check_advice=False)
+        dead_other = max((r.dead_frac for r in other.layers if r.dead_frac is not None), default=0.0)
+        return Check(cand_init, cand_gain, other.gradient_ratio, other.grad_rms_ratio, other.verdict, dead_other)
+
+    advice, checks = concluded.advise(rows, init, gain, check if check_advice else None)
+    notes = ["Activations are seen as modules (torch.nn, transformers and timm classes, any parameter-free module "
+             "that computes one) and as functional calls taking a module's output (F.relu, torch.tanh, F.gelu, "
+             "read from the autograd graph); a functional activation after a residual add belongs to no module."]
     config = ModuleConfig(
         model=label or type(original).__name__, input_shape=batch.example_shape, batch=batch.size,
-        data=data, loss=loss, output=where, dtype=str(dtype).removeprefix("torch."), device=str(device),
+        data=data, loss=loss, output=measured.where, dtype=str(dtype).removeprefix("torch."), device=str(device),
         seed=seed, init=init, gain=None if init == "keep" else (DEFAULT_GAIN[init] if gain is None else gain),
         mode="eval" if eval_mode else "train")
-    return ModuleResult(config, tuple(rows), ratio, rms_ratio, between, v, tuple(findings), tuple(advice),
-                        tuple(checks), tuple(notes))
+    edges = tuple(sorted(structure.edges))
+    return ModuleResult(config, tuple(rows), concluded.gradient_ratio, concluded.grad_rms_ratio,
+                        concluded.between, concluded.verdict, tuple(concluded.findings), tuple(advice),
+                        tuple(checks), tuple(notes), tuple(parameters), tuple(concluded.alarms),
+                        tuple(_blocks(rows)), edges)

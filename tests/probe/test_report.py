@@ -142,9 +142,15 @@ def test_cnn_with_batch_norm_and_pooling_against_a_plain_script():
         assert got[name].weight_grad_norm == pytest.approx(float(m.weight.grad.norm()), rel=RTOL)
         assert got[name].grad_rms == pytest.approx(rms(z.grad), rel=RTOL)
     assert got["conv1"].width == 4 and got["fc"].width == 5
-    # torch.relu / torch.sigmoid are functional calls: not seen, so no saturation for those rows
-    assert got["bn"].activation is None and got["bn"].saturated_frac is None
-    assert got["bn"].act_std == pytest.approx(float(z2.detach().std(correction=0)), rel=RTOL)
+    # torch.relu / torch.sigmoid are functional calls, read from the autograd graph: the tensors they received
+    a2, a3 = torch.relu(z2).detach(), torch.sigmoid(z3).detach()
+    assert got["bn"].activation == "relu" and got["conv2"].activation == "sigmoid"
+    assert got["bn"].act_std == pytest.approx(float(a2.std(correction=0)), rel=RTOL)
+    assert got["bn"].act_mean == pytest.approx(float(a2.mean()), rel=RTOL)
+    assert got["bn"].dead_frac == float((z2.detach() <= 0).permute(1, 0, 2, 3).flatten(1).all(dim=1).double().mean())
+    slope3 = a3 * (1 - a3)
+    assert got["conv2"].saturated_frac == float((slope3 < 0.01 * 0.25).double().mean())
+    assert got["conv2"].act_std == pytest.approx(float(a3.std(correction=0)), rel=RTOL)
     assert "normalisation" in got["bn"].theory.reason
     assert any("functional calls" in n for n in r.notes)
 
