@@ -199,3 +199,15 @@ class TrainNaN(Net):
     assert d is not None and (d.step, d.epoch, d.what) == (1, 1, "model") and d.before_update
     message = d.message(config.lr)
     assert "at step 1, before any update" in message and "--lr" not in message
+
+
+def test_a_parameter_that_is_not_finite_before_training_is_named(digits, tmp_path):
+    path = tmp_path / "inf_bias.py"
+    path.write_text("import torch\nfrom torch import nn\n\n"
+                    "def Net():\n    m = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))\n"
+                    "    with torch.no_grad():\n        m[2].bias[3] = float('inf')\n    return m\n")
+    config = make_train_config(None, model=f"{path}:Net", epochs=1, seed=0)
+    d = train(config, digits).divergence
+    assert d is not None and (d.step, d.layer, d.name, d.what, d.parameter) == (0, 2, "2", "weights", "2.bias")
+    assert "layer 2 (2)'s parameter 2.bias is not finite;" in d.message(config.lr)
+    assert "--lr" not in d.message(config.lr)
