@@ -12,7 +12,7 @@ from dlcli.cli.render import Format
 from dlcli.train.result import TrainResult
 
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
-LAYER_COLUMNS = ["layer", "name", "weight_grad_norm", "update_ratio", "dead_frac", "act_std"]
+LAYER_COLUMNS = ["layer", "name", "weight_grad_norm", "update_ratio", "update_norm", "dead_frac", "act_std"]
 TABLE_EPOCHS = 12   # longer runs show evenly spaced epochs in the table (all of them in other formats)
 HEAT_STYLES = ["blue", "blue", "cyan", "cyan", "green", "green", "yellow", "red", "bold red"]
 
@@ -40,7 +40,8 @@ def show(results: list[TrainResult], fmt: Format, chart: bool, svg: Path | None)
             return
         f = render.fmt_float
         lines = ["\t".join(header)]
-        lines += ["\t".join(f(v) if isinstance(v, float) else str(v) for v in row) for row in rows]
+        lines += ["\t".join(f(v) if isinstance(v, float) else "n/a" if v is None else str(v) for v in row)
+                  for row in rows]
         for r in results:
             last = r.epochs[-1] if r.epochs else r.initial
             lines.append(f"# {label(r)}: learning_speed_ratio {f(r.learning_speed_ratio)}, test_accuracy "
@@ -55,7 +56,13 @@ def _epoch_values(e: Any) -> list[Any]:
 
 
 def _layer_values(layer: Any) -> list[Any]:
-    return [layer.layer, layer.name, layer.weight_grad_norm, layer.update_ratio, layer.dead_frac, layer.act_std]
+    return [layer.layer, layer.name, layer.weight_grad_norm, layer.update_ratio, layer.update_norm, layer.dead_frac,
+            layer.act_std]
+
+
+def _ratio(value: float | None) -> str:
+    """An update ratio for the table; 'n/a' where the weights started at zero (no ratio; see update_norm)."""
+    return "n/a" if value is None else render.fmt_short(value, 3)
 
 
 def config_lines(r: TrainResult) -> list[str]:
@@ -100,8 +107,8 @@ def _show_table(results: list[TrainResult], chart: bool) -> None:
         for n, i in enumerate(_shown_epochs(len(r.epochs))):
             e = r.epochs[i]
             table.add_row(label(r) if n == 0 else "", str(e.epoch), s(e.train_loss, 4), f"{e.train_accuracy:.3f}",
-                          s(e.test_loss, 4), f"{e.test_accuracy:.3f}", s(e.layers[0].update_ratio, 3),
-                          s(e.layers[-1].update_ratio, 3))
+                          s(e.test_loss, 4), f"{e.test_accuracy:.3f}", _ratio(e.layers[0].update_ratio),
+                          _ratio(e.layers[-1].update_ratio))
     render.print_renderable(table)
     if chart and any(r.epochs for r in results):
         from dlcli.cli.plot import print_chart
@@ -133,7 +140,8 @@ def _curves(results: list[TrainResult], what: str) -> Any:
 def heatmap(r: TrainResult) -> Any:
     from dlcli.charts.heatmap import HeatMap
 
-    values = np.array([[layer.update_ratio for e in r.epochs for layer in e.layers if layer.layer == row + 1]
+    values = np.array([[np.nan if layer.update_ratio is None else layer.update_ratio  # n/a: blank cell
+                        for e in r.epochs for layer in e.layers if layer.layer == row + 1]
                        for row in range(len(r.rows))])
     names = [f"{i + 1} {name}" for i, name in enumerate(r.rows)]
     return HeatMap(values, names, [str(e.epoch) for e in r.epochs],

@@ -69,9 +69,9 @@ def train_loop(torch: Any, net: Network, x_train: Any, y_train: Any, x_test: Any
 def _train(loop: _Loop, net: Network, config: TrainConfig, progress: EpochProgress | None, check_each: bool,
            ) -> LoopOutput:
     initial = loop.record(0, None)
+    divergence = loop.initial_fault(initial)  # the model's own NaN/inf, before any update
     epochs: list[EpochRecord] = []
-    divergence = None
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, config.epochs + 1) if divergence is None else ():
         state = loop.snapshot()
         saved = None if check_each else (copy.deepcopy(loop.optimizer.state_dict()), loop.step)
         sums, divergence = loop.epoch(epoch, check_each, state)
@@ -83,9 +83,8 @@ def _train(loop: _Loop, net: Network, config: TrainConfig, progress: EpochProgre
         if divergence is not None:
             break
         record = loop.record(epoch, sums)
-        if not all(np.isfinite(layer.update_ratio) for layer in record.layers):
-            bad = next(i for i, layer in enumerate(record.layers) if not np.isfinite(layer.update_ratio))
-            divergence = Divergence(loop.step, epoch, bad + 1, net.names[bad], "weights")
+        divergence = loop.bad_parameter(epoch)  # a zero-norm weight's undefined update ratio is no divergence
+        if divergence is not None:
             break
         epochs.append(record)
         if progress is not None:
@@ -104,6 +103,8 @@ class _Loop:
         self.device, self.dtype = x_train.device, x_train.dtype
         keys = {id(p): k for k, p in net.model.state_dict(keep_vars=True).items()}
         self.weight_keys = [keys.get(id(w)) for w in net.weights]  # None: a weight the state does not hold
+        self.params, self.param_names, self.param_rows = _parameters(net)
+        self.param_max: Any = None  # per parameter max |value| at the last record (host): NaN/inf = not finite
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the model's state at an epoch's start: the update ratios' reference, and what an epoch
@@ -149,10 +150,11 @@ class _Loop:
         steps = len(losses)
         with torch.no_grad():
             moved = torch._foreach_sub([w.detach() for w in weights], before)
-            update = torch.stack(torch._foreach_norm(moved)) / torch.stack(torch._foreach_norm(before))
+            update = torch.stack(torch._foreach_norm(moved))
+            start = torch.stack(torch._foreach_norm(before))
             grad_sum = torch.stack(norms).reshape(steps, len(weights)).sum(dim=0)
         return {"loss_sum": torch.stack(losses).sum(), "correct": torch.stack(correct).sum(), "grad_sum": grad_sum,
-                "steps": steps, "update": update}, None
+                "steps": steps, "update": update, "start": start}, None
 
     def went_bad(self, sums: dict[str, Any]) -> bool:
         """Whether some step of the epoch had a NaN/inf loss or gradient: losses and norms are ≥ 0, so such a
@@ -160,27 +162,60 @@ class _Loop:
         return not bool(self.torch.isfinite(sums["loss_sum"] + sums["grad_sum"].sum()))
 
     def record(self, epoch: int, sums: dict[str, Any] | None) -> EpochRecord:
-        """Evaluate on the test set and bring this epoch's numbers to the host in one copy."""
+        """Evaluate on the test set and bring this epoch's numbers to the host in one copy (with each parameter's
+        largest |value|, for bad_parameter)."""
         torch = self.torch
         test_loss, test_correct, dead, std = self.evaluate()
-        parts = [test_loss.reshape(1), test_correct.reshape(1).to(torch.float64), dead, std]
-        rows = len(self.net.weights)
+        with torch.no_grad():
+            param_max = torch.stack(torch._foreach_norm([p.detach() for p in self.params], ord=float("inf")))
+        parts = [test_loss.reshape(1), test_correct.reshape(1).to(torch.float64), dead, std, param_max]
+        rows, n_params = len(self.net.weights), len(self.params)
         if sums is not None:
             parts += [sums["loss_sum"].reshape(1), sums["correct"].reshape(1).to(torch.float64), sums["grad_sum"],
-                      sums["update"]]
+                      sums["update"], sums["start"]]
         host = torch.cat([p.to(torch.float64) for p in parts]).cpu().numpy()
         n_test, n_train = len(self.y_test), len(self.y)
         dead_h, std_h = host[2:2 + rows], host[2 + rows:2 + 2 * rows]
+        self.param_max = host[2 + 2 * rows:2 + 2 * rows + n_params]
+        ratios: list[float | None]
         if sums is None:
             train_loss = train_acc = float("nan")
             grad_h = update_h = np.full(rows, np.nan)
+            ratios = [float("nan")] * rows
         else:
-            rest = host[2 + 2 * rows:]
+            rest = host[2 + 2 * rows + n_params:]
             train_loss, train_acc = float(rest[0]) / sums["steps"], float(rest[1]) / n_train
             grad_h, update_h = rest[2:2 + rows] / sums["steps"], rest[2 + rows:2 + 2 * rows]
-        layers = tuple(LayerEpoch(i + 1, self.net.names[i], float(grad_h[i]), float(update_h[i]), float(dead_h[i]),
-                                  float(std_h[i])) for i in range(rows))
+            start_h = rest[2 + 2 * rows:2 + 3 * rows]
+            # ‖ΔW‖/‖W‖ is not defined for a weight that starts the epoch at zero (timm's zero_init_last BN γ):
+            # None, and its update_norm says how far it moved.
+            ratios = [float(u / w) if w != 0 else None for u, w in zip(update_h, start_h, strict=True)]
+        layers = tuple(LayerEpoch(i + 1, self.net.names[i], float(grad_h[i]), ratios[i], float(update_h[i]),
+                                  float(dead_h[i]), float(std_h[i])) for i in range(rows))
         return EpochRecord(epoch, train_loss, train_acc, float(host[0]), float(host[1]) / n_test, layers)
+
+    def bad_parameter(self, epoch: int) -> Divergence | None:
+        """The first parameter (in the model's order) that is not finite at the last record, if any."""
+        bad = np.flatnonzero(~np.isfinite(self.param_max))
+        if not len(bad):
+            return None
+        i = int(bad[0])
+        row = self.param_rows[i]
+        return Divergence(self.step, epoch, row + 1, self.net.names[row], "weights", self.param_names[i])
+
+    def initial_fault(self, initial: EpochRecord) -> Divergence | None:
+        """Before any update: a parameter that is not finite, or where the test examples' loss is not."""
+        bad = self.bad_parameter(0)
+        if bad is not None or np.isfinite(initial.test_loss):
+            return bad
+        self.net.model.eval()
+        for start in range(0, len(self.y_test), EVAL_CHUNK):
+            found = self.locate(0, self.x_test[start:start + EVAL_CHUNK], self.y_test[start:start + EVAL_CHUNK],
+                                only_bad=True)
+            if found is not None:
+                return found
+        top = len(self.net.names)
+        return Divergence(0, 0, top, self.net.names[-1], "loss")
 
     def evaluate(self) -> tuple[Any, Any, Any, Any]:
         """Test loss, correct count, and per row the dead share and output std, as device tensors."""
@@ -227,9 +262,10 @@ class _Loop:
         std = torch.clamp(s2 / count - mean * mean, min=0.0).sqrt()
         return loss_sum / n, correct, dead_units / units, std
 
-    def locate(self, epoch: int, xb: Any, yb: Any) -> Divergence:
+    def locate(self, epoch: int, xb: Any, yb: Any, only_bad: bool = False) -> Divergence | None:
         """Where step self.step went wrong, from its weights (not yet updated): the first layer whose output is
-        not finite, else the top-most layer whose weight gradient is not finite, else the loss."""
+        not finite, else the model's output, else the top-most layer whose weight gradient is not finite, else
+        the loss (`only_bad`: None where this batch's loss is finite; gradients are not looked at)."""
         torch, net = self.torch, self.net
         outputs: dict[int, bool] = {}
 
@@ -246,13 +282,37 @@ class _Loop:
         finally:
             for h in handles:
                 h.remove()
+        step = 0 if only_bad else self.step
         for i in sorted(outputs):
             if not outputs[i]:
-                return Divergence(self.step, epoch, i + 1, net.names[i], "output")
+                return Divergence(step, epoch, i + 1, net.names[i], "output")
         top = len(net.names)
+        if not bool(torch.isfinite(out).all()):
+            return Divergence(step, epoch, top, net.names[-1], "model")
         if bool(torch.isfinite(loss)):
+            if only_bad:
+                return None
             for i in range(top - 1, -1, -1):
                 g = net.weights[i].grad
                 if g is not None and not bool(torch.isfinite(g).all()):
-                    return Divergence(self.step, epoch, i + 1, net.names[i], "gradient")
-        return Divergence(self.step, epoch, top, net.names[-1], "loss")
+                    return Divergence(step, epoch, i + 1, net.names[i], "gradient")
+        return Divergence(step, epoch, top, net.names[-1], "loss")
+
+
+def _parameters(net: Network) -> tuple[list[Any], list[str], list[int]]:
+    """The model's parameters in its order, their names, and per parameter its row (0-based): the row of the
+    module holding it, else the last row before that module (the first row before any)."""
+    rows = {id(m): i for i, m in enumerate(net.layer_modules)}
+    params, names, where = [], [], []
+    seen: set[int] = set()
+    row = 0
+    for prefix, module in net.model.named_modules():
+        row = rows.get(id(module), row)
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            params.append(p)
+            names.append(f"{prefix}.{name}" if prefix else name)
+            where.append(row)
+    return params, names, where

@@ -15,7 +15,8 @@ class LayerEpoch:
     layer: int
     name: str
     weight_grad_norm: float   # ‖∂loss/∂W‖, mean over the epoch's steps
-    update_ratio: float       # ‖W_after − W_before‖ / ‖W_before‖ over the epoch
+    update_ratio: float | None  # ‖W_after − W_before‖ / ‖W_before‖ over the epoch; None where ‖W_before‖ = 0
+    update_norm: float        # ‖W_after − W_before‖ over the epoch (the absolute update)
     dead_frac: float          # share of units whose output is the same for every test example (epoch end)
     act_std: float            # standard deviation of the layer's outputs on the test examples (epoch end)
 
@@ -40,26 +41,42 @@ class EpochRecord:
 
 @dataclass(frozen=True)
 class Divergence:
-    """Where a run stopped: the first step whose loss or gradients were not finite."""
+    """Where a run stopped: the first step whose loss, gradients or parameters were not finite. Step 0 is the
+    evaluation before any step, and at step 1 no update has happened yet: there the model itself (its initial
+    weights, its computation) produces the NaN/inf, not the learning rate."""
 
-    step: int                 # 1-based, counted over the whole run
+    step: int                 # 1-based, counted over the whole run; 0: the evaluation before training
     epoch: int
     layer: int                # where it showed first (from the input); for "loss", the layer feeding the loss
     name: str
-    what: str                 # "output", "loss", "gradient" or "weights"
+    what: str                 # "output", "model", "loss", "gradient" or "weights"
+    parameter: str | None = None  # for "weights": the first parameter that is not finite
+
+    @property
+    def before_update(self) -> bool:
+        """Whether it showed before any update: the model's own NaN/inf, not a learning rate's."""
+        return self.step <= 1
 
     def message(self, lr: float) -> str:
+        after = " after the update" if not self.before_update else ""
+        weights = f"'s parameter {self.parameter} is" if self.parameter else "'s weights are"
         where = {
             "output": "'s output is not finite (NaN or inf)",
+            "model": "'s output is finite, but the model's output is not (NaN or inf)",
             "loss": "'s output is finite, but the loss of it is not (it overflowed)",
             "gradient": "'s weight gradient is not finite (NaN or inf)",
-            "weights": "'s weights are not finite after the update",
+            "weights": f"{weights} not finite{after}",
         }[self.what]
-        return (f"training diverged at step {self.step} (epoch {self.epoch}): layer {self.layer} ({self.name}){where}; "
+        place = f"layer {self.layer} ({self.name}){where}"
+        if self.before_update:
+            when = "on the test examples before training" if self.step == 0 else "at step 1, before any update"
+            return (f"the model produces NaN/inf at its initial weights, {when}: {place}; the learning rate is not "
+                    "the cause (check the model, its --weights and the inputs)")
+        return (f"training diverged at step {self.step} (epoch {self.epoch}): {place}; "
                 f"try a smaller --lr than {lr:g}")
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "cause": "model" if self.before_update else "training"}
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,13 @@ def speed_rows(config: TrainConfig, rows: int) -> tuple[int, int]:
 
 def learning_speed_ratio(epochs: Sequence[EpochRecord], first: int = 1, last: int | None = None) -> float:
     """Row `first`'s update_ratio over row `last`'s (default: the last row), geometric mean over the epochs
-    (nan without epochs)."""
+    (nan without epochs; an epoch where either row started at zero weights, so has no ratio, is left out)."""
     logs = []
     for e in epochs:
         a = e.layers[first - 1].update_ratio
         b = e.layers[(len(e.layers) if last is None else last) - 1].update_ratio
+        if a is None or b is None:
+            continue
         if a == 0.0 and b == 0.0:
             continue
         if b == 0.0:
@@ -115,6 +117,15 @@ def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epoc
             step = "its gradient" if config.optimizer == "sgd" else "a running sum of its gradients"
             lines.append(f"{config.optimizer} moves each weight by lr × {step}, so a layer learns as fast as its "
                          "gradient is large beside its weights.")
+        zero = [i for i, name in enumerate(rows) if any(e.layers[i].update_ratio is None for e in epochs)]
+        if zero:
+            firsts = [next(e.layers[i] for e in epochs if e.layers[i].update_ratio is None) for i in zero[:6]]
+            moved = ", ".join(f"{layer.layer} ({layer.name}) {_g(layer.update_norm)}" for layer in firsts)
+            more = f" and {len(zero) - 6} more" if len(zero) > 6 else ""
+            lines.append(f"{len(zero)} layer{'s' if len(zero) > 1 else ''} started an epoch with all-zero weights "
+                         "(‖W‖ = 0, e.g. a residual block's last BatchNorm γ under zero_init_last): ‖ΔW‖/‖W‖ does "
+                         "not apply there, so update_ratio is empty and update_norm gives the absolute move ‖ΔW‖ "
+                         f"(layer, first such epoch): {moved}{more}.")
         for i, name in enumerate(rows):
             before, after = initial.layers[i].dead_frac, last.layers[i].dead_frac
             if after >= 0.05 and after > before + 0.02:
