@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 # Options of the built stacks that mean nothing for --model (and the reverse).
 STACK_ONLY = ("act", "depth", "width", "layers", "param", "bias_std", "engine")
-MODEL_ONLY = ("model_arg", "weights", "data", "input_shape", "output", "eval_mode")
+MODEL_ONLY = ("model_arg", "weights", "data", "input_shape", "output", "eval_mode", "by")
+BLOCK_ROWS_ABOVE = 16  # more modules than this: the table shows blocks
 COLUMNS = ["layer", "name", "type", "width", "weight_grad_norm", "weight_norm", "grad_rms", "act_mean", "act_std",
            "saturated_frac", "dead_frac", "activation", "gradient", "predicted_factor", "measured_factor"]
 
@@ -47,13 +48,15 @@ def check_combination(model: str | None) -> None:
         raise InputError(f"{', '.join(extra)}: options of the built stacks; --model analyses your module as it is")
 
 
-def run_model(opts: ModelOptions, fmt: Format, chart: bool, progress: Any) -> None:
+def run_model(opts: ModelOptions, fmt: Format, chart: bool, progress: Any, by: str | None = None) -> None:
     """Everything `vanish --model` does after parsing: load, check, measure, render."""
     from dlcli.probe.run import analyse_model
 
+    if by not in (None, "block", "module"):
+        raise InputError(f"--by expects block or module, got '{by}'")
     result = analyse_model(opts, progress, say=lambda line: render.message(f"vanish: {line}"))
     progress.clear()
-    show(result, fmt, chart)
+    show(result, fmt, chart, by)
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -70,7 +73,7 @@ def _cell(v: Any) -> str:
     return render.fmt_float(v) if isinstance(v, float) else str(v)
 
 
-def show(r: ModuleResult, fmt: Format, chart: bool) -> None:
+def show(r: ModuleResult, fmt: Format, chart: bool, by: str | None = None) -> None:
     if fmt is Format.json:
         render.write_json(r.as_dict())
         return
@@ -85,10 +88,13 @@ def show(r: ModuleResult, fmt: Format, chart: bool) -> None:
         lines.append(f"# {r.config.model}: verdict {r.verdict}, gradient_ratio {f(r.gradient_ratio)}, "
                      f"grad_rms_ratio {f(r.grad_rms_ratio)}, loss {r.config.loss}, {r.config.mode} mode, "
                      f"seed {r.config.seed}")
+        lines += [f"# alarm {a.kind}: {', '.join(a.modules)}" for a in r.alarms]
         lines += [f"# {line}" for line in r.explanation]
         render.write_plain(lines)
         return
-    _table(r, chart)
+    blocks = (by or ("block" if len(r.layers) > BLOCK_ROWS_ABOVE else "module")) == "block" \
+        and len(r.blocks) < len(r.layers)
+    _table(r, chart, blocks)
 
 
 def config_line(r: ModuleResult) -> str:
@@ -98,28 +104,39 @@ def config_line(r: ModuleResult) -> str:
             f"{c.output}, {init}, {c.dtype}/{c.device}, {c.mode} mode, seed {c.seed}")
 
 
-def _table(r: ModuleResult, chart: bool) -> None:
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:.0%}"
+
+
+def _table(r: ModuleResult, chart: bool, blocks: bool) -> None:
     from rich.text import Text
 
     s = render.fmt_short
     out = render.console()
     out.print(Text(config_line(r), style="bold"))
-    table = render.make_table("module", ">‖∂W‖", ">grad_rms", ">×theory", ">×meas.", ">act std", ">sat.", ">dead")
-    for st in r.layers:
-        t = st.theory
-        grad = {"frozen": "frozen", "unused": "unused", "detached": "detached"}.get(st.gradient)
-        name = f"{st.name} {st.type}" + (f"→{st.activation}" if st.activation else "")
-        table.add_row(name, grad or s(st.weight_grad_norm or 0.0, 4), "" if st.grad_rms is None else s(st.grad_rms, 4),
-                      s(t.predicted_factor, 3) if t.applies else "", s(t.measured_factor, 3) if t.applies else "",
-                      "" if st.act_std is None else s(st.act_std, 4),
-                      "" if st.saturated_frac is None else f"{st.saturated_frac:.0%}",
-                      "" if st.dead_frac is None else f"{st.dead_frac:.0%}")
+    if blocks:
+        table = render.make_table("block", ">modules", ">‖∂W‖", ">‖∂W‖/‖W‖", ">sat.", ">dead")
+        for b in r.blocks:
+            table.add_row(b.name, str(len(b.modules)), "" if b.weight_grad_norm is None else s(b.weight_grad_norm, 4),
+                          "" if b.grad_to_weight is None else s(b.grad_to_weight, 3), _pct(b.saturated_max),
+                          _pct(b.dead_max))
+    else:
+        table = render.make_table("module", ">‖∂W‖", ">‖∂W‖/‖W‖", ">×theory", ">×meas.", ">act std", ">sat.",
+                                  ">dead")
+        for st in r.layers:
+            t = st.theory
+            grad = {"frozen": "frozen", "unused": "unused", "detached": "detached", "tied": "tied"}.get(st.gradient)
+            name = f"{st.name} {st.type}" + (f"→{st.activation}" if st.activation else "")
+            table.add_row(name, grad or s(st.weight_grad_norm or 0.0, 4),
+                          "" if st.grad_to_weight is None or grad else s(st.grad_to_weight, 3),
+                          s(t.predicted_factor, 3) if t.applies else "", s(t.measured_factor, 3) if t.applies else "",
+                          "" if st.act_std is None else s(st.act_std, 4), _pct(st.saturated_frac), _pct(st.dead_frac))
     for column in table.columns[1:]:  # numbers are never cut: the module names wrap instead
         column.no_wrap = True
     table.columns[0].overflow = "fold"
     render.print_renderable(table)
     rms = [(i, st.grad_rms) for i, st in enumerate(r.layers, start=1) if st.grad_rms]
-    if chart and len(rms) > 2:
+    if chart and len(rms) > 2 and not blocks:
         import numpy as np
 
         from dlcli.charts import canvas
@@ -129,14 +146,17 @@ def _table(r: ModuleResult, chart: bool) -> None:
         series = [canvas.Series("measured", x, np.array([g for _, g in rms]))]
         print_chart(canvas.Chart(series, title="grad_rms per module (log scale; 1 = input side)", x_label="module",
                                  x_range=(1.0, float(len(r.layers))), log_y=True), 64, 12)
-    colour = {"vanishing": "yellow", "exploding": "red", "healthy": "green"}[r.verdict]
+    colour = {"vanishing": "yellow", "exploding": "red", "healthy": "green", "non-finite": "red",
+              "unhealthy": "yellow"}[r.verdict]
     head = Text()
     head.append(f"{r.config.model}: ", style="bold")
     head.append(r.verdict.upper(), style=f"bold {colour}")
     between = f" ({r.ratio_between[0]} ‖∂W‖ / {r.ratio_between[1]} ‖∂W‖)" if r.ratio_between else ""
-    head.append(f"  gradient_ratio {s(r.gradient_ratio, 4)}{between}")
+    if r.ratio_between:
+        head.append(f"  gradient_ratio {s(r.gradient_ratio, 4)}{between}")
     out.print(head)
-    for line in r.explanation[1:]:
+    for line in r.explanation[1:] if r.ratio_between else r.explanation:
         out.print(Text(f"  {line}"))
-    out.print(Text("  ×theory/×meas.: grad_rms here over grad_rms of the next layer, mean-field's prediction and "
-                   "the measurement; blank where it does not apply (--format json says why)."))
+    out.print(Text("  ‖∂W‖/‖W‖: the weight gradient per unit of weight, compared per tensor; ×theory/×meas.: "
+                   "grad_rms here over the next layer's, mean-field's prediction and the measurement; blank where "
+                   "it does not apply (--format json says why)."))

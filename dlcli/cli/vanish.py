@@ -140,6 +140,10 @@ def vanish(
     eval_mode: Annotated[bool, typer.Option(
         "--eval-mode", rich_help_panel="Your own model", help="model.eval() (batch norm's running statistics, no "
         "dropout) \\[default: training mode].")] = False,
+    by: Annotated[str | None, typer.Option(
+        "--by", rich_help_panel="Your own model", help="block or module: the table's rows per residual block / "
+        "transformer layer, or per module (JSON and CSV always have both) \\[default: block when the model has "
+        "more than 16 modules with parameters].")] = None,
 ) -> None:
     """Run the stack once forward and backward; show the gradient per layer beside mean-field theory."""
     from dlcli.cli.model_output import check_combination
@@ -152,7 +156,7 @@ def vanish(
         from dlcli.probe.run import ModelOptions
 
         run_model(ModelOptions(model, model_arg, weights, data, batch, input_shape, loss, dtype, device, seed, init,
-                               gain, eval_mode, output), render.resolve_format(fmt), chart, render.Progress())
+                               gain, eval_mode, output), render.resolve_format(fmt), chart, render.Progress(), by)
         return
     from dlcli.activations.formula import split_names
     from dlcli.vanish.analysis import run
