@@ -26,6 +26,7 @@ class Structure:
 
     edges: set[tuple[str, str]] = field(default_factory=set)
     scaled: dict[str, tuple[str, bool, bool]] = field(default_factory=dict)
+    logits: set[str] = field(default_factory=set)   # rows whose gradient comes only through a softmax (q, k)
 
     def downstream(self, name: str) -> set[str]:
         fed: dict[str, set[str]] = {}
@@ -155,6 +156,15 @@ def conclude(rows: list[ModuleStats], structure: Structure) -> Concluded:
         return Concluded(math.nan, math.nan, None, "non-finite", alarms, lines)
     ratio, rms_ratio, between, flow = _ends(rows, structure)
     v = verdict(ratio) if between else "healthy"
+    out_pair = _output_gradients(rows, structure)
+    if out_pair is not None and v == "healthy" and verdict(out_pair[0]) != "healthy":
+        factor, low, high = out_pair
+        kind = verdict(factor)
+        text = (f"{kind.capitalize()} gradients: ‖∂loss/∂output‖ at {low} is {_short(factor)} times that at {high}, "
+                f"which it feeds through modules of the same size (the weight gradients keep their size only "
+                f"because the activations {'grow' if kind == 'exploding' else 'shrink'} as fast).")
+        _alarm(alarms, lines, Alarm(kind, (low, high), text))
+        v = kind
     if between is None:
         lines.append("No two connected dense layers both get a gradient: no gradient ratio to read.")
     else:
@@ -176,6 +186,10 @@ def conclude(rows: list[ModuleStats], structure: Structure) -> Concluded:
                     f"{VANISHING_BELOW if v == 'vanishing' else EXPLODING_ABOVE:g}× {between[1]}'s ‖∂W‖.",
                 ),
             )
+    if structure.logits:
+        lines.append(f"{_few(sorted(structure.logits))}: their gradient reaches them only through an attention "
+                     "softmax (queries and keys), small while attention is near uniform, as at initialisation; "
+                     "not compared with the rest.")
     _small(rows, structure, alarms, lines)
     _units(rows, alarms, lines)
     _status(rows, alarms, lines)
@@ -197,10 +211,11 @@ def _ends(rows: list[ModuleStats], structure: Structure) -> tuple[float, float, 
     dist = structure.to_output()
     connected = [r for r in dense if r.name in dist]
     if len(connected) >= 2:
-        first = max(connected, key=lambda r: (dist[r.name], -r.layer))
+        first = max(connected, key=lambda r: (dist[r.name], r.weight_grad_norm or 0.0))
         reach = structure.downstream(first.name)
         tops = [r for r in connected if r.name in reach]
-        last = min(tops, key=lambda r: (dist[r.name], -r.layer)) if tops else first
+        alike = [r for r in tops if _size(r) is not None and _size(r) == _size(first)]  # like with like
+        last = min(alike or tops, key=lambda r: (dist[r.name], -r.layer)) if tops else first
         chain = [r for r in connected if r is first or r.name in reach]
     else:
         first, last, chain = dense[0], dense[-1], dense
@@ -218,6 +233,28 @@ def _ends(rows: list[ModuleStats], structure: Structure) -> tuple[float, float, 
     return ratio, rms_ratio, (first.name, last.name), flow or [first.name]
 
 
+def _size(r: ModuleStats) -> int | None:
+    """The number of elements of a row's output (from its gradient's norm and RMS)."""
+    return round((r.grad_norm / r.grad_rms) ** 2) if r.grad_norm and r.grad_rms else None
+
+
+def _output_gradients(rows: list[ModuleStats], structure: Structure) -> tuple[float, str, str] | None:
+    """The most extreme ‖∂loss/∂output‖ ratio between a dense layer and one it feeds whose output has the same size
+    (like with like), or None."""
+    dense = [r for r in rows if r.matrix and r.grad_norm and r.grad_rms and r.name not in structure.scaled
+             and r.name not in structure.logits and math.isfinite(r.grad_norm)]
+    best: tuple[float, str, str] | None = None
+    for a in dense:
+        reach = structure.downstream(a.name)
+        for b in dense:
+            if b.name not in reach or _size(a) != _size(b) or not a.grad_norm or not b.grad_norm:
+                continue
+            factor = a.grad_norm / b.grad_norm
+            if best is None or abs(math.log(factor)) > abs(math.log(best[0])):
+                best = (factor, a.name, b.name)
+    return best
+
+
 def _small(rows: list[ModuleStats], structure: Structure, alarms: list[Alarm], lines: list[str]) -> None:
     """Zero and near-zero gradients, each with its reason where one can be seen."""
     deliberate: list[tuple[str, str]] = []
@@ -228,6 +265,8 @@ def _small(rows: list[ModuleStats], structure: Structure, alarms: list[Alarm], l
     dead_rows = {r.name for r in rows if r.dead_frac is not None and r.dead_frac >= 1.0}
     unexplained: list[ModuleStats] = []
     for r in small_gradient_rows(rows):
+        if r.name in structure.logits:
+            continue
         scaled = structure.scaled.get(r.name)
         if scaled is not None:
             scale, learns, around = scaled

@@ -81,6 +81,28 @@ class Graph:
             todo.extend(users)
         return found, open_path
 
+    def through_softmax(self, start: Any, row_nodes: dict[int, int]) -> bool:
+        """Whether every path from `start` up to the next module's output or the loss passes a softmax first
+        (as attention's query and key do: their gradient is the attention logits')."""
+        seen: set[int] = set()
+        todo = [start]
+        while todo:
+            node = todo.pop()
+            for user in self.users.get(id(node), []):
+                kind = type(user).__name__
+                if "Softmax" in kind:
+                    continue
+                if "ScaledDotProduct" in kind:
+                    inputs = [c for c, _ in user.next_functions]
+                    if node in inputs[:2] and node is not (inputs[2] if len(inputs) > 2 else None):
+                        continue
+                if id(user) in row_nodes or user is self.root:
+                    return False
+                if id(user) not in seen:
+                    seen.add(id(user))
+                    todo.append(user)
+        return True
+
     def _scale_param(self, node: Any, is_scale: Any) -> Any:
         for child, _ in getattr(node, "next_functions", ()):
             if child is None:

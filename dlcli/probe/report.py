@@ -92,8 +92,8 @@ def _parameters(m: Measured) -> list[ParameterStats]:
         slots = m.run.param_slots[j]
         norm = float(m.host[slots["norm"]])
         grad = float(m.host[slots["grad_norm"]]) if "grad_norm" in slots else None
-        out.append(ParameterStats(name, tuple(n for n in names.get(id(p), []) if n != name),
-                                  name.rpartition(".")[0], tuple(int(s) for s in p.shape), grad, norm,
+        out.append(ParameterStats(name, [n for n in names.get(id(p), []) if n != name],
+                                  name.rpartition(".")[0], [int(s) for s in p.shape], grad, norm,
                                   grad / norm if grad is not None and norm > 0 else None))
     return out
 
@@ -185,7 +185,14 @@ def _structure(m: Measured, rows: list[ModuleStats]) -> Structure:
             around = any((by_name[name_of[u]].grad_to_weight or 0.0) > 0 and not _below_scale(graph, run, u, found)
                          for u in upstream if name_of[u] in by_name)
         scaled[r.name] = (", ".join(scale_names), learns, around)
-    return Structure(edges=edges, scaled=scaled)
+    logits = {name_of[i] for i, node in enumerate(run.first_nodes)
+              if node is not None and run.calls[i] and _is_projection(run.rows[i][1])
+              and graph.through_softmax(node, run.node_rows)}
+    return Structure(edges=edges, scaled=scaled, logits=logits)
+
+
+def _is_projection(m: Any) -> bool:
+    return type(m).__name__ in ("Linear", "Conv1D", "NonDynamicallyQuantizableLinear")
 
 
 def _below_scale(graph: Any, run: Any, row: int, found: set[int]) -> bool:

@@ -49,16 +49,16 @@ class ParameterStats:
     """One distinct trainable tensor, named once however many modules share it."""
 
     name: str
-    shared_with: tuple[str, ...]
+    shared_with: list[str]
     module: str
-    shape: tuple[int, ...]
+    shape: list[int]
     grad_norm: float | None
     norm: float
     grad_to_weight: float | None
 
     def as_dict(self) -> dict[str, object]:
         d = dict(self.__dict__)
-        d["shared_with"], d["shape"] = list(self.shared_with), list(self.shape)
+        d["shared_with"], d["shape"] = list(self.shared_with), list(self.shape)  # a copy: the result stays as made
         return d
 
 

@@ -82,7 +82,9 @@ def test_mlp_against_a_plain_script():
     assert got["0"].saturated_frac == float((slope1 < 0.01).double().mean())
     assert got["2"].dead_frac == float((z2.detach() <= 0).all(dim=0).double().mean())
     assert got["4"].act_mean == pytest.approx(float(z3.detach().mean()), rel=RTOL)  # no activation: the output itself
-    assert r.gradient_ratio == pytest.approx(float(l1.weight.grad.norm() / l3.weight.grad.norm()), rel=RTOL)
+    # like with like: the first layer against the last of the same output size (8 wide), not the 3-wide head
+    assert r.ratio_between == ("0", "2")
+    assert r.gradient_ratio == pytest.approx(float(l1.weight.grad.norm() / l2.weight.grad.norm()), rel=RTOL)
 
 
 def test_mean_field_factor_is_the_formula_on_the_actual_weights():
@@ -309,7 +311,9 @@ def test_advice_is_checked_by_rerunning_with_the_suggested_init():
     again = __import__("copy").deepcopy(model)
     reinitialise(again, "normal", check.gain, 0)
     grads, _ = hooked_reference(again, x, lambda out: projection(out, 0))
-    assert check.gradient_ratio == pytest.approx(grads["0"] / grads["12"], rel=RTOL)
+    # compared like with like: the first and the last 16-wide layer (the 3-wide head has another size)
+    assert r.ratio_between == ("0", "10")
+    assert check.gradient_ratio == pytest.approx(grads["0"] / grads["10"], rel=RTOL)
     assert any(a.startswith("Checked: --init normal --gain 10.15") for a in r.advice)
     assert analyse_module(model, x, seed=0).checks == r.checks  # same seed, same checks
     assert model[0].weight.detach().std() < 0.5  # the caller's model is left as it was
