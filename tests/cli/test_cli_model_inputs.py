@@ -153,8 +153,8 @@ def test_bad_inputs_get_one_line(cli, models, tmp_path):
                        "--batch", "3"),
                    "--loss model", "holds no loss")
     np.savez(tmp_path / "big.npz", input_ids=np.zeros((3, 5), int), y=np.full((3, 5), 7))
-    one_line_error(cli("vanish", "--model", tagger, "--data", f"{tmp_path}/big.npz", "--batch", "3"), "labels run from 7 to 7",
-                   "7 classes")
+    one_line_error(cli("vanish", "--model", tagger, "--data", f"{tmp_path}/big.npz", "--batch", "3"),
+                   "labels run from 7 to 7", "7 classes")
     one_line_error(cli("vanish", "--model", tagger, "--data", f"{models}/tags.npz", "--loss", "model",
                        "--batch", "3"),
                    "Tagger.forward takes no labels=")
