@@ -48,6 +48,25 @@ class Batch:
     def call(self, model: Any) -> Any:
         return model(*self.args, **self.kwargs)
 
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: Any) -> Batch:
+        return self.take(index)
+
+    @property
+    def device(self) -> Any:
+        """Where the first input lies (a training loop's batches are gathered there)."""
+        first = next(iter([*self.args, *self.kwargs.values()]), None)
+        return getattr(first, "device", None)
+
+    @property
+    def dtype(self) -> Any:
+        """The dtype of the first floating input, else of the first input."""
+        tensors = [*self.args, *self.kwargs.values()]
+        floating = [t for t in tensors if getattr(t, "is_floating_point", lambda: False)()]
+        return getattr((floating or tensors or [None])[0], "dtype", None)
+
     def head(self, n: int) -> Batch:
         """The first `n` examples of every input and of the targets."""
         return self.take(slice(0, n))

@@ -158,3 +158,30 @@ def test_bad_inputs_get_one_line(cli, models, tmp_path):
     one_line_error(cli("vanish", "--model", tagger, "--data", f"{models}/tags.npz", "--loss", "model",
                        "--batch", "3"),
                    "Tagger.forward takes no labels=")
+
+
+def test_train_model_on_keyword_arrays_learns(cli, models, tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 40)
+    ids = rng.integers(3, 100, (40, 6))
+    ids[:, 0] = y  # the first token gives the class away
+    np.savez(tmp_path / "train.npz", input_ids=ids, attention_mask=np.ones((40, 6), np.int64), labels=y)
+    common = ("--data", f"{tmp_path}/train.npz", "--epochs", "4", "--batch", "16", "--optimizer", "adam", "--lr",
+              "0.003", "--dtype", "float32", "--seed", "0", "--format", "json", "--no-chart")
+    out = cli("train", "--model", f"{models}/hf.py:bert", *common)
+    assert out.exit_code == 0, out.stderr
+    doc = json.loads(out.stdout)
+    doc = doc[0] if isinstance(doc, list) else doc
+    losses = [e["train_loss"] for e in doc["epochs"]]
+    assert doc["config"]["loss"] == "model" and losses[-1] < losses[0]
+    assert doc["data"]["classes"] == 3 and 0 <= doc["epochs"][-1]["test_accuracy"] <= 1
+    np.savez(tmp_path / "lm.npz", input_ids=ids, labels=ids)
+    lm = cli("train", "--model", f"{models}/hf.py:gpt2", "--loss", "cross_entropy", "--data", f"{tmp_path}/lm.npz",
+             *common[2:])
+    assert lm.exit_code == 0, lm.stderr
+    doc = json.loads(lm.stdout)
+    doc = doc[0] if isinstance(doc, list) else doc
+    losses = [e["train_loss"] for e in doc["epochs"]]
+    assert doc["config"]["loss"] == "cross_entropy" and losses[-1] < losses[0]
+    accuracy = doc["epochs"][-1]["test_accuracy"]
+    assert doc["data"]["classes"] is None and (accuracy is None or np.isnan(accuracy))  # no accuracy per token
