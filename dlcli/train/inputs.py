@@ -4,6 +4,7 @@ its own loss (`--loss model`) or cross-entropy over every labelled position."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -11,27 +12,27 @@ import numpy as np
 
 from dlcli.errors import InputError, RunError
 from dlcli.train.config import TrainConfig
-from dlcli.train.loop import EpochProgress, train_loop
+from dlcli.train.loop import EpochProgress, Network, train_loop
 from dlcli.train.result import TrainResult
 from dlcli.train.split import PreparedInputs, split_indices
 from dlcli.train.verdict import explain, learning_speed_ratio, speed_rows, verdict
 
 
-def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], progress: EpochProgress | None = None,
-                    ) -> TrainResult:
-    """Train the user's model on `arrays` (a --data file's, by name): a seeded split, the model called with
-    each batch's inputs, accuracy only where there is one integer label per example and (B, C) logits."""
+def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: Callable[..., Network],
+                    progress: EpochProgress | None = None) -> TrainResult:
+    """Train the user's model, built by `build` (train.run's build_network), on `arrays` (a --data file's, by
+    name): a seeded split, the model called with each batch's inputs, accuracy only where there is one integer
+    label per example and (B, C) logits."""
     try:
         import torch
     except ImportError:
         raise InputError("dlcli train needs PyTorch (pip install 'dlcli[torch]')") from None
     from dlcli.probe.inputs import arrays_batch, input_embedding, model_batch
     from dlcli.probe.run import reshaped
-    from dlcli.train.run import build_network
     from dlcli.vanish.torch_engine import resolve_device, torch_dtype
 
     device, dtype = resolve_device(torch, config.device), torch_dtype(torch, config.dtype)
-    net = build_network(torch, config, None, device, dtype)  # type: ignore[arg-type]
+    net = build(torch, config, None, device, dtype)  # type: ignore[arg-type]
     model = net.model
     batch = arrays_batch(model, arrays, config.data, ids=input_embedding(torch, model) is not None)
     if batch.y is None:

@@ -24,12 +24,12 @@ def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | No
     if isinstance(dataset, dict):
         from dlcli.train.inputs import train_on_arrays
 
-        return train_on_arrays(config, dataset, progress)
+        return train_on_arrays(config, dataset, build_network, progress)
     config = replace(config, loss=config.loss or "cross_entropy")
     if config.input_shape is not None:
         dataset = reshape_examples(dataset, config.input_shape)
     data = prepare(dataset.x, dataset.y, dataset.x_test, dataset.y_test, test_split=config.test_split,
-                   standardize_inputs=config.standardize, seed=config.seed, loss=config.loss)
+                   standardize_inputs=config.standardize, seed=config.seed, loss=config.loss or "cross_entropy")
     if config.built:
         config = config.with_data(int(np.prod(data.x_train.shape[1:])), data.classes)
     try:

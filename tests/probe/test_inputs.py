@@ -82,7 +82,7 @@ def test_model_loss_is_the_outputs_loss_or_its_scalar_and_refused_without_one():
     ids = torch.randint(0, 20, (2, 4))
     labels = torch.randint(0, 7, (2, 4))
     out = model(ids, labels=labels)
-    assert float(loss_value(torch, "model", out, labels, 0)) == float(out["loss"])
+    assert float(loss_value(torch, "model", out, labels, 0).detach()) == float(out["loss"].detach())
     assert float(loss_value(torch, "model", out["loss"], labels, 0)) == float(out["loss"])
     with pytest.raises(InputError, match="holds no loss"):
         loss_value(torch, "model", model(ids)["logits"], None, 0)
