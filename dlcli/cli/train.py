@@ -53,7 +53,8 @@ def train(
                                                         "constructor (repeatable).")] = None,
     weights: Annotated[str | None, typer.Option(help="A state_dict checkpoint to start --model from.")] = None,
     data: Annotated[str, typer.Option(help="digits (scikit-learn's 8×8 digits) or FILE.npz with x, y and "
-                                      "optionally x_test, y_test.")] = "digits",
+                                      "optionally x_test, y_test; for --model also arrays named after its forward's "
+                                      "parameters (input_ids, attention_mask, ...) with y or labels.")] = "digits",
     test_split: Annotated[float, typer.Option(help="Share held out for testing, stratified and seeded, when the "
                                               "data has no test arrays.")] = 0.2,
     standardize: Annotated[bool, typer.Option("--standardize/--no-standardize", help="Centre and scale each "
@@ -65,7 +66,14 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Learning rate \\[default: 0.1 sgd, 0.01 momentum, 0.001 adam]."
                                              )] = None,
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay.")] = 0.0,
-    loss: Annotated[str, typer.Option(help="cross_entropy or mse (against one-hot targets).")] = "cross_entropy",
+    loss: Annotated[str | None, typer.Option(help="cross_entropy (also per token: (B, T, C) logits, (B, T) labels), "
+                                             "mse (against one-hot targets) or, with --model, model (its own loss, "
+                                             "labels passed as labels=) \\[default: model where --model's forward "
+                                             "takes labels and the data has them, else cross_entropy].")] = None,
+    input_shape: Annotated[str | None, typer.Option("--input-shape", help="With --model: one example's shape, D or "
+                                                    "C,H,W, x reshaped to it.")] = None,
+    output: Annotated[str | None, typer.Option(help="With --model returning a dict or tuple: the key or index the "
+                                               "loss is taken of \\[default: its first tensor].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the weights, the split and the batch order "
                                              "\\[default: a fresh one, shown].")] = None,
     dtype: Annotated[str, typer.Option(help="float64 or float32.")] = "float64",
@@ -100,11 +108,12 @@ def train(
                                  init=init, gain=gain, bias_std=bias_std, model=model, model_args=model_args,
                                  weights=weights, data=data, test_split=test_split, standardize=standardize,
                                  epochs=epochs, batch=batch, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                                 loss=loss, seed=seed, dtype=dtype, device=device) for name in names]
+                                 loss=loss, seed=seed, dtype=dtype, device=device, input_shape=input_shape,
+                                 output=output) for name in names]
     fmt = render.resolve_format(fmt)
-    from dlcli.data.datasets import load_dataset
+    from dlcli.train.run import load_training_data
 
-    dataset = load_dataset(data)
+    dataset = load_training_data(configs[0])
     progress = EpochReporter()
     results = []
     try:

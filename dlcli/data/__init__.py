@@ -6,6 +6,7 @@ from dlcli.lazy import facade
 
 _EXPORTS = {
     "Dataset": "datasets",
+    "load_arrays": "datasets",
     "load_dataset": "datasets",
     "DATASETS": "datasets",
 }

@@ -40,9 +40,7 @@ def load_dataset(spec: str) -> Dataset:
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".npy"):
         raise InputError(f"unknown data set '{spec}'; give 'digits', a FILE.npz (x, optional y) or a FILE.npy (x)")
-    if not path.is_file():
-        raise InputError(f"data file not found: {spec}")
-    arrays = _read(path, suffix)
+    arrays = load_arrays(spec)
     if "x" not in arrays:
         names = ", ".join(sorted(arrays)) or "none"
         raise InputError(f"{spec}: no array named 'x' (found: {names})")
@@ -55,6 +53,25 @@ def load_dataset(spec: str) -> Dataset:
     if y is not None and y_test is not None and y.dtype != y_test.dtype:
         raise InputError(f"{spec}: y is {'labels' if y.dtype == np.int64 else 'targets'}, y_test is not")
     return Dataset(path.name, x, y, x_test, y_test)
+
+
+def load_arrays(spec: str) -> dict[str, np.ndarray]:
+    """Every array of a FILE.npz (a FILE.npy as `x`) with its own dtype, checked numeric, finite and non-empty."""
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".npy"):
+        raise InputError(f"unknown data set '{spec}'; give 'digits', a FILE.npz (x, optional y) or a FILE.npy (x)")
+    if not path.is_file():
+        raise InputError(f"data file not found: {spec}")
+    arrays = _read(path, suffix)
+    for name, a in arrays.items():
+        if a.ndim < 1 or len(a) == 0:
+            raise InputError(f"{spec}: '{name}' must hold at least one example (shape {a.shape})")
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
+            raise InputError(f"{spec}: '{name}' must be real numbers, not {a.dtype}")
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise InputError(f"{spec}: '{name}' holds NaN or infinite values")
+    return arrays
 
 
 def _digits() -> Dataset:

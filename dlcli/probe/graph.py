@@ -90,7 +90,7 @@ class Graph:
             node = todo.pop()
             for user in self.users.get(id(node), []):
                 kind = type(user).__name__
-                if "Softmax" in kind:
+                if "Softmax" in kind and "LogSoftmax" not in kind:  # not the loss's log-softmax
                     continue
                 if "ScaledDotProduct" in kind:
                     inputs = [c for c, _ in user.next_functions]

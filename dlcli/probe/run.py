@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dlcli.errors import InputError
+from dlcli.probe.inputs import Batch
 
 if TYPE_CHECKING:
     from dlcli.probe.report import ModuleResult
@@ -51,7 +53,7 @@ def analyse_model(opts: ModelOptions, progress: Any = None, say: Callable[[str],
         import torch
     except ImportError:
         raise InputError("--model needs PyTorch (pip install 'dlcli[torch]')") from None
-    from dlcli.probe.inputs import MODULE_INITS, MODULE_LOSSES, standard_inputs
+    from dlcli.probe.inputs import MODULE_INITS, MODULE_LOSSES, model_batch
     from dlcli.probe.loader import load_model, load_weights, parse_model_args
     from dlcli.probe.report import analyse_module
     from dlcli.vanish.memory import check_memory, estimate_module_bytes
@@ -81,11 +83,15 @@ def analyse_model(opts: ModelOptions, progress: Any = None, say: Callable[[str],
         raise InputError(f"--seed must be zero or positive, got {seed}")
     device = resolve_device(torch, opts.device)
     shape = parse_shape(opts.input_shape) if opts.input_shape else None
-    dataset = None
-    if opts.data:
-        from dlcli.data import load_dataset
+    arrays = None
+    if opts.data:  # a bad file is refused before the model is built
+        from dlcli.data import load_arrays, load_dataset
 
-        dataset = load_dataset(opts.data)
+        if opts.data.lower() == "digits":
+            digits = load_dataset(opts.data)
+            arrays = {"x": digits.x, "y": digits.y}
+        else:
+            arrays = load_arrays(opts.data)
 
     torch.manual_seed(seed)  # the model's own initialisation (and dropout) repeat with --seed
     model = load_model(opts.model, parse_model_args(opts.model_arg))
@@ -93,42 +99,66 @@ def analyse_model(opts: ModelOptions, progress: Any = None, say: Callable[[str],
         model = model.to(torch_dtype(torch, opts.dtype))
     if opts.weights:
         load_weights(model, opts.weights)
-    y = None
-    if dataset is not None:
-        n = min(opts.batch, len(dataset.x))
-        if n < opts.batch:
-            if say is not None:
-                say(f"--batch {opts.batch}: {dataset.name} has {n} examples; using all of them")
-        x = dataset.x[:n]
-        if shape is not None:
-            if int(np.prod(shape)) != int(np.prod(x.shape[1:])):
-                raise InputError(f"--input-shape {','.join(map(str, shape))} holds {int(np.prod(shape))} values; "
-                                 f"{dataset.name}'s examples hold {int(np.prod(x.shape[1:]))} {tuple(x.shape[1:])}")
-            x = x.reshape((n, *shape))
-        y = None if dataset.y is None else dataset.y[:n]
-        data = f"{dataset.name} (first {n})"
-    else:
-        if shape is None:
-            shape = infer_shape(torch, model, opts.model)
-        check_memory(None, need=4 * opts.batch * int(np.prod(shape)) * 8, advice="lower --batch")
-        x = standard_inputs(seed, opts.batch, shape)
-        data = "standard normal"
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    item = next((p.element_size() for p in model.parameters()), 4)
-    need = 3 * params + 4 * x.size * max(item, 8)  # weights, gradients, a copy for re-initialisation; the batch
-    check_memory(None, need=need, advice="lower --batch")
+    check_memory(None, need=3 * params, advice="lower --batch")  # weights, gradients, a copy for re-initialisation
     model = model.to(device)
+    inputs, data = model_inputs(torch, model, opts, arrays, shape, seed, say)
     first = next(iter(model.parameters()), None)
-    probe = torch.from_numpy(np.ascontiguousarray(x[:2]))
-    if first is not None and probe.is_floating_point():
-        probe = probe.to(device=device, dtype=first.dtype)
-    need = estimate_module_bytes(torch, model, probe, len(x), copies=1 if init == "keep" else 2)
+    dtype = first.dtype if first is not None else torch.float32
+    batch, loss = model_batch(torch, model, inputs, None, opts.loss, device, dtype)
+    given = sum(t.numel() * max(t.element_size(), 8) for t in [*batch.args, *batch.kwargs.values()]
+                if isinstance(t, torch.Tensor))
+    check_memory(None, need=3 * params + 4 * given, advice="lower --batch")
+    need = estimate_module_bytes(torch, model, batch.head(2), batch.size, copies=1 if init == "keep" else 2)
     have = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
     check_memory(None, need=need, have=have,
                  where="GPU memory" if device.type == "cuda" else "memory",
                  advice="lower --batch (the activations autograd keeps grow with it)")
-    return analyse_module(model, x, y, opts.loss, seed=seed, init=init, gain=opts.gain, eval_mode=opts.eval_mode,
+    return analyse_module(model, batch, None, loss, seed=seed, init=init, gain=opts.gain, eval_mode=opts.eval_mode,
                           output=opts.output, progress=progress, label=opts.model, data=data)
+
+
+def model_inputs(torch: Any, model: Any, opts: ModelOptions, arrays: dict[str, np.ndarray] | None,
+                 shape: tuple[int, ...] | None, seed: int, say: Callable[[str], None] | None) -> tuple[Batch, str]:
+    """The examples (numpy, --batch of them) and their description: --data's `arrays`, random token ids for a
+    model whose input goes into an Embedding, or standard normal inputs."""
+    from dlcli.probe.inputs import arrays_batch, input_embedding, standard_inputs, token_inputs
+    from dlcli.vanish.memory import check_memory
+
+    embedding = input_embedding(torch, model)
+    if arrays is not None and opts.data:
+        name = Path(opts.data).name
+        inputs = arrays_batch(model, arrays, opts.data, ids=embedding is not None)
+        n = min(opts.batch, inputs.size)
+        if n < opts.batch and say is not None:
+            say(f"--batch {opts.batch}: {name} has {n} examples; using all of them")
+        inputs = inputs.head(n)
+        if shape is not None:
+            inputs = reshaped(inputs, shape, name)
+        return inputs, f"{name} (first {n})"
+    if embedding is not None:
+        if shape is None:
+            raise InputError(f"--model {opts.model}: its input goes into an Embedding ({embedding.num_embeddings} "
+                             "tokens): give --input-shape T, the tokens per example")
+        check_memory(None, need=2 * opts.batch * int(np.prod(shape)) * 8, advice="lower --batch")
+        ids = token_inputs(seed, opts.batch, shape, int(embedding.num_embeddings))
+        return Batch((ids,)), f"random token ids below {embedding.num_embeddings}"
+    if shape is None:
+        shape = infer_shape(torch, model, opts.model)
+    check_memory(None, need=4 * opts.batch * int(np.prod(shape)) * 8, advice="lower --batch")
+    return Batch((standard_inputs(seed, opts.batch, shape),)), "standard normal"
+
+
+def reshaped(inputs: Batch, shape: tuple[int, ...], name: str) -> Batch:
+    """The one positional input's examples reshaped to `shape` (--input-shape with --data)."""
+    if len(inputs.args) != 1 or inputs.kwargs:
+        raise InputError(f"--input-shape reshapes the one input x; {name} gives {inputs.shapes()}")
+    x = inputs.args[0]
+    n = len(x)
+    if int(np.prod(shape)) != int(np.prod(x.shape[1:])):
+        raise InputError(f"--input-shape {','.join(map(str, shape))} holds {int(np.prod(shape))} values; "
+                         f"{name}'s examples hold {int(np.prod(x.shape[1:]))} {tuple(x.shape[1:])}")
+    return Batch((x.reshape((n, *shape)),), {}, inputs.y)
 
 
 def infer_shape(torch: Any, model: Any, spec: str) -> tuple[int, ...]:

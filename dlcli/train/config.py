@@ -13,7 +13,7 @@ from dlcli.errors import InputError
 from dlcli.vanish.config import INITS, VanishConfig, check_layers, check_scales, make_config
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
-LOSSES = ("cross_entropy", "mse")
+LOSSES = ("cross_entropy", "mse", "model")  # model: the user's model's own loss (--model only)
 DTYPES = ("float64", "float32")
 DEVICES = ("cpu", "cuda")
 MOMENTUM = 0.9
@@ -46,7 +46,9 @@ class TrainConfig:
     optimizer: str = "sgd"
     lr: float = 0.1
     weight_decay: float = 0.0
-    loss: str = "cross_entropy"
+    loss: str | None = "cross_entropy"  # None: chosen with the data (--model: its own loss where it takes labels)
+    input_shape: tuple[int, ...] | None = None  # --model: one example's shape, x reshaped to it
+    output: str | None = None     # --model: the key or index of the output the loss is taken of
     seed: int = 0
     dtype: str = "float64"
     device: str = "cpu"
@@ -86,7 +88,9 @@ class TrainConfig:
         else:
             out.update({"model": self.model, "model_args": {k: repr(v) if not isinstance(v, int | float | str | bool)
                                                             else v for k, v in self.model_args.items()},
-                        "weights": self.weights})
+                        "weights": self.weights,
+                        "input_shape": None if self.input_shape is None else list(self.input_shape),
+                        "output": self.output})
         out.update({"data": self.data, "test_split": self.test_split, "standardize": self.standardize,
                     "epochs": self.epochs, "batch": "full" if self.batch is None else self.batch,
                     "optimizer": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
@@ -100,11 +104,12 @@ def make_train_config(
     gain: float | None = None, bias_std: float | None = None, model: str | None = None,
     model_args: dict[str, object] | None = None, weights: str | None = None, data: str = "digits",
     test_split: float = 0.2, standardize: bool = True, epochs: int = 20, batch: int | str | None = 64,
-    optimizer: str = "sgd", lr: float | None = None, weight_decay: float = 0.0, loss: str = "cross_entropy",
-    seed: int | None = None, dtype: str = "float64", device: str = "cpu",
+    optimizer: str = "sgd", lr: float | None = None, weight_decay: float = 0.0, loss: str | None = None,
+    seed: int | None = None, dtype: str = "float64", device: str = "cpu", input_shape: str | None = None,
+    output: str | None = None,
 ) -> TrainConfig:
     """Validate every option that does not need the data (InputError on the first bad one); fill in defaults."""
-    for name, value, choices in (("--optimizer", optimizer, OPTIMIZERS), ("--loss", loss, LOSSES),
+    for name, value, choices in (("--optimizer", optimizer, OPTIMIZERS), ("--loss", loss or LOSSES[0], LOSSES),
                                  ("--dtype", dtype, DTYPES), ("--device", device, DEVICES), ("--init", init, INITS)):
         if value not in choices:
             raise InputError(f"unknown {name} '{value}'; choose from: {', '.join(choices)}")
@@ -128,8 +133,14 @@ def make_train_config(
     if model is not None:
         if layers is not None or depth is not None or width is not None:
             raise InputError("--model brings its own layers: drop --depth/--width/--layers")
+        from dlcli.probe.run import parse_shape
+
+        shape = None if input_shape is None else parse_shape(input_shape)
         return TrainConfig(activation=None, model=model, model_args=dict(model_args or {}), weights=weights,
-                           **common)  # type: ignore[arg-type]
+                           input_shape=shape, output=output, **common)  # type: ignore[arg-type]
+    if loss == "model" or input_shape is not None or output is not None:
+        raise InputError("--loss model, --input-shape and --output go with --model")
+    common["loss"] = loss or LOSSES[0]
     if weights is not None:
         raise InputError("--weights loads a checkpoint into --model; the built stacks start from seeded weights")
     if activation is None:

@@ -33,6 +33,8 @@ class Network:
     weights: Sequence[Any]
     layer_modules: Sequence[Any]   # whose output is the layer's output z (divergence is located there)
     probes: Sequence[Any]          # whose output the statistics describe
+    loss_fn: Callable[[Any, Any], Any] | None = None        # (output, y) -> loss; None: config.loss on logits
+    count_correct: Callable[[Any, Any], Any] | None = None  # (output, y) -> right answers; None: argmax of logits
 
 
 @dataclass
@@ -97,7 +99,8 @@ class _Loop:
                  classes: int, config: TrainConfig) -> None:
         self.torch, self.net, self.config = torch, net, config
         self.x, self.y, self.x_test, self.y_test = x_train, y_train, x_test, y_test
-        self.loss_fn = loss_function(torch, config, classes)
+        self.loss_fn = net.loss_fn or loss_function(torch, config, classes)
+        self.count_correct = net.count_correct or (lambda out, y: (out.argmax(dim=1) == y).sum())
         self.optimizer = make_optimizer(torch, net.model.parameters(), config)
         self.step = 0
         self.device, self.dtype = x_train.device, x_train.dtype
@@ -142,7 +145,7 @@ class _Loop:
                                               for w in weights])
             with torch.no_grad():
                 losses.append(loss.detach())
-                correct.append((out.detach().argmax(dim=1) == yb).sum())
+                correct.append(self.count_correct(out.detach() if hasattr(out, "detach") else out, yb))
                 norms.extend(step_norms)
                 if check_each and not bool(torch.isfinite(loss.detach() + sum(step_norms))):
                     return {}, self.locate(epoch, xb, yb)
@@ -245,7 +248,7 @@ class _Loop:
                     xb, yb = self.x_test[start:start + EVAL_CHUNK], self.y_test[start:start + EVAL_CHUNK]
                     out = model(xb)
                     loss_sum += self.loss_fn(out, yb).to(torch.float64) * len(yb)
-                    correct += (out.argmax(dim=1) == yb).sum()
+                    correct = correct + self.count_correct(out, yb)
         finally:
             for h in handles:
                 h.remove()

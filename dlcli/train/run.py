@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,11 +20,16 @@ from dlcli.vanish.memory import MEMORY_SHARE, available_bytes, human_bytes
 def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | None = None) -> TrainResult:
     """Train the configured network on `dataset` (x, y, x_test, y_test arrays; None: load config.data)."""
     if dataset is None:
-        from dlcli.data.datasets import load_dataset
+        dataset = load_training_data(config)
+    if isinstance(dataset, dict):
+        from dlcli.train.inputs import train_on_arrays
 
-        dataset = load_dataset(config.data)
+        return train_on_arrays(config, dataset, build_network, progress)
+    config = replace(config, loss=config.loss or "cross_entropy")
+    if config.input_shape is not None:
+        dataset = reshape_examples(dataset, config.input_shape)
     data = prepare(dataset.x, dataset.y, dataset.x_test, dataset.y_test, test_split=config.test_split,
-                   standardize_inputs=config.standardize, seed=config.seed, loss=config.loss)
+                   standardize_inputs=config.standardize, seed=config.seed, loss=config.loss or "cross_entropy")
     if config.built:
         config = config.with_data(int(np.prod(data.x_train.shape[1:])), data.classes)
     try:
@@ -60,6 +66,33 @@ def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | No
     words = explain(config, rows, out.initial, out.epochs, ratio, th, data.classes)
     return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
                        verdict(ratio, rows, pair), words, th, out.divergence, seconds)
+
+
+def load_training_data(config: TrainConfig) -> Any:
+    """The Dataset (x, y and the test arrays) as the built stacks read it, or for a --model run whose data has
+    keyword inputs, token labels, --loss model or --output, the file's arrays as they are (a dict)."""
+    from dlcli.data.datasets import load_arrays, load_dataset
+
+    if config.built or config.data.lower() == "digits":
+        return load_dataset(config.data)
+    arrays = load_arrays(config.data)
+    y = arrays.get("y")
+    plain = "x" in arrays and "labels" not in arrays and (y is None or y.ndim == 1)
+    if plain and config.loss != "model" and config.output is None:
+        return load_dataset(config.data)
+    return arrays
+
+
+def reshape_examples(dataset: Any, shape: tuple[int, ...]) -> Any:
+    """The dataset with x (and x_test) reshaped to `shape` per example (--input-shape)."""
+    from dataclasses import replace as with_fields
+
+    size = int(np.prod(shape))
+    if size != int(np.prod(dataset.x.shape[1:])):
+        raise InputError(f"--input-shape {','.join(map(str, shape))} holds {size} values; {dataset.name}'s "
+                         f"examples hold {int(np.prod(dataset.x.shape[1:]))} {tuple(dataset.x.shape[1:])}")
+    x_test = None if dataset.x_test is None else dataset.x_test.reshape((len(dataset.x_test), *shape))
+    return with_fields(dataset, x=dataset.x.reshape((len(dataset.x), *shape)), x_test=x_test)
 
 
 def build_network(torch: Any, config: TrainConfig, data: Prepared, device: Any, dtype: Any) -> Network:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -102,3 +103,27 @@ def prepare(x: np.ndarray, y: np.ndarray | None, x_test: np.ndarray | None, y_te
     if standardize_inputs:
         x_tr, x_te, constant = standardize(x_tr, x_te)
     return Prepared(x_tr, y_tr, x_te, y_te, classes, split, standardize_inputs, constant)
+
+
+def split_indices(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: stratified for one integer label per example, else a seeded share at random."""
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        return stratified_split(y, test_fraction, seed)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SPLIT_STREAM,)))
+    order = rng.permutation(len(y))
+    k = min(max(round(test_fraction * len(y)), 1), len(y) - 1)
+    return np.sort(order[k:]), np.sort(order[:k])
+
+
+@dataclass(frozen=True)
+class PreparedInputs:
+    """A --model run's arrays as batches (numpy, every input and the targets): training and test examples."""
+
+    train: Any
+    test: Any
+    classes: int | None   # one integer label per example: how many classes; else None (no accuracy)
+    split: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"train": len(self.train), "test": len(self.test), "features": self.train.shapes(),
+                "classes": self.classes, "split": self.split, "standardized": False, "constant_features": 0}

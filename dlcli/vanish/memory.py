@@ -174,8 +174,9 @@ def estimate_device_bytes(config: VanishConfig, on_host: bool) -> int:
 
 def estimate_module_bytes(torch: Any, model: Any, probe: Any, batch: int, copies: int = 1) -> int:
     """Peak bytes of one hooked forward and backward of `model` on `batch` examples, from a pass on the few in
-    `probe`: every module's output four times over (the output autograd keeps, its gradient, the statistics'
-    scratch, a spare) scaled to the batch, plus the parameters and their gradients of `copies` models."""
+    `probe` (a tensor, or a batch with .call(model), .args, .kwargs, .size: every input cut alike): every
+    module's output four times over (the output autograd keeps, its gradient, the statistics' scratch, a spare)
+    scaled to the batch, plus the parameters and their gradients of `copies` models."""
     sizes: list[int] = []
 
     def hook(_module: Any, _inputs: Any, output: Any) -> None:
@@ -183,12 +184,16 @@ def estimate_module_bytes(torch: Any, model: Any, probe: Any, batch: int, copies
             if isinstance(t, torch.Tensor):
                 sizes.append(t.numel() * t.element_size())
 
+    if isinstance(probe, torch.Tensor):
+        inputs, examples, call = [probe], len(probe), lambda m: m(probe)
+    else:
+        inputs, examples, call = [*probe.args, *probe.kwargs.values()], probe.size, probe.call
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     training = model.training
     try:
         model.eval()  # batch norm on a probe of one or two examples: running statistics, no error
         with torch.no_grad():
-            model(probe)
+            call(model)
     except Exception:  # the real pass reports the user's error in its own words
         return 0
     finally:
@@ -196,5 +201,6 @@ def estimate_module_bytes(torch: Any, model: Any, probe: Any, batch: int, copies
         for h in handles:
             h.remove()
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    per_example = (4 * sum(sizes) + probe.numel() * probe.element_size()) / len(probe)
+    given = sum(t.numel() * t.element_size() for t in inputs if isinstance(t, torch.Tensor))
+    per_example = (4 * sum(sizes) + given) / max(examples, 1)
     return int(per_example * batch + 2 * copies * params)

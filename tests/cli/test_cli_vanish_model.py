@@ -110,13 +110,14 @@ def test_labelled_data_through_the_sigmoid_cnn_suggests_and_checks_a_fix(cli, tm
 
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", x=rng.uniform(0, 16, (20, 64)), y=rng.integers(0, 10, 20))
-    out = cli("vanish", "--model", f"{EXAMPLES}:SigmoidCNN", "--model-arg", "depth=4", "--model-arg", "channels=4",
+    out = cli("vanish", "--model", f"{EXAMPLES}:SigmoidCNN", "--model-arg", "channels=4",
               "--data", f"{tmp_path}/d.npz", "--input-shape", "1,8,8", "--batch", "16", "--seed", "0",
               "--format", "json")
     assert out.exit_code == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["config"]["loss"] == "cross_entropy" and doc["config"]["input_shape"] == [1, 8, 8]
-    assert len(doc["layers"]) == 5 and doc["checks"] and doc["checks"][0]["init"] == "normal"
+    assert len(doc["layers"]) == 9 and doc["verdict"] == "vanishing" and doc["checks"][0]["init"] == "normal"
+    assert doc["checks"][0]["helped"] and any(a.startswith("To try: --init normal") for a in doc["advice"])
 
 
 def one_line_error(result, *fragments):
