@@ -89,8 +89,9 @@ def vanish(
                                                    "--init default, else 0].")] = None,
     loss: Annotated[str | None, typer.Option(
         autocompletion=COMPLETE_LOSS, help="projection: Σ v·a_L with a fixed random v; mse: ½‖a_L − t‖², "
-        "random targets; with --model also cross_entropy \\[default: projection; with --model and class "
-        "labels: cross_entropy].")] = None,
+        "random targets; with --model also cross_entropy (per token for (B, T, C) logits with (B, T) labels) and "
+        "model (its own loss, labels passed as labels=) \\[default: projection; with --model: model where forward "
+        "takes labels and the data has them, else cross_entropy for class labels].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed \\[default: a fresh one, shown].")] = None,
     dtype: Annotated[str | None, typer.Option(
         autocompletion=COMPLETE_DTYPE, help="float64, float32 or bfloat16 (torch engine); statistics are "
@@ -129,11 +130,13 @@ def vanish(
         "refused.")] = None,
     data: Annotated[str | None, typer.Option(
         "--data", rich_help_panel="Your own model", help="digits (scikit-learn's 8×8 digits), FILE.npz (x, optional "
-        "y: class labels or float targets) or FILE.npy (x); --batch takes the first rows \\[default: standard "
-        "normal inputs].")] = None,
+        "y: class labels or float targets; or, without x, arrays named after forward's parameters such as "
+        "input_ids, attention_mask, with y or labels; x0, x1, ... positional) or FILE.npy (x); --batch takes the "
+        "first rows \\[default: standard normal inputs; random token ids for a model that starts with an "
+        "Embedding].")] = None,
     input_shape: Annotated[str | None, typer.Option(
         "--input-shape", rich_help_panel="Your own model", help="Shape of one example, D or C,H,W: for standard "
-        "normal inputs (inferred from a first Linear), or to reshape --data rows.")] = None,
+        "normal inputs (inferred from a first Linear), T tokens for random ids, or to reshape --data rows.")] = None,
     output: Annotated[str | None, typer.Option(
         "--output", rich_help_panel="Your own model", help="For a model returning a dict or tuple: the key or index "
         "the loss is taken of \\[default: its first tensor].")] = None,
