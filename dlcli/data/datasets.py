@@ -68,7 +68,8 @@ def load_arrays(spec: str) -> dict[str, np.ndarray]:
         if a.ndim < 1 or len(a) == 0:
             raise InputError(f"{spec}: '{name}' must hold at least one example (shape {a.shape})")
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
-            raise InputError(f"{spec}: '{name}' must be real numbers, not {a.dtype}")
+            kind = "integer labels or float targets" if name in ("y", "labels", "y_test") else "real numbers"
+            raise InputError(f"{spec}: '{name}' must be {kind}, not {a.dtype}")
         if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             raise InputError(f"{spec}: '{name}' holds NaN or infinite values")
     return arrays

@@ -95,7 +95,7 @@ class Concluded:
         the check improves the measure that raised the alarm."""
         kinds = {a.kind for a in self.alarms}
         if not self.alarms:
-            return ["Gradients reach every layer at comparable sizes; nothing to fix here."], []
+            return ["No alarm: nothing to fix here."], []
         if "non_finite" in kinds or not kinds & {"vanishing", "exploding", "dead"} or check is None:
             return [], []
         dead = max((r.dead_frac for r in rows if r.dead_frac is not None), default=0.0)
