@@ -62,6 +62,7 @@ class Pass:
         self.values: list[Any] = []             # 0-d tensors or floats, to the host at once in host()
         self.slots: list[dict[str, int]] = [{} for _ in self.rows]
         self.param_slots: list[dict[str, int]] = []
+        self.weight_norm_slot: dict[int, int] = {}    # id(weight) -> the slot of its norm, read once
         self.act: list[tuple[str, dict[str, float]] | None] = [None] * len(self.rows)
         self.pending: dict[int, tuple[int, Any]] = {}   # id(z) -> (row, z) awaiting an activation module
         self.outputs: dict[int, tuple[int, Any]] = {}   # data_ptr of a row's activation output -> (row, tensor)
@@ -80,6 +81,12 @@ class Pass:
         self.param_slots[index][key] = len(self.values)
         self.values.append(value.detach() if isinstance(value, self.torch.Tensor) else value)
 
+    def param_slot(self, index: int, key: str, slot: int) -> None:
+        """A parameter's statistic that a row already holds (its weight's norm, taken in the forward hook)."""
+        while len(self.param_slots) <= index:
+            self.param_slots.append({})
+        self.param_slots[index][key] = slot
+
     def put(self, row: int, key: str, value: Any) -> None:
         self.slots[row][key] = len(self.values)
         self.values.append(value.detach() if isinstance(value, self.torch.Tensor) else value)
@@ -97,6 +104,7 @@ class Pass:
         weights = row_weights(m)
         if len(weights) == 1:
             self.sums(row, "weight", self.wide(weights[0]))
+            self.weight_norm_slot.setdefault(id(weights[0]), self.slots[row]["weight_norm"])
             return
         torch = self.torch
         wide = [self.wide(w) for w in weights]
@@ -393,16 +401,25 @@ def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
     for i, (_, m) in enumerate(run.rows):
         if run.calls[i] == 0:
             run.weight_stats(i, m)
-        row_grads = [grads.get(id(w)) for w in row_weights(m)]
-        if row_grads and all(g is not None for g in row_grads):
-            norms = [torch.linalg.vector_norm(run.wide(g)) for g in row_grads]
+    # every gradient's norm in one fused call, then each row's from its tensors' (a weight's norm read once)
+    with_grad = [(j, grads[id(p)]) for j, (_, p) in enumerate(params) if grads[id(p)] is not None]
+    grad_norms = torch._foreach_norm([run.wide(g) for _, g in with_grad]) if with_grad else []
+    norm_of_grad = {id(params[j][1]): n for (j, _), n in zip(with_grad, grad_norms, strict=True)}
+    for (j, _), n in zip(with_grad, grad_norms, strict=True):
+        run.put_param(j, "grad_norm", n)
+    unread = [(j, p) for j, (_, p) in enumerate(params) if id(p) not in run.weight_norm_slot]
+    for (j, _), n in zip(unread, torch._foreach_norm([run.wide(p) for _, p in unread]) if unread else [],
+                         strict=True):
+        run.put_param(j, "norm", n)
+    for j, (_, p) in enumerate(params):
+        if id(p) in run.weight_norm_slot:
+            run.param_slot(j, "norm", run.weight_norm_slot[id(p)])
+    for i, (_, m) in enumerate(run.rows):
+        found = [norm_of_grad.get(id(w)) for w in row_weights(m)]
+        norms = [n for n in found if n is not None]
+        if norms and len(norms) == len(found):
             whole = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
             run.put(i, "weight_grad_norm", whole)
-    for j, (_, p) in enumerate(params):
-        run.put_param(j, "norm", torch.linalg.vector_norm(run.wide(p)))
-        g = grads[id(p)]
-        if g is not None:
-            run.put_param(j, "grad_norm", torch.linalg.vector_norm(run.wide(g)))
     host = run.host()
     return Measured(run, host, where, params, grads, graph)
 
