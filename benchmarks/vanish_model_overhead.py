@@ -52,12 +52,16 @@ def in_process(name: str, model: nn.Module, x: torch.Tensor, repeats: int) -> fl
     """Median of paired ratios: analyse_module (no advice re-runs) over a bare forward + backward."""
     from dlcli.probe import analyse_module
 
-    weights = [m.weight for m in model.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)]
-    v = torch.randn(10, dtype=x.dtype)
+    params = [p for p in model.parameters() if p.requires_grad]  # the analysis takes every parameter's gradient
+
+    def first(out):  # a Hugging Face output: its logits
+        return out if isinstance(out, torch.Tensor) else out[0]
+
+    v = torch.randn(first(model(x)).shape[1:])
 
     def bare() -> None:
-        out = model(x)
-        torch.autograd.grad((out * v).sum(), weights)
+        out = first(model(x))
+        torch.autograd.grad((out * v).sum(), params)
 
     def instrumented() -> None:
         analyse_module(model, x, seed=0, check_advice=False)
@@ -139,6 +143,14 @@ def main() -> int:
     print(f"hooks + statistics vs bare forward+backward (CPU float32, {torch.get_num_threads()} threads)")
     in_process("MLP 20 x 1024, batch 256", mlp(), torch.randn(256, 1024), repeats)
     in_process("CNN 4 conv (32/64 ch) + BN, 1x28x28, batch 64", cnn(), torch.randn(64, 1, 28, 28), repeats)
+    try:
+        from examples.real_models import gpt2
+        model = gpt2(layers=4, width=256, heads=4, vocab=4096, context=128)
+    except ImportError:
+        print("  GPT-2: transformers is not installed (pip install -e '.[test]'); skipped")
+    else:
+        in_process("GPT-2 4 x 256, vocab 4096, batch 8 x 128 tokens", model, torch.randint(0, 4096, (8, 128)),
+                   repeats)
     if "--skip-processes" not in sys.argv:
         print(f"whole command vs plain torch script, imports included ({clock} time, median of {repeats})")
         whole_command(max(repeats // 2, 3), clock)

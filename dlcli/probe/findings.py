@@ -111,7 +111,8 @@ class Concluded:
                 )
             else:
                 helped = c.dead_max <= 0.5 * dead
-            checks.append(Check(c.init, c.gain, c.gradient_ratio, c.grad_rms_ratio, c.verdict, c.dead_max, helped))
+            checks.append(Check(c.init, c.gain, c.gradient_ratio, c.grad_rms_ratio, c.verdict, c.dead_max, helped,
+                                c.seconds))
         lines = [
             f"Checked: {c.option()} on the same batch and loss measures gradient_ratio {_short(c.gradient_ratio)} "
             f"({c.verdict}), dead units up to {c.dead_max:.0%}: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -235,10 +236,12 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
     concluded = conclude(rows, structure)
 
     def check(cand_init: str, cand_gain: float) -> Check:
+        start = time.perf_counter()
         other = analyse_module(original, batch, None, loss, seed=seed, init=cand_init, gain=cand_gain,
                                eval_mode=eval_mode, output=output, check_advice=False)
         dead_other = max((r.dead_frac for r in other.layers if r.dead_frac is not None), default=0.0)
-        return Check(cand_init, cand_gain, other.gradient_ratio, other.grad_rms_ratio, other.verdict, dead_other)
+        return Check(cand_init, cand_gain, other.gradient_ratio, other.grad_rms_ratio, other.verdict, dead_other,
+                     seconds=time.perf_counter() - start)
 
     advice, checks = concluded.advise(rows, init, gain, check if check_advice else None)
     notes = ["Activations are seen as modules (torch.nn, transformers and timm classes, any parameter-free module "

@@ -103,6 +103,7 @@ class Check:
     verdict: str
     dead_max: float
     helped: bool = False
+    seconds: float = 0.0      # the re-run's wall time, apart from the pass it checks
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)

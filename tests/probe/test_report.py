@@ -315,7 +315,9 @@ def test_advice_is_checked_by_rerunning_with_the_suggested_init():
     assert r.ratio_between == ("0", "10")
     assert check.gradient_ratio == pytest.approx(grads["0"] / grads["10"], rel=RTOL)
     assert any(a.startswith("Checked: --init normal --gain 10.15") for a in r.advice)
-    assert analyse_module(model, x, seed=0).checks == r.checks  # same seed, same checks
+    untimed = lambda checks: [{**c.as_dict(), "seconds": 0} for c in checks]  # noqa: E731
+    assert all(c.seconds > 0 for c in r.checks)  # each re-run timed apart from the pass it checks
+    assert untimed(analyse_module(model, x, seed=0).checks) == untimed(r.checks)  # same seed, same checks
     assert model[0].weight.detach().std() < 0.5  # the caller's model is left as it was
 
 
