@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dlcli import activations
+from dlcli.probe.graph import reachable
 from dlcli.probe.result import Alarm, Check, ModuleStats
 from dlcli.vanish import meanfield
 from dlcli.vanish.analysis import EXPLODING_ABOVE, VANISHING_BELOW, _ratio, _short, verdict
@@ -29,17 +30,7 @@ class Structure:
     logits: set[str] = field(default_factory=set)   # rows whose gradient comes only through a softmax (q, k)
 
     def downstream(self, name: str) -> set[str]:
-        fed: dict[str, set[str]] = {}
-        for src, dst in self.edges:
-            fed.setdefault(src, set()).add(dst)
-        seen: set[str] = set()
-        todo = [name]
-        while todo:
-            for dst in fed.get(todo.pop(), ()):
-                if dst not in seen:
-                    seen.add(dst)
-                    todo.append(dst)
-        return seen
+        return reachable(self.edges, name)
 
     def to_output(self) -> dict[str, int]:
         """Each connected row's distance (in modules) to the output side: 0 for a row that feeds no other."""

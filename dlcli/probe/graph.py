@@ -3,7 +3,7 @@ node(s) marked. Residual adds, in-place ops, broadcast inputs and functional cal
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,31 +33,11 @@ class Graph:
 
     def upstream(self, row: int) -> set[int]:
         """Every row whose output reaches `row`'s, transitively."""
-        feeding: dict[int, set[int]] = {}
-        for src, dst in self.edges:
-            feeding.setdefault(dst, set()).add(src)
-        seen: set[int] = set()
-        todo = [row]
-        while todo:
-            for src in feeding.get(todo.pop(), ()):
-                if src not in seen:
-                    seen.add(src)
-                    todo.append(src)
-        return seen
+        return reachable(self.edges, row, downward=False)
 
     def downstream(self, row: int) -> set[int]:
         """Every row `row`'s output reaches, transitively."""
-        fed: dict[int, set[int]] = {}
-        for src, dst in self.edges:
-            fed.setdefault(src, set()).add(dst)
-        seen: set[int] = set()
-        todo = [row]
-        while todo:
-            for dst in fed.get(todo.pop(), ()):
-                if dst not in seen:
-                    seen.add(dst)
-                    todo.append(dst)
-        return seen
+        return reachable(self.edges, row)
 
     def scales_above(self, starts: Iterable[Any], is_scale: Any) -> tuple[set[int], bool]:
         """Following the output of `starts` (nodes) up to the loss: the parameters (ids) for which
@@ -114,6 +94,22 @@ class Graph:
             if p is not None and is_scale(p):
                 return p
         return None
+
+
+def reachable(edges: Iterable[tuple[Hashable, Hashable]], start: Hashable, downward: bool = True) -> set[Any]:
+    """Every node `start` reaches along (src, dst) edges (downward), or that reaches it (upward), transitively."""
+    step: dict[Hashable, set[Hashable]] = {}
+    for src, dst in edges:
+        a, b = (src, dst) if downward else (dst, src)
+        step.setdefault(a, set()).add(b)
+    seen: set[Hashable] = set()
+    todo = [start]
+    while todo:
+        for nxt in step.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
 
 
 def read_graph(root: Any, row_of_node: dict[int, int]) -> Graph:
