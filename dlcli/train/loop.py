@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dlcli.probe.kinds import first_tensor
 from dlcli.train.config import MOMENTUM, TrainConfig
 from dlcli.train.result import Divergence, EpochRecord, LayerEpoch
 from dlcli.train.split import batch_order
@@ -30,11 +31,12 @@ class Network:
 
     model: Any
     names: Sequence[str]
-    weights: Sequence[Any]
+    weights: Sequence[Any]         # the rows' weight tensors, in row order (an LSTM's row has several)
     layer_modules: Sequence[Any]   # whose output is the layer's output z (divergence is located there)
     probes: Sequence[Any]          # whose output the statistics describe
     loss_fn: Callable[[Any, Any], Any] | None = None        # (output, y) -> loss; None: config.loss on logits
     count_correct: Callable[[Any, Any], Any] | None = None  # (output, y) -> right answers; None: argmax of logits
+    tensor_rows: Sequence[int] | None = None  # each weight tensor's row; None: one tensor per row
 
 
 @dataclass
@@ -108,6 +110,17 @@ class _Loop:
         self.weight_keys = [keys.get(id(w)) for w in net.weights]  # None: a weight the state does not hold
         self.params, self.param_names, self.param_rows = _parameters(net)
         self.param_max: Any = None  # per parameter max |value| at the last record (host): NaN/inf = not finite
+        self.rows = len(net.names)
+        by_row = net.tensor_rows
+        self.row_index = None if by_row is None or list(by_row) == list(range(self.rows)) else \
+            torch.tensor(list(by_row), device=self.device)
+
+    def per_row(self, norms: Any) -> Any:
+        """Per-tensor norms (the last axis) as per-row norms: √(Σ ‖t‖²) over each row's tensors."""
+        if self.row_index is None:
+            return norms
+        shape = (*norms.shape[:-1], self.rows)
+        return norms.new_zeros(shape).index_add_(norms.dim() - 1, self.row_index, norms * norms).sqrt()
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the model's state at an epoch's start: the update ratios' reference, and what an epoch
@@ -153,9 +166,9 @@ class _Loop:
         steps = len(losses)
         with torch.no_grad():
             moved = torch._foreach_sub([w.detach() for w in weights], before)
-            update = torch.stack(torch._foreach_norm(moved))
-            start = torch.stack(torch._foreach_norm(before))
-            grad_sum = torch.stack(norms).reshape(steps, len(weights)).sum(dim=0)
+            update = self.per_row(torch.stack(torch._foreach_norm(moved)))
+            start = self.per_row(torch.stack(torch._foreach_norm(before)))
+            grad_sum = self.per_row(torch.stack(norms).reshape(steps, len(weights))).sum(dim=0)
         return {"loss_sum": torch.stack(losses).sum(), "correct": torch.stack(correct).sum(), "grad_sum": grad_sum,
                 "steps": steps, "update": update, "start": start}, None
 
@@ -172,7 +185,7 @@ class _Loop:
         with torch.no_grad():
             param_max = torch.stack(torch._foreach_norm([p.detach() for p in self.params], ord=float("inf")))
         parts = [test_loss.reshape(1), test_correct.reshape(1).to(torch.float64), dead, std, param_max]
-        rows, n_params = len(self.net.weights), len(self.params)
+        rows, n_params = self.rows, len(self.params)
         if sums is not None:
             parts += [sums["loss_sum"].reshape(1), sums["correct"].reshape(1).to(torch.float64), sums["grad_sum"],
                       sums["update"], sums["start"]]
@@ -229,6 +242,9 @@ class _Loop:
 
         def hook(i: int) -> Callable[..., None]:
             def grab(_module: Any, _inputs: Any, output: Any) -> None:
+                output = first_tensor(output)  # an LSTM's (output, (h, c)): its output
+                if output is None or output.dim() == 0:
+                    return
                 flat = output.detach().reshape(output.shape[0], -1)
                 lo, hi = torch.aminmax(flat, dim=0)
                 f64 = flat.to(torch.float64)
@@ -274,7 +290,9 @@ class _Loop:
 
         def hook(i: int) -> Callable[..., None]:
             def grab(_module: Any, _inputs: Any, output: Any) -> None:
-                outputs.setdefault(i, bool(torch.isfinite(output).all()))
+                output = first_tensor(output)
+                if output is not None:
+                    outputs.setdefault(i, bool(torch.isfinite(output).all()))
             return grab
 
         handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(net.layer_modules)]
@@ -295,9 +313,10 @@ class _Loop:
         if bool(torch.isfinite(loss)):
             if only_bad:
                 return None
+            rows_of = net.tensor_rows or range(len(net.weights))
             for i in range(top - 1, -1, -1):
-                g = net.weights[i].grad
-                if g is not None and not bool(torch.isfinite(g).all()):
+                grads = [w.grad for w, r in zip(net.weights, rows_of, strict=True) if r == i and w.grad is not None]
+                if any(not bool(torch.isfinite(g).all()) for g in grads):
                     return Divergence(step, epoch, i + 1, net.names[i], "gradient")
         return Divergence(step, epoch, top, net.names[-1], "loss")
 

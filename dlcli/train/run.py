@@ -115,21 +115,39 @@ def build_network(torch: Any, config: TrainConfig, data: Prepared, device: Any, 
     if config.weights is not None:
         load_weights(model, config.weights)
     model = model.to(device=device, dtype=dtype)
-    leaves = [(name, m) for name, m in model.named_modules() if not list(m.children())]
-    names, weights, layer_modules, probes = [], [], [], []
-    for i, (name, m) in enumerate(leaves):
-        w = m._parameters.get("weight")
-        if w is None or not w.requires_grad:
+    return model_network(model, config.model)
+
+
+def model_network(model: Any, spec: str) -> Network:
+    """The user's model as the loop's rows: the rows of `vanish --model` (every module that owns trainable
+    weights, a tied tensor once), each with its weight tensors; the statistics of the parameter-free module run
+    next (its activation) where there is one."""
+    from dlcli.probe.kinds import owner_modules, row_weights
+
+    leaves = [m for _, m in model.named_modules() if not list(m.children())]
+    following = {id(m): leaves[i + 1] for i, m in enumerate(leaves[:-1])}
+    names: list[str] = []
+    weights: list[Any] = []
+    rows_of: list[int] = []
+    layer_modules: list[Any] = []
+    probes: list[Any] = []
+    seen: set[int] = set()
+    for name, m in owner_modules(model):
+        own = [w for w in row_weights(m) if w.requires_grad and id(w) not in seen]
+        if not own:
             continue
-        after = leaves[i + 1][1] if i + 1 < len(leaves) else None
-        activation_after = after is not None and not list(after.parameters(recurse=False))
-        names.append(name or type(m).__name__)  # the rows and names of `vanish --model`
-        weights.append(w)
+        seen |= {id(w) for w in own}
+        after = following.get(id(m))
+        activation_after = after is not None and not list(after.parameters(recurse=False)) \
+            and not list(m.children())
+        weights += own
+        rows_of += [len(names)] * len(own)
+        names.append(name)
         layer_modules.append(m)
         probes.append(after if activation_after else m)
     if not weights:
-        raise InputError(f"--model {config.model}: no layer with a weight to watch (Linear, Conv, ...)")
-    return Network(model, names, weights, layer_modules, probes)
+        raise InputError(f"--model {spec}: no layer with a trainable weight to watch")
+    return Network(model, names, weights, layer_modules, probes, tensor_rows=rows_of)
 
 
 SMALL_STEP_FLOPS = 2**25  # below this, torch's CPU threads wait on each other more than they help

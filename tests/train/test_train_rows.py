@@ -1,0 +1,88 @@
+"""`train --model`'s rows are `vanish --model`'s: every module that owns trainable weights, an LSTM's row
+holding all its weight tensors (‖ΔW‖ over them together), a tied tensor once; checked against a plain loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from dlcli.data.datasets import load_dataset  # noqa: E402
+from dlcli.train.config import make_train_config  # noqa: E402
+from dlcli.train.run import train  # noqa: E402
+from dlcli.train.split import batch_order, prepare  # noqa: E402
+
+SOURCE = '''
+import torch
+from torch import nn
+
+
+class Recurrent(nn.Module):
+    """Digits as 8 steps of 8 pixels: an LSTM, a layer scale, a head tied to nothing; a tied pair of Linears."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16, batch_first=True)
+        self.scale = nn.Parameter(torch.ones(16))
+        self.mix = nn.Linear(16, 16, bias=False)
+        self.again = nn.Linear(16, 16, bias=False)
+        self.again.weight = self.mix.weight  # tied: one tensor, one row
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.reshape(-1, 8, 8))
+        h = out[:, -1] * self.scale
+        return self.head(torch.tanh(self.again(torch.tanh(self.mix(h)))))
+'''
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "recurrent.py"
+    path.write_text(SOURCE)
+    return path
+
+
+def plain_moves(config, data, path):
+    """Per epoch each parameter's ‖W_after − W_before‖, from a loop written out (plain SGD, train's batches)."""
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    torch.manual_seed(config.seed)
+    model = namespace["Recurrent"]().to(torch.float64)
+    prepared = prepare(data.x, data.y, data.x_test, data.y_test, test_split=config.test_split,
+                       standardize_inputs=config.standardize, seed=config.seed)
+    x, y = torch.from_numpy(prepared.x_train), torch.from_numpy(prepared.y_train)
+    params = dict(model.named_parameters())
+    moves = []
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        before = {k: p.detach().clone() for k, p in params.items()}
+        for idx in torch.from_numpy(batch_order(config.seed, epoch, len(y))).split(config.batch):
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            grads = torch.autograd.grad(loss, list(params.values()))
+            with torch.no_grad():
+                for p, g in zip(params.values(), grads, strict=True):
+                    p -= config.lr * g
+        moves.append({k: (p.detach() - before[k]).norm().item() for k, p in params.items()})
+    return moves
+
+
+def test_rows_are_the_probes_and_an_lstm_row_moves_as_all_its_weights(source):
+    torch.set_num_threads(1)
+    digits = load_dataset("digits")
+    config = make_train_config(None, model=f"{source}:Recurrent", epochs=2, batch=128, lr=0.1, seed=0)
+    result = train(config, digits)
+    assert result.rows == ("Recurrent", "lstm", "mix", "head")  # the root owns `scale`; `again` is tied to mix
+    reference = plain_moves(result.config, digits, source)
+    for ours, moved in zip(result.epochs, reference, strict=True):
+        got = {layer.name: layer.update_norm for layer in ours.layers}
+        assert got["lstm"] == pytest.approx(math.hypot(moved["lstm.weight_ih_l0"], moved["lstm.weight_hh_l0"]),
+                                            rel=1e-9)
+        assert got["Recurrent"] == pytest.approx(moved["scale"], rel=1e-9)
+        assert got["mix"] == pytest.approx(moved["mix.weight"], rel=1e-9)
+        assert got["head"] == pytest.approx(moved["head.weight"], rel=1e-9)
+        assert all(np.isfinite(layer.weight_grad_norm) for layer in ours.layers)
