@@ -24,6 +24,15 @@ def run_cli(*args: str, input: bytes | str | None = None, env: dict[str, str] | 
                           cwd=ROOT, timeout=timeout)
 
 
+def one_line_error(result, *fragments):
+    """Bad input: exit 2 and one line on stderr holding each fragment."""
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
 @pytest.fixture
 def cli():
     """Invoke the app in-process: cli("activations", "eval", "relu", "1") -> Result (exit_code, stdout, stderr)."""

@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from conftest import one_line_error  # noqa: E402
+
 pytest.importorskip("transformers")
 
 MODELS = '''
@@ -129,14 +132,6 @@ def test_random_token_ids_for_an_embedding_input(cli, models):
     assert np.array_equal(again.args[0], ids) and not np.array_equal(other.args[0], ids)
     out = cli("vanish", "--model", f"{models}/hf.py:Tagger", "--batch", "3")
     assert out.exit_code == 2 and "give --input-shape T" in out.stderr
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def test_bad_inputs_get_one_line(cli, models, tmp_path):

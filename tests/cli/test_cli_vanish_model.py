@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, one_line_error  # noqa: E402
 
 EXAMPLES = ROOT / "examples" / "notes_models.py"
 BATCH = "8"
@@ -118,14 +118,6 @@ def test_labelled_data_through_the_sigmoid_cnn_suggests_and_checks_a_fix(cli, tm
     assert doc["config"]["loss"] == "cross_entropy" and doc["config"]["input_shape"] == [1, 8, 8]
     assert len(doc["layers"]) == 9 and doc["verdict"] == "vanishing" and doc["checks"][0]["init"] == "normal"
     assert doc["checks"][0]["helped"] and any(a.startswith("To try: --init normal") for a in doc["advice"])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def test_bad_models(cli, files, tmp_path):

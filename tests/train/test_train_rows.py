@@ -14,7 +14,7 @@ pytest.importorskip("sklearn")
 from dlcli.data.datasets import load_dataset  # noqa: E402
 from dlcli.train.config import make_train_config  # noqa: E402
 from dlcli.train.run import train  # noqa: E402
-from dlcli.train.split import batch_order, prepare  # noqa: E402
+from plain_loop import plain_sgd  # noqa: E402
 
 SOURCE = '''
 import torch
@@ -48,27 +48,10 @@ def source(tmp_path_factory):
 
 
 def plain_moves(config, data, path):
-    """Per epoch each parameter's ‖W_after − W_before‖, from a loop written out (plain SGD, train's batches)."""
+    """The same model trained by the plain loop written out in plain_loop.py."""
     namespace: dict = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
-    torch.manual_seed(config.seed)
-    model = namespace["Recurrent"]().to(torch.float64)
-    prepared = prepare(data.x, data.y, data.x_test, data.y_test, test_split=config.test_split,
-                       standardize_inputs=config.standardize, seed=config.seed)
-    x, y = torch.from_numpy(prepared.x_train), torch.from_numpy(prepared.y_train)
-    params = dict(model.named_parameters())
-    moves = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        before = {k: p.detach().clone() for k, p in params.items()}
-        for idx in torch.from_numpy(batch_order(config.seed, epoch, len(y))).split(config.batch):
-            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-            grads = torch.autograd.grad(loss, list(params.values()))
-            with torch.no_grad():
-                for p, g in zip(params.values(), grads, strict=True):
-                    p -= config.lr * g
-        moves.append({k: (p.detach() - before[k]).norm().item() for k, p in params.items()})
-    return moves
+    return plain_sgd(config, data, namespace["Recurrent"])
 
 
 def test_rows_are_the_probes_and_an_lstm_row_moves_as_all_its_weights(source):
@@ -79,6 +62,7 @@ def test_rows_are_the_probes_and_an_lstm_row_moves_as_all_its_weights(source):
     assert result.rows == ("Recurrent", "lstm", "mix", "head")  # the root owns `scale`; `again` is tied to mix
     reference = plain_moves(result.config, digits, source)
     for ours, moved in zip(result.epochs, reference, strict=True):
+        moved = moved["moved"]
         got = {layer.name: layer.update_norm for layer in ours.layers}
         assert got["lstm"] == pytest.approx(math.hypot(moved["lstm.weight_ih_l0"], moved["lstm.weight_hh_l0"]),
                                             rel=1e-9)

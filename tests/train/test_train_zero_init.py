@@ -16,9 +16,8 @@ pytest.importorskip("sklearn")
 from dlcli.data.datasets import load_dataset  # noqa: E402
 from dlcli.train.config import make_train_config  # noqa: E402
 from dlcli.train.run import train  # noqa: E402
-from dlcli.train.split import batch_order, prepare  # noqa: E402
+from plain_loop import plain_sgd  # noqa: E402
 
-F = torch.nn.functional
 
 RESIDUAL = '''
 import torch
@@ -89,32 +88,10 @@ def source(tmp_path_factory):
 
 
 def plain_run(config, data, path):
-    """The same model (seeded as train seeds it), data, split and batch order, trained by a loop written out:
-    per epoch each weight's ‖W_after − W_before‖ and ‖W_before‖, by parameter name, and the step losses' mean."""
+    """The same model trained by the plain loop written out in plain_loop.py."""
     namespace: dict = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
-    torch.manual_seed(config.seed)
-    model = namespace["Net"]().to(torch.float64)
-    prepared = prepare(data.x, data.y, data.x_test, data.y_test, test_split=config.test_split,
-                       standardize_inputs=config.standardize, seed=config.seed)
-    x, y = torch.from_numpy(prepared.x_train), torch.from_numpy(prepared.y_train)
-    params = dict(model.named_parameters())
-    epochs = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        before = {k: p.detach().clone() for k, p in params.items()}
-        losses = []
-        for idx in torch.from_numpy(batch_order(config.seed, epoch, len(y))).split(config.batch):
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            grads = torch.autograd.grad(loss, list(params.values()))
-            losses.append(loss.item())
-            with torch.no_grad():
-                for p, g in zip(params.values(), grads, strict=True):
-                    p -= config.lr * g
-        epochs.append({"train_loss": float(np.mean(losses)),
-                       "moved": {k: (p.detach() - before[k]).norm().item() for k, p in params.items()},
-                       "start": {k: before[k].norm().item() for k in params}})
-    return epochs
+    return plain_sgd(config, data, namespace["Net"])
 
 
 def test_a_zero_initialised_batchnorm_weight_is_no_divergence_and_its_absolute_update_matches(digits, source):
