@@ -18,7 +18,6 @@ from dlcli.train.config import make_train_config  # noqa: E402
 from dlcli.train.run import train  # noqa: E402
 from plain_loop import plain_sgd  # noqa: E402
 
-
 RESIDUAL = '''
 import torch
 from torch import nn
