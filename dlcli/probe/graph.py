@@ -35,10 +35,6 @@ class Graph:
         """Every row whose output reaches `row`'s, transitively."""
         return reachable(self.edges, row, downward=False)
 
-    def downstream(self, row: int) -> set[int]:
-        """Every row `row`'s output reaches, transitively."""
-        return reachable(self.edges, row)
-
     def scales_above(self, starts: Iterable[Any], is_scale: Any) -> tuple[set[int], bool]:
         """Following the output of `starts` (nodes) up to the loss: the parameters (ids) for which
         `is_scale(param)` holds that every path meets first, and whether some path reaches the loss without one."""
