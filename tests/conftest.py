@@ -34,6 +34,16 @@ def one_line_error(result, *fragments):
 
 
 @pytest.fixture
+def one_thread():
+    """torch on one thread for the test (tiny matrices: a thread pool only adds waiting on a shared machine)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def cli():
     """Invoke the app in-process: cli("activations", "eval", "relu", "1") -> Result (exit_code, stdout, stderr)."""
     from dlcli.cli import app

@@ -393,10 +393,6 @@ def _status(rows: list[ModuleStats], alarms: list[Alarm], lines: list[str]) -> N
 def _drops(rows: list[ModuleStats], structure: Structure) -> list[str]:
     """Where ‖∂loss/∂output‖ changes most between connected modules of the same output size."""
     by_name = {r.name: r for r in rows}
-
-    def size(r: ModuleStats) -> float | None:
-        return (r.grad_norm / r.grad_rms) ** 2 if r.grad_norm and r.grad_rms else None
-
     pairs = []
     fan_out: dict[str, int] = {}
     for src, _ in structure.edges:
@@ -414,8 +410,7 @@ def _drops(rows: list[ModuleStats], structure: Structure) -> list[str]:
             or dst in structure.scaled
         ):
             continue
-        sa, sb = size(a), size(b)
-        if sa is None or sb is None or abs(sa - sb) > 0.5:
+        if _size(a) is None or _size(a) != _size(b):
             continue
         pairs.append((a.grad_norm / b.grad_norm, a, b))
     out = []

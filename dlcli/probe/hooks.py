@@ -76,9 +76,7 @@ class Pass:
 
     def put_param(self, index: int, key: str, value: Any) -> None:
         """A parameter's statistic (norm, grad_norm), kept beside the rows' until host()."""
-        while len(self.param_slots) <= index:
-            self.param_slots.append({})
-        self.param_slots[index][key] = len(self.values)
+        self.param_slot(index, key, len(self.values))
         self.values.append(value.detach() if isinstance(value, self.torch.Tensor) else value)
 
     def param_slot(self, index: int, key: str, slot: int) -> None:

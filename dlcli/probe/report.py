@@ -155,7 +155,6 @@ def _structure(m: Measured, rows: list[ModuleStats]) -> Structure:
     name_of = [n for n, _ in run.rows]
     edges = {(name_of[a], name_of[b]) for a, b in graph.edges}
     params = {id(p): (n, p) for n, p in m.params}
-    grads = m.grads
 
     def is_scale(p: Any) -> bool:  # multiplies its branch: a norm's weight or a layer scale, never a bias
         name = params.get(id(p), ("",))[0].rpartition(".")[2]
@@ -165,27 +164,23 @@ def _structure(m: Measured, rows: list[ModuleStats]) -> Structure:
     by_name = {r.name: r for r in rows}
     module_of_param = _first_owner(m)
     row_index = {n: i for i, n in enumerate(name_of)}
+    order = {id(p): k for k, (_, p) in enumerate(m.params)}
     scaled: dict[str, tuple[str, bool, bool]] = {}
+    judged: dict[frozenset[int], tuple[bool, bool]] = {}  # the rows of one branch share their scales' verdict
     for r in small_gradient_rows(rows):
         node = run.first_nodes[row_index[r.name]]
         if node is None:
             continue
         found, open_path = graph.scales_above([node], is_scale)
-        if not found or open_path:
+        known = sorted((i for i in found if i in params), key=order.__getitem__)
+        if open_path or not known:
             continue
-        scale_names = sorted(params[i][0] for i in found if i in params)
-        if not scale_names:
-            continue
-        # deliberate when the scale itself learns and something feeding its module still gets a gradient
-        first = next(params[i] for i in found if i in params)
-        learns = grads.get(id(first[1])) is not None and bool(grads[id(first[1])].detach().abs().sum() > 0)
-        scale_row = row_index.get(module_of_param[id(first[1])])
-        around = False
-        if scale_row is not None:
-            upstream = graph.upstream(scale_row)
-            around = any((by_name[name_of[u]].grad_to_weight or 0.0) > 0 and not _below_scale(graph, run, u, found)
-                         for u in upstream if name_of[u] in by_name)
-        scaled[r.name] = (", ".join(scale_names), learns, around)
+        key = frozenset(found)
+        if key not in judged:
+            scale_row = row_index.get(module_of_param[known[0]])
+            judged[key] = _judge(m, graph, by_name, scale_row, params[known[0]][1], found)
+        learns, around = judged[key]
+        scaled[r.name] = (", ".join(sorted(params[i][0] for i in known)), learns, around)
     logits = {name_of[i] for i, node in enumerate(run.first_nodes)
               if node is not None and run.calls[i] and _is_projection(run.rows[i][1])
               and graph.through_softmax(node, run.node_rows)}
@@ -194,6 +189,20 @@ def _structure(m: Measured, rows: list[ModuleStats]) -> Structure:
 
 def _is_projection(m: Any) -> bool:
     return type(m).__name__ in ("Linear", "Conv1D", "NonDynamicallyQuantizableLinear")
+
+
+def _judge(m: Measured, graph: Any, by_name: dict[str, ModuleStats], scale_row: int | None, scale: Any,
+           found: set[int]) -> tuple[bool, bool]:
+    """Whether a small scale learns (gets a gradient itself) and whether something feeding its module gets a
+    gradient around it (a residual branch: deliberate), rather than through it only (the model is cut)."""
+    grad = m.grads.get(id(scale))
+    learns = grad is not None and bool(grad.detach().abs().sum() > 0)
+    if scale_row is None:
+        return learns, False
+    name_of = [n for n, _ in m.run.rows]
+    around = any((by_name[name_of[u]].grad_to_weight or 0.0) > 0 and not _below_scale(graph, m.run, u, found)
+                 for u in sorted(graph.upstream(scale_row)) if name_of[u] in by_name)
+    return learns, around
 
 
 def _below_scale(graph: Any, run: Any, row: int, found: set[int]) -> bool:

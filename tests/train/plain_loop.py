@@ -9,6 +9,13 @@ import torch
 from dlcli.train.split import batch_order, prepare
 
 
+def model_class(path, name):
+    """The class `name` of the model file at `path`, run as train runs it."""
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace[name]
+
+
 def plain_sgd(config, data, build):
     """`build()` makes the model (seeded here as train seeds it); returns one dict per epoch."""
     torch.manual_seed(config.seed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")
 pytest.importorskip("sklearn")
 
 from dlcli.data.datasets import load_dataset  # noqa: E402
@@ -18,14 +19,6 @@ BUDGET = dict(depth=10, width=64, epochs=8, batch=32, optimizer="sgd", lr=0.1, s
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_relu_with_kaiming_reaches_95_percent(digits):

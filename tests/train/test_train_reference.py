@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 from dlcli.train.config import make_train_config  # noqa: E402
 from dlcli.train.loop import train_loop  # noqa: E402
@@ -17,15 +18,6 @@ from dlcli.train.split import batch_order, prepare  # noqa: E402
 from dlcli.vanish.weights import layer_weights  # noqa: E402
 
 F = torch.nn.functional
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: torch's thread pool only adds waiting on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def small_data(n=90, n_test=30, features=6, classes=3, seed=0):

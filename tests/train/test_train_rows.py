@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")
 pytest.importorskip("sklearn")
 
 from dlcli.data.datasets import load_dataset  # noqa: E402
 from dlcli.train.config import make_train_config  # noqa: E402
 from dlcli.train.run import train  # noqa: E402
-from plain_loop import plain_sgd  # noqa: E402
+from plain_loop import model_class, plain_sgd  # noqa: E402
 
 SOURCE = '''
 import torch
@@ -47,20 +48,12 @@ def source(tmp_path_factory):
     return path
 
 
-def plain_moves(config, data, path):
-    """The same model trained by the plain loop written out in plain_loop.py."""
-    namespace: dict = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return plain_sgd(config, data, namespace["Recurrent"])
-
-
 def test_rows_are_the_probes_and_an_lstm_row_moves_as_all_its_weights(source):
-    torch.set_num_threads(1)
     digits = load_dataset("digits")
     config = make_train_config(None, model=f"{source}:Recurrent", epochs=2, batch=128, lr=0.1, seed=0)
     result = train(config, digits)
     assert result.rows == ("Recurrent", "lstm", "mix", "head")  # the root owns `scale`; `again` is tied to mix
-    reference = plain_moves(result.config, digits, source)
+    reference = plain_sgd(result.config, digits, model_class(source, "Recurrent"))
     for ours, moved in zip(result.epochs, reference, strict=True):
         moved = moved["moved"]
         got = {layer.name: layer.update_norm for layer in ours.layers}

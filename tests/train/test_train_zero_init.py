@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")
 pytest.importorskip("sklearn")
 
 from dlcli.data.datasets import load_dataset  # noqa: E402
 from dlcli.train.config import make_train_config  # noqa: E402
 from dlcli.train.run import train  # noqa: E402
-from plain_loop import plain_sgd  # noqa: E402
+from plain_loop import model_class, plain_sgd  # noqa: E402
 
 RESIDUAL = '''
 import torch
@@ -66,14 +67,6 @@ class NaNNet(Net):
 '''
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits")
@@ -86,19 +79,12 @@ def source(tmp_path_factory):
     return path
 
 
-def plain_run(config, data, path):
-    """The same model trained by the plain loop written out in plain_loop.py."""
-    namespace: dict = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return plain_sgd(config, data, namespace["Net"])
-
-
 def test_a_zero_initialised_batchnorm_weight_is_no_divergence_and_its_absolute_update_matches(digits, source):
     config = make_train_config(None, model=f"{source}:Net", epochs=2, batch=64, lr=0.1, seed=0)
     result = train(config, digits)
     assert result.divergence is None and len(result.epochs) == 2
     assert result.rows == ("stem", "block.conv1", "block.bn1", "block.conv2", "block.bn2", "head")
-    reference = plain_run(result.config, digits, source)
+    reference = plain_sgd(result.config, digits, model_class(source, "Net"))
     bn2 = result.rows.index("block.bn2")
     for ours, ref in zip(result.epochs, reference, strict=True):
         assert ours.train_loss == pytest.approx(ref["train_loss"], abs=1e-10, rel=0)
