@@ -48,10 +48,13 @@ class Pass:
     """Hooks for one forward and backward pass; each statistic a 0-d tensor on the model's device (or a float
     reduced on a CPU) until host()."""
 
-    def __init__(self, torch: Any, model: Any, progress: Progress | None) -> None:
+    def __init__(self, torch: Any, model: Any, progress: Progress | None, *, grad_only: bool = False,
+                 absmax: bool = False) -> None:
         self.torch = torch
         self.model = model
         self.progress = progress
+        self.grad_only = grad_only  # skip forward passes run without gradients (a user's evaluation)
+        self.absmax = absmax        # also max |a| of each activation and output
         self.rows = owner_modules(model)
         self.node_rows: dict[int, int] = {}          # id(a row output's grad_fn) -> row
         self.first_nodes: list[Any] = [None] * len(self.rows)  # each row's first output node
@@ -154,6 +157,8 @@ class Pass:
         kind = type(m).__name__
 
         def hook(module: Any, args: tuple[Any, ...]) -> None:
+            if self.grad_only and not self.torch.is_grad_enabled():
+                return
             self.stack.append((name, kind, args))  # the shapes are formatted only if the module fails
             inp = first_tensor(args)
             if inp is None:
@@ -178,6 +183,8 @@ class Pass:
         is_act = act is not None
 
         def hook(module: Any, args: tuple[Any, ...], output: Any) -> None:
+            if self.grad_only and not torch.is_grad_enabled():
+                return
             if self.stack:
                 self.stack.pop()
             if is_act:
@@ -204,6 +211,8 @@ class Pass:
             if z is None:
                 return
             self.sums(row, "out", self.wide(z))
+            if self.absmax:
+                self.put(row, "out_absmax", self.wide(z).abs().amax() if z.numel() else 0.0)
             self.slots[row]["_width"] = int(z.shape[unit_axis(torch, m)]) if z.dim() > 1 else 1
             self.slots[row]["_numel"] = int(z.numel())
             self.pending[id(z)] = (row, z)
@@ -258,6 +267,8 @@ class Pass:
         af = self.wide(a)
         self.put(row, "act_sum", af.sum())
         self.put(row, "act_norm", torch.linalg.vector_norm(af))
+        if self.absmax:
+            self.put(row, "act_absmax", af.abs().amax() if af.numel() else 0.0)
         axis = unit_axis(torch, self.rows[row][1]) % max(z.dim(), 1)
         dims = tuple(d for d in range(z.dim()) if d != axis) or None
         if name in ZERO_ONE_SLOPES:  # φ' is 0 or 1: φ'² = φ', saturated means φ' = 0, and a sum counts the 1s
@@ -320,6 +331,8 @@ class Pass:
             zeros += int(np.count_nonzero(np.less_equal(flat[start:stop], 0, out=self.flags[:stop - start])))
 
         self.sums(row, "act", a, count)
+        if self.absmax:
+            self.put(row, "act_absmax", a.amax() if a.numel() else 0.0)  # relu's output: never negative
         self.put(row, "saturated", float(zeros))
         self.put(row, "e_dphi2", float(flat.size - zeros))
         axis = unit_axis(torch, self.rows[row][1]) % max(a.dim(), 1)
@@ -396,6 +409,14 @@ def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
         del out, top, value
     finally:
         run.remove()
+    return collect(run, params, grads, graph, where)
+
+
+def collect(run: Pass, params: list[tuple[str, Any]], grads: dict[int, Any], graph: Graph, where: str) -> Measured:
+    """After the backward pass: the weight and gradient norms of every row and parameter (every gradient's norm
+    in one fused call), then every statistic to the host at once."""
+    import torch
+
     for i, (_, m) in enumerate(run.rows):
         if run.calls[i] == 0:
             run.weight_stats(i, m)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dlcli.errors import InputError
-from dlcli.probe.findings import Structure, conclude, small_gradient_rows
+from dlcli.probe.findings import Concluded, Structure, conclude, small_gradient_rows
 from dlcli.probe.hooks import Measured, measure, moments, value
 from dlcli.probe.inputs import model_batch, reinitialise
 from dlcli.probe.kinds import owner_modules, row_weights
@@ -214,7 +214,26 @@ def _below_scale(graph: Any, run: Any, row: int, found: set[int]) -> bool:
     return bool(met) and not open_path
 
 
-# --- the entry point -------------------------------------------------------------------------------
+# --- the entry points ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Judged:
+    """One measured pass read: its rows (with local theory), its parameters, the structure and the conclusion."""
+
+    rows: list[ModuleStats]
+    parameters: list[ParameterStats]
+    structure: Structure
+    concluded: Concluded
+
+
+def judge(measured: Measured) -> Judged:
+    """The rows, structure and findings of one measured pass: the same reading for `vanish --model`, `train
+    --model` and `dlcli.watch`'s sampled steps."""
+    rows = _theory(measured, _rows(measured))
+    structure = _structure(measured, rows)
+    return Judged(rows, _parameters(measured), structure, conclude(rows, structure))
+
+
 
 def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *, seed: int = 0, init: str = "keep",
                    gain: float | None = None, eval_mode: bool = False, output: str | None = None,
@@ -239,10 +258,8 @@ def analyse_module(model: Any, x: Any, y: Any = None, loss: str | None = None, *
         reinitialise(model, init, gain, seed)
     model.train(not eval_mode)
     measured = measure(model, batch, loss, seed, output, progress)
-    rows = _theory(measured, _rows(measured))
-    parameters = _parameters(measured)
-    structure = _structure(measured, rows)
-    concluded = conclude(rows, structure)
+    judged = judge(measured)
+    rows, parameters, structure, concluded = judged.rows, judged.parameters, judged.structure, judged.concluded
 
     def check(cand_init: str, cand_gain: float) -> Check:
         start = time.perf_counter()

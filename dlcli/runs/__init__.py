@@ -1,0 +1,18 @@
+"""Recorded training runs: `watch` (probe inside the user's loop), the run store, and the report read from it."""
+
+from __future__ import annotations
+
+from dlcli.lazy import facade
+
+_EXPORTS = {
+    "watch": "watch",
+    "Watch": "watch",
+    "load_run": "run",
+    "Run": "run",
+    "report_run": "report",
+    "RunReport": "report",
+    "load_report": "report",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = facade(__name__, _EXPORTS, globals())  # each name's module is imported on first use

@@ -1,0 +1,193 @@
+"""Findings over a recorded run, each tied to layers and steps: the first non-finite gradient, probe's alarms on
+the sampled steps, layers that stop learning or whose update grows, dead or saturated units, loss spikes.
+The rules and thresholds are in docs/watch.md."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcli.runs.run import Run
+
+STOPPED_BELOW = 1e-5     # update ratio below which a layer does not learn
+GREW_BY = 10.0           # update ratio per unit of learning rate, over its early median: grew
+DEAD_FROM = 0.5          # share of dead units
+SATURATED_FROM = 0.9     # share of unit-samples with a near-zero slope (smooth activations)
+SPIKE_OVER = 1.5         # loss over this many times the median of the recorded values before it
+SPIKE_WINDOW = 20
+ZERO_ONE = {"relu", "relu6", "hardtanh", "threshold", "step"}  # their zero slope is not saturation
+SEVERITY = {"nonfinite": 0, "alarm": 1, "stopped": 1, "never_learned": 1, "update_grew": 1, "dead": 2,
+            "saturated": 2, "loss_spike": 3, "loss_nonfinite": 0, "loss_flat": 3}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    severity: str                 # alarm: something is wrong; note: worth knowing
+    modules: tuple[str, ...]
+    step: int | None              # from which step it holds
+    text: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "severity": self.severity, "modules": list(self.modules), "step": self.step,
+                "text": self.text}
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def find(run: Run) -> tuple[str, list[Finding], dict[str, object] | None]:
+    """(verdict, findings ranked, the first non-finite gradient or None)."""
+    found: list[Finding] = []
+    nonfinite: dict[str, object] | None = None
+    for step, kind, module, detail in run.events:
+        if kind == "nonfinite_gradient" and nonfinite is None:
+            nonfinite = {"step": step, "module": module}
+            where = f" in `{module}`" if module else ""
+            found.append(Finding("nonfinite", "alarm", (module,) if module else (), step,
+                                 f"first non-finite gradient at step {step}{where} ({detail})."))
+    spikes = _loss(run, found)
+    if nonfinite is None:
+        _alarms(run, found)
+    _learning(run, found, spikes)
+    _units(run, found)
+    found.sort(key=lambda f: (SEVERITY.get(f.kind, 9), f.step if f.step is not None else 0))
+    last = run.verdicts[max(run.verdicts)] if run.verdicts else "healthy"
+    if nonfinite is not None or any(f.kind == "loss_nonfinite" for f in found):
+        verdict = "non-finite"
+    elif last not in ("healthy", "unhealthy"):
+        verdict = last
+    else:
+        verdict = "unhealthy" if any(f.severity == "alarm" for f in found) else "healthy"
+    return verdict, found, nonfinite
+
+
+def _loss(run: Run, found: list[Finding]) -> list[int]:
+    """Loss spikes (steps) and a non-finite loss."""
+    curve = run.scalars.get("loss")
+    if curve is None or not len(curve[0]):
+        return []
+    steps, loss = curve
+    bad = np.flatnonzero(~np.isfinite(loss))
+    if len(bad):
+        found.append(Finding("loss_nonfinite", "alarm", (), int(steps[bad[0]]),
+                             f"the loss became {loss[bad[0]]} at step {int(steps[bad[0]])}."))
+    spikes = []
+    for k in range(SPIKE_WINDOW // 2, len(loss)):
+        before = loss[max(0, k - SPIKE_WINDOW):k]
+        before = before[np.isfinite(before)]
+        if len(before) and np.isfinite(loss[k]) and loss[k] > SPIKE_OVER * np.median(before) and loss[k] > 0 \
+                and np.median(before) > 0:
+            spikes.append(k)
+    if spikes:
+        first = spikes[0]
+        peak = max(spikes, key=lambda k: loss[k])
+        found.append(Finding(
+            "loss_spike", "note", (), int(steps[first]),
+            f"the loss spiked at step {int(steps[first])}: {_g(loss[first])}, over {SPIKE_OVER:g}× the median of "
+            f"the {SPIKE_WINDOW} values before it" + (f" ({len(spikes)} spikes; the highest {_g(loss[peak])} at "
+                                                      f"step {int(steps[peak])})" if len(spikes) > 1 else "") + "."))
+    return [int(steps[k]) for k in spikes]
+
+
+def _alarms(run: Run, found: list[Finding]) -> None:
+    """Probe's alarms on the sampled steps, one finding per kind and modules, from the first step raising it."""
+    seen: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    text: dict[tuple[str, tuple[str, ...]], str] = {}
+    for step, kind, modules, t in run.alarms:
+        if kind == "non_finite":
+            continue
+        seen.setdefault((kind, modules), []).append(step)
+        text.setdefault((kind, modules), t)
+    total = len(run.steps)
+    for key, steps in seen.items():
+        span = f"at step {steps[0]}" if len(steps) == 1 else f"from step {steps[0]} ({len(steps)} of {total} samples)"
+        found.append(Finding("alarm", "alarm", key[1], steps[0], f"{span}: {text[key]}"))
+
+
+def _learning(run: Run, found: list[Finding], spikes: list[int]) -> None:
+    """Layers that never learn or stop learning, and updates that grow out of proportion to the learning rate."""
+    if len(run.steps) < 2 or "update_ratio" not in run.values:
+        return
+    ratio, known = run.values["update_ratio"], run.known["update_ratio"]
+    grads = run.known["grad_norm"]
+    lr = _lr_at(run)
+    stopped: list[tuple[str, int]] = []
+    never: list[str] = []
+    for j, m in enumerate(run.modules):
+        k = known[:, j] & grads[:, j]
+        if k.sum() < 2:
+            continue
+        steps, r = run.steps[k], ratio[k, j]
+        low = r < STOPPED_BELOW
+        if low.all():
+            never.append(m.name)
+        elif low[-1]:
+            last_high = int(np.flatnonzero(~low)[-1])
+            if low[last_high + 1:].all() and len(r) - last_high - 1 >= 2:
+                stopped.append((m.name, int(steps[last_high])))
+        scale = lr[k] if lr is not None else np.ones(len(r))
+        per_lr = np.where(scale > 0, r / np.where(scale > 0, scale, 1), np.nan)
+        early = per_lr[: max(2, len(per_lr) // 4)]
+        base = float(np.nanmedian(early)) if np.isfinite(early).any() else math.nan
+        if base > 0:
+            grew = per_lr / base
+            over = np.flatnonzero(grew > GREW_BY)
+            if len(over):
+                start, peak = int(steps[over[0]]), float(np.nanmax(grew))
+                after = [s for s in spikes if s >= start]
+                tail = f"; the loss spiked at step {after[0]}" if after else ""
+                per = " per unit of learning rate" if lr is not None else ""
+                found.append(Finding("update_grew", "alarm", (m.name,), start,
+                                     f"from step {start} `{m.name}`'s update ratio{per} grew ×{_g(peak)} over its "
+                                     f"early median{tail}."))
+    schedule = lr is not None and np.nanmax(lr) > 0 and lr[-1] < 1e-3 * np.nanmax(lr)
+    if never and not schedule:
+        found.append(Finding("never_learned", "alarm", tuple(never), int(run.steps[0]),
+                             f"{_names(never)} never learned: update ratio below {STOPPED_BELOW:g} at every sampled "
+                             "step."))
+    if stopped and not (schedule and len(stopped) + len(never) == len(run.modules)):
+        for name, step in stopped:
+            found.append(Finding("stopped", "alarm", (name,), step,
+                                 f"`{name}` stopped learning after step {step}: update ratio below {STOPPED_BELOW:g} "
+                                 "at every sample since."))
+
+
+def _units(run: Run, found: list[Finding]) -> None:
+    """Dead units (any activation) and saturated ones (smooth activations), from the step they stay past the line."""
+    for metric, line, kind in (("dead_frac", DEAD_FROM, "dead"), ("saturated_frac", SATURATED_FROM, "saturated")):
+        values, known = run.values[metric], run.known[metric]
+        for j, m in enumerate(run.modules):
+            if kind == "saturated" and (m.activation is None or m.activation in ZERO_ONE):
+                continue
+            k = known[:, j]
+            if not k.any():
+                continue
+            steps, v = run.steps[k], values[k, j]
+            over = v >= line
+            if not over[-1]:
+                continue
+            start = len(v) - 1
+            while start > 0 and over[start - 1]:
+                start -= 1
+            what = "of its units dead (no gradient passes any of them on the batch)" if kind == "dead" else \
+                f"of its {m.activation} outputs saturated (slope under 1% of its largest)"
+            found.append(Finding(kind, "alarm", (m.name,), int(steps[start]),
+                                 f"`{m.name}`: {v[-1]:.0%} {what} from step {int(steps[start])}."))
+
+
+def _lr_at(run: Run) -> np.ndarray | None:
+    """The first group's learning rate at each sampled step, where recorded."""
+    if "lr" not in run.scalars:
+        return None
+    steps, lr = run.scalars["lr"]
+    at = dict(zip(steps.tolist(), lr.tolist(), strict=True))
+    return np.array([at.get(int(s), math.nan) for s in run.steps])
+
+
+def _names(names: list[str], shown: int = 4) -> str:
+    quoted = [f"`{n}`" for n in names[:shown]]
+    return ", ".join(quoted) + (f" and {len(names) - shown} more" if len(names) > shown else "")

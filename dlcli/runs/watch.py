@@ -1,0 +1,359 @@
+"""`dlcli.watch`: probe's hooks inside the user's own training loop. Steps are the optimizer's (its step hooks);
+on a sampled step (1, 1+every, ...) probe's pass records every row and its reading, and the update is measured
+over that step. Every step, a non-finite gradient is looked for on the device with no host synchronisation."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from typing import Any
+
+from dlcli.errors import InputError
+from dlcli.probe.graph import Graph, read_graph
+from dlcli.probe.hooks import Pass, collect, value
+from dlcli.probe.kinds import first_tensor, owner_modules, row_weights
+from dlcli.probe.report import block_of, judge
+from dlcli.runs.store import RunWriter
+
+RING_ENTRIES = 2**20  # per-step gradient norms kept on the device between samples (4 MiB of float32), at most
+
+
+class Watch:
+    """A watched training run; use as a context manager (hooks are removed on exit, exception or Ctrl-C)."""
+
+    def __init__(self, model: Any, optimizer: Any = None, *, every: int = 50, log: str | None = None,
+                 overwrite: bool = False, config: dict[str, Any] | None = None) -> None:
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise InputError(f"watch needs an nn.Module, got {type(model).__name__}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise InputError(f"every must be a whole number of steps, at least 1 (got {every!r})")
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            inner = getattr(optimizer, "optimizer", None)  # accelerate's and Lightning's wrappers
+            if not isinstance(inner, torch.optim.Optimizer):
+                raise InputError(f"watch needs a torch.optim.Optimizer (or none, marking steps with w.step()), "
+                                 f"got {type(optimizer).__name__}")
+            optimizer = inner
+        if not owner_modules(model):
+            raise InputError("the model has no parameters: nothing to watch")
+        self.torch = torch
+        self.model = model
+        self.optimizer = optimizer
+        self.every = every
+        self.log = log
+        self.overwrite = overwrite
+        self.extra = dict(config or {})
+        self.steps = 0                # optimizer steps completed
+        self.forward_since = False    # a forward pass with gradients ran since the last step
+        self.pending: list[tuple[int, str, Any]] = []   # (step, name, value) recorded, to the host on a sample
+        self.order: list[str] = []                       # row names in forward order, from the last sample
+        self.nonfinite: dict[str, Any] | None = None
+        self.writer: RunWriter | None = None
+        self.path = log
+        self.handles: list[Any] = []
+        self.handles_root: Any = None
+        self.run: Pass | None = None
+        self.graph: Graph | None = None
+        self.measured: Any = None
+        self.snapshot: list[Any] | None = None
+        self.open = False
+
+    # --- the user's side ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Watch:
+        self.start()
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        status = "finished" if kind is None else "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
+        self.close(status)
+
+    def record(self, **values: Any) -> None:
+        """Named scalars (the loss, an accuracy) for the current step; tensors stay on the device until a sample."""
+        step = max(1, self.steps + 1 if self.forward_since else self.steps)
+        for name, v in values.items():
+            if isinstance(v, self.torch.Tensor):
+                if v.numel() != 1:
+                    raise InputError(f"record({name}=...) takes a number or a one-element tensor, "
+                                     f"got shape {tuple(v.shape)}")
+                v = v.detach().reshape(())
+            elif not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise InputError(f"record({name}=...) takes a number or a one-element tensor, got {type(v).__name__}")
+            self.pending.append((step, name, v))
+
+    def step(self) -> None:
+        """Marks a step where there is no optimizer: call it after the update, before the gradients are zeroed."""
+        if self.optimizer is not None:
+            raise InputError("the optimizer's own steps are counted: call w.step() only in a watch without one")
+        self._before_step()
+        self._after_step()
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.open:
+            raise InputError("this watch is already running")
+        torch = self.torch
+        self.params = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        self.rows = owner_modules(self.model)
+        first = self.params[0][1] if self.params else next(self.model.parameters())
+        self.device = first.device
+        count = max(len(self.params), 1)
+        self.ring = torch.zeros(max(1, min(self.every, RING_ENTRIES // count)), count, dtype=torch.float32,
+                                device=self.device)
+        self.ring_base, self.ring_used = 1, 0
+        self.first_step = torch.full((), -1, dtype=torch.int64, device=self.device)
+        self.first_mask = torch.zeros(count, dtype=torch.bool, device=self.device)
+        self.zero = torch.zeros((), dtype=first.dtype, device=self.device)
+        if self.log is None:
+            self.log = temporary_store()
+        modules = [(n, type(m).__name__, block_of(n), sum(p.numel() for p in m._parameters.values() if p is not None))
+                   for n, m in self.rows]
+        self.writer = RunWriter(self.log, self.config(), modules, self.overwrite)
+        self.path = self.log
+        if self.optimizer is not None:
+            self.handles.append(self.optimizer.register_step_pre_hook(lambda *_: self._before_step()))
+            self.handles.append(self.optimizer.register_step_post_hook(lambda *_: self._after_step()))
+        self.handles.append(self.model.register_forward_pre_hook(self._forward_seen))
+        self.open = True
+        self.started = time.time()
+        self._arm()
+
+    def close(self, status: str = "finished") -> None:
+        """Hooks removed, what was recorded flushed and the store closed with the run's status."""
+        if not self.open:
+            return
+        self.open = False
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+        self._disarm()
+        try:
+            self._flush_scalars()
+            self._read_nonfinite()
+        finally:
+            if self.writer is not None:
+                self.writer.put("meta", {"steps": self.steps, "ended": time.time()})
+                self.writer.close(status)
+                if self.writer.error is not None:
+                    warnings.warn(f"dlcli.watch could not write {self.log}: {self.writer.error}", stacklevel=3)
+
+    def config(self) -> dict[str, Any]:
+        """What the run was: the model, its size, the optimizer and its hyperparameters, versions, the command."""
+        import dlcli
+
+        torch, opt = self.torch, self.optimizer
+        groups = [] if opt is None else [
+            {k: (v if isinstance(v, (int, float, str, bool, type(None))) else
+                 list(v) if isinstance(v, tuple) else str(v)) for k, v in g.items() if k != "params"}
+            for g in opt.param_groups]
+        return {
+            "model": type(self.model).__name__, "model_module": type(self.model).__module__,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "trainable": sum(p.numel() for _, p in self.params),
+            "optimizer": None if opt is None else type(opt).__name__, "param_groups": groups,
+            "dtype": str(self.params[0][1].dtype if self.params else torch.float32).removeprefix("torch."),
+            "device": str(self.device), "every": self.every, "world_size": 1,
+            "dlcli": dlcli.__version__, "torch": torch.__version__, "python": sys.version.split()[0],
+            "argv": list(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.extra,
+        }
+
+    # --- hooks ---------------------------------------------------------------------------------------
+
+    def _forward_seen(self, module: Any, args: Any) -> None:
+        if self.torch.is_grad_enabled():
+            self.forward_since = True
+
+    def _sampled(self, step: int) -> bool:
+        return (step - 1) % self.every == 0
+
+    def _arm(self) -> None:
+        """Before a sampled step's forward pass: probe's hooks, and a copy of the weights for the update."""
+        torch = self.torch
+        state = torch.random.get_rng_state()
+        self.run = Pass(torch, self.model, None, grad_only=True, absmax=True)
+        self.run.install()
+        torch.random.set_rng_state(state)
+        self.graph = None
+        self.handles_root = self.model.register_forward_hook(self._read_graph)
+        weights = self._row_tensors()
+        self.snapshot = [w.detach().clone() for w in weights]
+
+    def _disarm(self) -> None:
+        if self.run is not None:
+            self.run.remove()
+            self.handles_root.remove()
+            self.run = None
+        self.snapshot = None
+
+    def _read_graph(self, module: Any, args: Any, output: Any) -> None:
+        """At the end of the first forward pass with gradients: who feeds whom, and functional activations."""
+        out = first_tensor(output)
+        run = self.run
+        if run is None or self.graph is not None or out is None or out.grad_fn is None:
+            return
+        self.graph = read_graph(out.grad_fn, run.node_rows)
+        for row, kind, node in self.graph.activations:
+            if run.act[row] is None:
+                run.functional(row, kind, node)
+        run.pending.clear()
+        run.outputs.clear()
+
+    def _row_tensors(self) -> list[Any]:
+        seen: set[int] = set()
+        out = []
+        for _, m in self.rows:
+            for w in row_weights(m):
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    def _before_step(self) -> None:
+        torch = self.torch
+        step = self.steps + 1
+        grads = [self.zero if p.grad is None else p.grad.detach() for _, p in self.params]
+        if grads:
+            norms = torch._foreach_norm(grads)
+            if self.ring.dtype == norms[0].dtype and all(n.dtype == self.ring.dtype for n in norms) \
+                    and all(n.device == self.device for n in norms):
+                torch.stack(norms, out=self.ring[self.ring_used])
+            else:
+                self.ring[self.ring_used].copy_(torch.stack([n.float().to(self.device) for n in norms]))
+            self.ring_used += 1
+            if self.ring_used == self.ring.shape[0]:
+                self._fold()
+        if self.run is not None and self._sampled(step):
+            self._measure(step)
+
+    def _after_step(self) -> None:
+        self.steps += 1
+        self.forward_since = False
+        step = self.steps
+        if self.optimizer is not None:
+            for i, g in enumerate(self.optimizer.param_groups):
+                lr = g.get("lr")
+                if lr is not None:
+                    self.pending.append((step, "lr" if i == 0 else f"lr/{i}", lr))
+        if self.measured is not None:
+            self._finish(step)
+        if self._sampled(step + 1):
+            self._arm()
+
+    # --- a sampled step ------------------------------------------------------------------------------
+
+    def _measure(self, step: int) -> None:
+        """Before the optimizer changes the weights: probe's pass read, as `vanish --model` reads it."""
+        run = self.run
+        assert run is not None
+        run.remove()
+        self.handles_root.remove()
+        self.run = None
+        graph = self.graph if self.graph is not None else Graph(root=None)
+        params = list(self.model.named_parameters())
+        grads = {id(p): p.grad for _, p in params}
+        measured = collect(run, params, grads, graph, "the user's loss")
+        self.measured = (measured, judge(measured))
+
+    def _finish(self, step: int) -> None:
+        torch = self.torch
+        measured, judged = self.measured
+        self.measured = None
+        run, host = measured.run, measured.host
+        weights = self._row_tensors()
+        before = self.snapshot or []
+        self.snapshot = None
+        diffs = torch._foreach_norm(torch._foreach_sub([w.detach() for w in weights], before)) if weights else []
+        moved = torch.stack([d.double() for d in diffs]).cpu().tolist() if diffs else []
+        change = {id(w): d for w, d in zip(weights, moved, strict=True)}
+        index = {n: i for i, (n, _) in enumerate(run.rows)}
+        rows = []
+        for r in judged.rows:
+            i = index[r.name]
+            ws = row_weights(run.rows[i][1])
+            moved_by = math.sqrt(sum(change.get(id(w), 0.0) ** 2 for w in ws))
+            absmax = value(run, host, i, "act_absmax" if run.act[i] else "out_absmax")
+            ratio = moved_by / r.weight_norm if r.weight_norm > 0 else None
+            rows.append((r.name, (r.weight_grad_norm, r.weight_norm, ratio, r.grad_rms, r.act_mean, r.act_std,
+                                  absmax, r.dead_frac, r.saturated_frac)))
+        alarms = [(a.kind, a.modules, a.text) for a in judged.concluded.alarms]
+        self.order = [run.rows[i][0] for i in run.order]
+        self._flush_scalars()
+        self._read_nonfinite()
+        if self.writer is not None:
+            if step == 1:
+                self.writer.put("activations", {r.name: r.activation for r in judged.rows if r.activation})
+            self.writer.put("sample", (step, rows, judged.concluded.verdict, alarms))
+
+    def _flush_scalars(self) -> None:
+        """Recorded values and learning rates to the host at once (tensors in one transfer) and to the store."""
+        if not self.pending:
+            return
+        torch = self.torch
+        tensors = [v for _, _, v in self.pending if isinstance(v, torch.Tensor)]
+        moved = iter(torch.stack([t.to(torch.float64).cpu() for t in tensors]).tolist() if tensors else [])
+        rows = [(s, n, next(moved) if isinstance(v, torch.Tensor) else float(v)) for s, n, v in self.pending]
+        self.pending = []
+        if self.writer is not None:
+            self.writer.put("scalars", rows)
+
+    def _fold(self) -> None:
+        """The per-step norms kept so far, reduced on the device to the first non-finite step and its tensors."""
+        torch = self.torch
+        if self.ring_used == 0:
+            return
+        bad = ~torch.isfinite(self.ring[:self.ring_used])
+        row_bad = bad.any(1)
+        first_row = torch.argmax(row_bad.to(torch.uint8))
+        new = row_bad.any() & (self.first_step < 0)
+        self.first_step = torch.where(new, first_row + self.ring_base, self.first_step)
+        self.first_mask = torch.where(new, bad[first_row], self.first_mask)
+        self.ring_base += self.ring_used
+        self.ring_used = 0
+
+    def _read_nonfinite(self) -> None:
+        """On a sample: the first non-finite step, to the host; its module is the one nearest the loss."""
+        if self.nonfinite is not None:
+            return
+        self._fold()
+        step = int(self.first_step)
+        if step < 0:
+            return
+        mask = self.first_mask.cpu().tolist()
+        bad = [p for (_, p), b in zip(self.params, mask, strict=True) if b]
+        owners = {id(w): n for n, m in self.rows for w in m._parameters.values() if w is not None}
+        order = self.order or [n for n, _ in self.rows]
+        named = [owners[id(p)] for p in bad if id(p) in owners]
+        module = max(named, key=lambda n: order.index(n) if n in order else -1) if named else None
+        self.nonfinite = {"step": step, "module": module}
+        if self.writer is not None:
+            self.writer.put("event", (step, "nonfinite_gradient", module,
+                                      f"{sum(mask)} of {len(mask)} parameter tensors"))
+
+    def report(self) -> Any:
+        """The run read back from its store (what `dlcli report` shows; in a notebook it draws itself)."""
+        from dlcli.runs.report import load_report
+
+        if self.open and self.writer is not None:
+            self.writer.sync()
+        return load_report(self.path or "")
+
+
+def watch(model: Any, optimizer: Any = None, *, every: int = 50, log: str | None = None, overwrite: bool = False,
+          config: dict[str, Any] | None = None) -> Watch:
+    """Watch `model` (stepped by `optimizer`) in your own loop: `with dlcli.watch(model, opt, log="run.db") as w:`."""
+    return Watch(model, optimizer, every=every, log=log, overwrite=overwrite, config=config)
+
+
+def temporary_store() -> str:
+    """A fresh file for a watch given no `log`: the report still has a store to read."""
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="dlcli-run-", suffix=".db")
+    os.close(fd)
+    os.unlink(path)
+    return path
