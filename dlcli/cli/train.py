@@ -81,6 +81,10 @@ def train(
     fmt: FormatOpt = None,
     svg: Annotated[Path | None, typer.Option(help="Also save the curves and heat maps as one SVG file.")] = None,
     chart: Annotated[bool, typer.Option(help="Draw the curves and heat maps (table format).")] = True,
+    log: Annotated[str | None, typer.Option(help="Also record the run, as dlcli.watch does, into this run store "
+                                            "(a new SQLite file; `dlcli report FILE` reads it).")] = None,
+    log_every: Annotated[int | None, typer.Option(help="With --log: sample every N steps \\[default: about 100 "
+                                                  "samples over the run].")] = None,
 ) -> None:
     """Train a built stack (the seeded weights of `vanish`, with a linear head) or your model on a data set,
     and record per epoch and layer how far each layer's weights moved: the notes' claim that layers near the
@@ -110,6 +114,14 @@ def train(
                                  epochs=epochs, batch=batch, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                                  loss=loss, seed=seed, dtype=dtype, device=device, input_shape=input_shape,
                                  output=output) for name in names]
+    if log is not None and len(configs) > 1:
+        raise InputError("--log records one run: give one --act")
+    if log_every is not None and log is None:
+        raise InputError("--log-every goes with --log")
+    if log_every is not None and log_every < 1:
+        raise InputError(f"--log-every must be at least 1, got {log_every}")
+    if log is not None:
+        _check_log(log)
     fmt = render.resolve_format(fmt)
     from dlcli.train.run import load_training_data
 
@@ -119,7 +131,7 @@ def train(
     try:
         for config in configs:
             progress.label = config.activation or str(config.model)
-            results.append(run_training(config, dataset, progress))
+            results.append(run_training(config, dataset, progress, log=log, log_every=log_every))
     finally:
         progress.close()
     show(results, fmt, chart, svg)
@@ -129,6 +141,18 @@ def train(
             assert r.divergence is not None
             render.error_line(f"{r.config.activation or r.config.model}: {r.divergence.message(r.config.lr)}")
         raise typer.Exit(1)
+
+
+def _check_log(path: str) -> None:
+    """Before training: the run store must be a new file (a run is never written over another)."""
+    import os
+
+    if path == "-":
+        raise InputError("--log needs a file: a run store is an SQLite database, not a stream")
+    if os.path.isdir(path):
+        raise InputError(f"--log {path} is a directory: give the run store a file name")
+    if os.path.lexists(path):
+        raise InputError(f"--log {path} already exists: give each run its own file")
 
 
 class EpochReporter:

@@ -19,7 +19,8 @@ from dlcli.train.verdict import explain, learning_speed_ratio, speed_rows, verdi
 
 
 def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: Callable[..., Network],
-                    progress: EpochProgress | None = None) -> TrainResult:
+                    progress: EpochProgress | None = None, log: str | None = None,
+                    log_every: int | None = None) -> TrainResult:
     """Train the user's model, built by `build` (train.run's build_network), on `arrays` (a --data file's, by
     name): a seeded split, the model called with each batch's inputs, accuracy only where there is one integer
     label per example and (B, C) logits."""
@@ -51,13 +52,13 @@ def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: C
         raise InputError(f"--loss {loss} goes with x and one label per example; here give --loss model or "
                          "cross_entropy")
     config = replace(config, loss=loss)
-    net = replace(net, model=_caller(torch, model), loss_fn=_loss(torch, loss, config.output),
+    net = replace(net, model=_caller(torch, model), own_model=model, loss_fn=_loss(torch, loss, config.output),
                   count_correct=_counter(torch, loss, config.output, classes))
     _check_call(torch, net, test_batch.head(2))
     start = time.perf_counter()
     try:
         out = train_loop(torch, net, train_batch, train_batch.y, test_batch, test_batch.y, classes or 1, config,
-                         progress)
+                         progress, log=log, log_every=log_every)
     except torch.cuda.OutOfMemoryError as exc:
         raise RunError(f"out of GPU memory: {str(exc).splitlines()[0]}") from None
     seconds = time.perf_counter() - start

@@ -37,6 +37,7 @@ class Network:
     loss_fn: Callable[[Any, Any], Any] | None = None        # (output, y) -> loss; None: config.loss on logits
     count_correct: Callable[[Any, Any], Any] | None = None  # (output, y) -> right answers; None: argmax of logits
     tensor_rows: Sequence[int] | None = None  # each weight tensor's row; None: one tensor per row
+    own_model: Any = None          # the user's module where `model` wraps it (train --log watches this one)
 
 
 @dataclass
@@ -63,11 +64,21 @@ def loss_function(torch: Any, config: TrainConfig, classes: int) -> Callable[[An
 
 def train_loop(torch: Any, net: Network, x_train: Any, y_train: Any, x_test: Any, y_test: Any, classes: int,
                config: TrainConfig, progress: EpochProgress | None = None, check_each: bool | None = None,
-               ) -> LoopOutput:
+               log: str | None = None, log_every: int | None = None) -> LoopOutput:
     """Train for config.epochs epochs (x, y: tensors on the device), recording every epoch (`check_each`:
-    check every step for NaN/inf as it goes; by default only an epoch found bad is run again so)."""
+    check every step for NaN/inf as it goes; by default only an epoch found bad is run again so). `log`: also
+    record the run under dlcli.watch into that run store, every `log_every` steps (default: ~100 samples)."""
     loop = _Loop(torch, net, x_train, y_train, x_test, y_test, classes, config)
-    return _train(loop, net, config, progress, bool(check_each))
+    if log is None:
+        return _train(loop, net, config, progress, bool(check_each))
+    from dlcli.runs.watch import Watch
+
+    per_epoch = 1 if config.batch is None else -(-len(y_train) // config.batch)
+    every = log_every or max(1, config.epochs * per_epoch // 100)
+    loop.watch = Watch(net.own_model or net.model, loop.optimizer, every=every, log=log,
+                       config={"command": "dlcli train", "train": config.as_dict()})
+    with loop.watch:  # each step checked as it goes: an epoch is never replayed into the store
+        return _train(loop, net, config, progress, True)
 
 
 def _train(loop: _Loop, net: Network, config: TrainConfig, progress: EpochProgress | None, check_each: bool,
@@ -105,6 +116,7 @@ class _Loop:
         self.count_correct = net.count_correct or (lambda out, y: (out.argmax(dim=1) == y).sum())
         self.optimizer = make_optimizer(torch, net.model.parameters(), config)
         self.step = 0
+        self.watch: Any = None  # dlcli.watch recording the run into a store (train --log)
         self.device, self.dtype = x_train.device, x_train.dtype
         keys = {id(p): k for k, p in net.model.state_dict(keep_vars=True).items()}
         self.weight_keys = [keys.get(id(w)) for w in net.weights]  # None: a weight the state does not hold
@@ -152,6 +164,8 @@ class _Loop:
             out = model(xb)
             loss = self.loss_fn(out, yb)
             loss.backward()
+            if self.watch is not None:
+                self.watch.record(loss=loss)
             # One fused call for every layer (a hook per layer, taking each norm while autograd has that
             # gradient in cache, measured no faster here on a CPU, and puts Python calls into a GPU's backward).
             step_norms = torch._foreach_norm([w.grad if w.grad is not None else torch.zeros_like(w)

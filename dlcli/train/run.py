@@ -17,14 +17,16 @@ from dlcli.train.verdict import explain, learning_speed_ratio, speed_rows, theor
 from dlcli.vanish.memory import MEMORY_SHARE, available_bytes, human_bytes
 
 
-def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | None = None) -> TrainResult:
-    """Train the configured network on `dataset` (x, y, x_test, y_test arrays; None: load config.data)."""
+def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | None = None, log: str | None = None,
+          log_every: int | None = None) -> TrainResult:
+    """Train the configured network on `dataset` (x, y, x_test, y_test arrays; None: load config.data); `log`:
+    record the run into that run store as dlcli.watch does (`dlcli report` reads it)."""
     if dataset is None:
         dataset = load_training_data(config)
     if isinstance(dataset, dict):
         from dlcli.train.inputs import train_on_arrays
 
-        return train_on_arrays(config, dataset, build_network, progress)
+        return train_on_arrays(config, dataset, build_network, progress, log, log_every)
     config = replace(config, loss=config.loss or "cross_entropy")
     if config.input_shape is not None:
         dataset = reshape_examples(dataset, config.input_shape)
@@ -53,7 +55,8 @@ def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | No
             torch.set_num_threads(1)
         start = time.perf_counter()
         try:
-            out = train_loop(torch, net, x_train, y_train, x_test, y_test, data.classes, config, progress)
+            out = train_loop(torch, net, x_train, y_train, x_test, y_test, data.classes, config, progress,
+                             log=log, log_every=log_every)
         finally:
             torch.set_num_threads(threads)
         seconds = time.perf_counter() - start
