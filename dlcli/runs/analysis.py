@@ -15,8 +15,10 @@ STOPPED_BELOW = 1e-5     # update ratio below which a layer does not learn
 GREW_BY = 10.0           # update ratio per unit of learning rate, over its early median: grew
 DEAD_FROM = 0.5          # share of dead units
 SATURATED_FROM = 0.9     # share of unit-samples with a near-zero slope (smooth activations)
-SPIKE_OVER = 1.5         # loss over this many times the median of the recorded values before it
+SPIKE_OVER = 1.5         # a rise: the median of SPIKE_HOLD losses over this many times that of the SPIKE_WINDOW before
 SPIKE_WINDOW = 20
+SPIKE_HOLD = 5           # one hard minibatch is not a rise
+SPIKE_SIZE = 0.05        # and the rise is at least this share of the first recorded loss
 ZERO_ONE = {"relu", "relu6", "hardtanh", "threshold", "step"}  # their zero slope is not saturation
 SEVERITY = {"nonfinite": 0, "alarm": 1, "stopped": 1, "never_learned": 1, "update_grew": 1, "dead": 2,
             "saturated": 2, "loss_spike": 3, "loss_nonfinite": 0, "loss_flat": 3}
@@ -76,20 +78,26 @@ def _loss(run: Run, found: list[Finding]) -> list[int]:
         found.append(Finding("loss_nonfinite", "alarm", (), int(steps[bad[0]]),
                              f"the loss became {loss[bad[0]]} at step {int(steps[bad[0]])}."))
     spikes = []
-    for k in range(SPIKE_WINDOW // 2, len(loss)):
-        before = loss[max(0, k - SPIKE_WINDOW):k]
-        before = before[np.isfinite(before)]
-        if len(before) and np.isfinite(loss[k]) and loss[k] > SPIKE_OVER * np.median(before) and loss[k] > 0 \
-                and np.median(before) > 0:
-            spikes.append(k)
+    scale = abs(float(loss[0])) if np.isfinite(loss[0]) else 0.0
+    for k in range(SPIKE_WINDOW // 2, len(loss) - SPIKE_HOLD + 1):
+        before, after = loss[max(0, k - SPIKE_WINDOW):k], loss[k:k + SPIKE_HOLD]
+        before, after = before[np.isfinite(before)], after[np.isfinite(after)]
+        if not len(before) or len(after) < SPIKE_HOLD or not np.isfinite(loss[k]):
+            continue
+        low, high = float(np.median(before)), float(np.median(after))
+        if high > SPIKE_OVER * low and high - low > SPIKE_SIZE * scale and loss[k] > SPIKE_OVER * low:
+            if not spikes or k > spikes[-1] + SPIKE_WINDOW:  # one spike per rise
+                spikes.append(k)
     if spikes:
         first = spikes[0]
-        peak = max(spikes, key=lambda k: loss[k])
+        peak = int(np.nanargmax(np.where(np.isfinite(loss), loss, -np.inf)))
+        more = f" ({len(spikes)} rises)" if len(spikes) > 1 else ""
         found.append(Finding(
             "loss_spike", "note", (), int(steps[first]),
-            f"the loss spiked at step {int(steps[first])}: {_g(loss[first])}, over {SPIKE_OVER:g}× the median of "
-            f"the {SPIKE_WINDOW} values before it" + (f" ({len(spikes)} spikes; the highest {_g(loss[peak])} at "
-                                                      f"step {int(steps[peak])})" if len(spikes) > 1 else "") + "."))
+            f"the loss rose at step {int(steps[first])}: the median of the {SPIKE_HOLD} values from there, "
+            f"{_g(float(np.median(loss[first:first + SPIKE_HOLD])))}, is over {SPIKE_OVER:g}× that of the "
+            f"{SPIKE_WINDOW} before ({_g(float(np.median(loss[max(0, first - SPIKE_WINDOW):first])))}); the highest "
+            f"loss is {_g(float(loss[peak]))} at step {int(steps[peak])}{more}."))
     return [int(steps[k]) for k in spikes]
 
 

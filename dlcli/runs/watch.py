@@ -324,14 +324,16 @@ class Watch:
             return
         mask = self.first_mask.cpu().tolist()
         bad = [p for (_, p), b in zip(self.params, mask, strict=True) if b]
+        names = [n for (n, _), b in zip(self.params, mask, strict=True) if b]
         owners = {id(w): n for n, m in self.rows for w in m._parameters.values() if w is not None}
         order = self.order or [n for n, _ in self.rows]
         named = [owners[id(p)] for p in bad if id(p) in owners]
         module = max(named, key=lambda n: order.index(n) if n in order else -1) if named else None
         self.nonfinite = {"step": step, "module": module}
         if self.writer is not None:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             self.writer.put("event", (step, "nonfinite_gradient", module,
-                                      f"{sum(mask)} of {len(mask)} parameter tensors"))
+                                      f"{shown}: {len(names)} of {len(mask)} parameter tensors"))
 
     def report(self) -> Any:
         """The run read back from its store (what `dlcli report` shows; in a notebook it draws itself)."""
