@@ -77,7 +77,7 @@ def _loss(run: Run, found: list[Finding]) -> list[int]:
     if len(bad):
         found.append(Finding("loss_nonfinite", "alarm", (), int(steps[bad[0]]),
                              f"the loss became {loss[bad[0]]} at step {int(steps[bad[0]])}."))
-    spikes = []
+    spikes: list[int] = []
     scale = abs(float(loss[0])) if np.isfinite(loss[0]) else 0.0
     for k in range(SPIKE_WINDOW // 2, len(loss) - SPIKE_HOLD + 1):
         before, after = loss[max(0, k - SPIKE_WINDOW):k], loss[k:k + SPIKE_HOLD]
