@@ -33,7 +33,7 @@ optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
 order = torch.Generator().manual_seed(1)
 
 with dlcli.watch(model, optimizer, every=20, log=args.log, overwrite=True) as w:
-    for step in range(args.steps):
+    for _ in range(args.steps):
         idx = torch.randint(0, len(y), (64,), generator=order)
         loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
         optimizer.zero_grad()

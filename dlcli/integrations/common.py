@@ -17,14 +17,10 @@ def check_options(options: dict[str, Any]) -> None:
 
 def make_watch(model: Any, optimizer: Any, every: int, log: str | None, options: dict[str, Any],
                trainer: dict[str, Any]) -> Watch:
-    """The watch on the innermost optimizer, not started yet; the run's config holds the trainer's own settings
+    """The watch (Watch unwraps accelerate's optimizer), not started yet; the run's config holds the trainer's
+    own settings
     under "trainer" (the user's config= keys beside it, a "trainer" key of theirs winning)."""
-    import torch
-
     options = dict(options)
-    while isinstance(getattr(optimizer, "optimizer", None), torch.optim.Optimizer):
-        # accelerate's AcceleratedOptimizer is an Optimizer itself (without step hooks): Watch would keep it
-        optimizer = optimizer.optimizer
     config = {"trainer": trainer, **(options.pop("config", None) or {})}
     return Watch(model, optimizer, every=every, log=log, config=config, **options)
 

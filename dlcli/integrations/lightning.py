@@ -10,10 +10,8 @@ so the callback sums a window's and multiplies by `accumulate_grad_batches / bat
 accumulation the loss tensor is stored as it is). Lightning's own `self.log("train_loss", loss)` (on_step) logs the
 last batch of the window instead: the two agree where nothing is accumulated.
 
-Lightning's automatic optimization runs the forward and backward passes inside `optimizer.step(closure)`, after
-torch's step pre-hooks: a step pre-hook of the callback's, ahead of the watch's, runs the closure first and gives
-`step` one that returns its result, so the watch reads this step's gradients and activations (see
-docs/integrations.md)."""
+Lightning's automatic optimization runs the forward and backward passes inside `optimizer.step(closure)`: the watch
+reads the gradients after the closure's first call (see docs/watch.md)."""
 
 from __future__ import annotations
 
@@ -40,7 +38,6 @@ class WatchCallback(Callback):
         self.options = watch_options
         self.watch: Watch | None = None
         self.losses: LossPerStep | None = None
-        self.hook: Any = None
         self.window: list[Any] = []      # the losses of the batches since the last optimizer step
         self.global_step = 0             # trainer.global_step when the batch started
 
@@ -53,13 +50,8 @@ class WatchCallback(Callback):
             raise InputError("WatchCallback needs an optimizer: configure_optimizers returned none")
         watch = make_watch(pl_module, trainer.optimizers[0], self.every, self.store, self.options,
                            trainer_config(trainer))
-        hook = watch.optimizer.register_step_pre_hook(closure_first)  # ahead of the watch's own
-        try:
-            watch.start()
-        except BaseException:
-            hook.remove()
-            raise
-        self.watch, self.hook, self.losses, self.window = watch, hook, LossPerStep(watch), []
+        watch.start()
+        self.watch, self.losses, self.window = watch, LossPerStep(watch), []
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         self._close("finished")
@@ -72,9 +64,6 @@ class WatchCallback(Callback):
         self._close("finished" if plain(trainer.state.status) == "finished" else "failed")
 
     def _close(self, status: str) -> None:
-        if self.hook is not None:
-            self.hook.remove()
-            self.hook = None
         watch, self.watch, self.losses, self.window = self.watch, None, None, []
         if watch is not None:
             watch.close(status)
@@ -101,32 +90,6 @@ class WatchCallback(Callback):
             self.losses.record(window[0])
         else:
             self.losses.record(torch.stack([w.float().reshape(()) for w in window]).sum() * (scale / len(window)))
-
-
-def closure_first(optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """A step pre-hook registered before the watch's: given a closure (Lightning's forward and backward pass), it
-    runs it now, before the watch's pre-hook reads the gradients, and gives `step` a closure that returns that result
-    on its first call and runs the closure again on any later one (LBFGS re-evaluates)."""
-    if "closure" in kwargs:
-        closure = kwargs["closure"]
-    elif len(args) > 1 and args[0] is optimizer:  # torch passes the optimizer itself as args[0]
-        closure = args[1]
-    else:
-        return None
-    if closure is None:
-        return None
-    with torch.enable_grad():
-        result = closure()
-    calls = 0
-
-    def replay() -> Any:
-        nonlocal calls
-        calls += 1
-        return result if calls == 1 else closure()
-
-    if "closure" in kwargs:
-        return args, {**kwargs, "closure": replay}
-    return (args[0], replay, *args[2:]), kwargs
 
 
 def trainer_config(trainer: Any) -> dict[str, Any]:

@@ -31,12 +31,11 @@ class Watch:
             raise InputError(f"watch needs an nn.Module, got {type(model).__name__}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise InputError(f"every must be a whole number of steps, at least 1 (got {every!r})")
+        while isinstance(getattr(optimizer, "optimizer", None), torch.optim.Optimizer):
+            optimizer = optimizer.optimizer  # accelerate's and Lightning's wrappers (accelerate's is an Optimizer)
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-            inner = getattr(optimizer, "optimizer", None)  # accelerate's and Lightning's wrappers
-            if not isinstance(inner, torch.optim.Optimizer):
-                raise InputError(f"watch needs a torch.optim.Optimizer (or none, marking steps with w.step()), "
-                                 f"got {type(optimizer).__name__}")
-            optimizer = inner
+            raise InputError(f"watch needs a torch.optim.Optimizer (or none, marking steps with w.step()), "
+                             f"got {type(optimizer).__name__}")
         if not owner_modules(model):
             raise InputError("the model has no parameters: nothing to watch")
         self.torch = torch
@@ -115,7 +114,7 @@ class Watch:
         self.writer = RunWriter(self.log, self.config(), modules, self.overwrite)
         self.path = self.log
         if self.optimizer is not None:
-            self.handles.append(self.optimizer.register_step_pre_hook(lambda *_: self._before_step()))
+            self.handles.append(self.optimizer.register_step_pre_hook(self._step_pre_hook))
             self.handles.append(self.optimizer.register_step_post_hook(lambda *_: self._after_step()))
         self.handles.append(self.model.register_forward_pre_hook(self._forward_seen))
         self.open = True
@@ -167,12 +166,34 @@ class Watch:
         if self.torch.is_grad_enabled():
             self.forward_since = True
 
+    def _step_pre_hook(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The gradients are read now, or, where `step` is given a closure that computes them (Lightning, LBFGS),
+        right after the closure's first call."""
+        closure = kwargs.get("closure") if "closure" in kwargs else args[1] if len(args) > 1 else None
+        if closure is None:
+            self._before_step()
+            return None
+        ran = False
+
+        def then_read() -> Any:
+            nonlocal ran
+            result = closure()
+            if not ran:
+                ran = True
+                self._before_step()
+            return result
+
+        if "closure" in kwargs:
+            return args, {**kwargs, "closure": then_read}
+        return (args[0], then_read, *args[2:]), kwargs
+
     def _sampled(self, step: int) -> bool:
         return (step - 1) % self.every == 0
 
     def _arm(self) -> None:
         """Before a sampled step's forward pass: probe's hooks, and a copy of the weights for the update."""
         torch = self.torch
+        self._disarm()  # a sampled step whose gradients were never read (a closure never called)
         state = torch.random.get_rng_state()
         self.run = Pass(torch, self.model, None, grad_only=True, absmax=True)
         self.run.install()

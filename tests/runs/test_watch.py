@@ -386,3 +386,27 @@ def test_config_is_stored(tmp_path):
     assert cfg["param_groups"][0]["lr"] == 3e-4 and cfg["param_groups"][0]["weight_decay"] == 0.1
     assert cfg["dtype"] == "float64" and cfg["device"] == "cpu" and cfg["torch"] == torch.__version__
     assert cfg["dlcli"] == dlcli.__version__ and cfg["note"] == "baseline" and cfg["argv"]
+
+
+def test_a_step_with_a_closure_is_read_after_the_closure(tmp_path, one_thread):
+    """LBFGS (and Lightning) compute the gradients inside step(closure): the watch reads them after its first call."""
+    x, y = data()
+    model = mlp()
+    twin = copy.deepcopy(model)
+    opt = torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=3)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    with dlcli.watch(model, opt, every=1, log=str(tmp_path / "lbfgs.db")):
+        opt.step(closure)
+        opt.step(closure=closure)
+    torch.nn.functional.cross_entropy(twin(x), y).backward()
+    run = load_run(str(tmp_path / "lbfgs.db"))
+    assert run.steps.tolist() == [1, 2]
+    assert run.values["grad_norm"][0, 0] == pytest.approx(twin[0].weight.grad.norm().item(), rel=1e-12)
+    moved = (model[0].weight.detach() - twin[0].weight.detach()).norm().item()
+    assert run.values["update_ratio"][0, 0] > 0 and math.isfinite(moved)
