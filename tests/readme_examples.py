@@ -45,13 +45,18 @@ _BOX_RULE = re.compile(r"([─━═])\1+")  # a table rule's length follows its
 _SPACES = re.compile(r" +")
 
 
+# A progress line (render.Progress, on stderr once a piped run has taken 10 s) depends on the machine's load.
+PROGRESS_LINE = re.compile(r"^dlcli: .* \d+/\d+ \w+(?: \(\d+%\))?\n", re.M)
+
+
 def run(command: str) -> str:
-    """Run one README command line (a shell line whose `dlcli` means this checkout's CLI); stdout+stderr."""
+    """Run one README command line (a shell line whose `dlcli` means this checkout's CLI); stdout+stderr without
+    progress lines."""
     shell_line = re.sub(r"(^|\| *|; *)dlcli\b", lambda m: f"{m.group(1)}{sys.executable} -m dlcli", command)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
     env.pop("NO_COLOR", None)
     out = subprocess.run(["bash", "-c", shell_line], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    return out.stdout + out.stderr
+    return out.stdout + PROGRESS_LINE.sub("", out.stderr)
 
 
 def blocks(text: str) -> list[tuple[str, str]]:
