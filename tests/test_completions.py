@@ -52,6 +52,9 @@ def complete(words: str) -> list[str]:
     ("dlcli vanish --format ", {"table", "plain", "csv", "json"}),
     ("dlcli graph --format j", {"json"}),
     ("dlcli graph --example sig", {"sigmoid-neuron", "sigmoid-gate"}),
+    ("dlcli report run.db --metric grad", {"grad_norm", "grad_rms"}),
+    ("dlcli report run.db --by ", {"auto", "module", "block"}),
+    ("dlcli rep", {"report"}),
 ])
 def test_every_name_valued_option_completes(words, expected):
     offered = set(complete(words))

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "activations": "dlcli.cli.activations",
     "graph": "dlcli.cli.graph",
     "perceptron": "dlcli.cli.perceptron",
+    "report": "dlcli.cli.report",
     "train": "dlcli.cli.train",
     "vanish": "dlcli.cli.vanish",
 }

@@ -6,10 +6,11 @@ import sys
 
 from rich.text import Text
 
-from dlcli.charts import canvas
+from dlcli.charts import canvas, heatmap
 from dlcli.cli.render import colour_allowed, console
 from dlcli.errors import InputError
 
+HEAT_STYLES = ["blue", "blue", "cyan", "cyan", "green", "green", "yellow", "red", "bold red"]  # per level
 PALETTE = ["cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_black"]
 MAX_SERIES = min(len(PALETTE), len(canvas.MARKERS))  # no colour or marker is ever used twice in one plot
 
@@ -69,3 +70,22 @@ def _style(who: int | None) -> str:
     if who in (canvas.AXIS, canvas.LABEL):
         return "dim" if who == canvas.AXIS else ""
     return PALETTE[who % len(PALETTE)]
+
+
+def print_heat(drawing: heatmap.HeatDrawing) -> None:
+    """Draw a heat map on stdout: its levels coloured on a terminal; its characters alone when colour is off."""
+    colour = colour_allowed(sys.stdout)
+    out = console()
+    if not colour:
+        out.file.write(heatmap.to_text(drawing) + "\n")
+        out.file.flush()
+        return
+    text = Text()
+    for row in drawing.rows:
+        for segment, level in row:
+            text.append(segment, style="" if level is None else HEAT_STYLES[level % len(HEAT_STYLES)])
+        text.append("\n")
+    for n, (ch, bound, level) in enumerate(drawing.legend):
+        text.append(("  " if n else "") + ch, style=HEAT_STYLES[level % len(HEAT_STYLES)])
+        text.append(f" ≥{bound}")
+    out.print(text)

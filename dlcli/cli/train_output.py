@@ -14,7 +14,6 @@ from dlcli.train.result import TrainResult
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
 LAYER_COLUMNS = ["layer", "name", "weight_grad_norm", "update_ratio", "update_norm", "dead_frac", "act_std"]
 TABLE_EPOCHS = 12   # longer runs show evenly spaced epochs in the table (all of them in other formats)
-HEAT_STYLES = ["blue", "blue", "cyan", "cyan", "green", "green", "yellow", "red", "bold red"]
 
 
 def label(r: TrainResult) -> str:
@@ -150,32 +149,14 @@ def heatmap(r: TrainResult) -> Any:
 
 
 def _print_heatmaps(results: list[TrainResult]) -> None:
-    import sys
-
-    from rich.text import Text
-
     from dlcli.charts import heatmap as hm
+    from dlcli.cli.plot import print_heat
 
-    colour = render.colour_allowed(sys.stdout)
-    out = render.console()
     runs = [r for r in results if r.epochs]
     span = hm.positive_span([heatmap(r) for r in runs])  # one scale for every run: characters compare across
     for r in runs:
         cell = max(1, min(4, 60 // len(r.epochs)))
-        drawing = hm.draw(heatmap(r), cell=cell, span=span)
-        if not colour:
-            out.file.write(hm.to_text(drawing) + "\n")
-            out.file.flush()
-            continue
-        text = Text()
-        for row in drawing.rows:
-            for segment, level in row:
-                text.append(segment, style="" if level is None else HEAT_STYLES[level % len(HEAT_STYLES)])
-            text.append("\n")
-        for n, (ch, bound, level) in enumerate(drawing.legend):
-            text.append(("  " if n else "") + ch, style=HEAT_STYLES[level % len(HEAT_STYLES)])
-            text.append(f" ≥{bound}")
-        out.print(text)
+        print_heat(hm.draw(heatmap(r), cell=cell, span=span))
 
 
 def _print_summary(out: Any, r: TrainResult) -> None:
