@@ -430,14 +430,19 @@ def _drops(rows: list[ModuleStats], structure: Structure) -> list[str]:
     return out
 
 
+def _theory_gap(r: ModuleStats) -> float:
+    """|log(measured / predicted)|; infinite where either is zero, missing or not finite."""
+    m, p = r.theory.measured_factor, r.theory.predicted_factor
+    if not m or not p or not (math.isfinite(m) and math.isfinite(p)) or m <= 0 or p <= 0:
+        return math.inf
+    return abs(math.log(m) - math.log(p))
+
+
 def _theory_lines(rows: list[ModuleStats]) -> list[str]:
     applied = [r for r in rows if r.theory.applies]
     if not applied:
         return []
-    worst = max(
-        applied,
-        key=lambda r: abs(math.log((r.theory.measured_factor or 1e-300) / (r.theory.predicted_factor or 1e-300))),
-    )
+    worst = max(applied, key=_theory_gap)
     t = worst.theory
     parts = ", ".join(
         f"{r.name} {_short(r.theory.predicted_factor)} vs {_short(r.theory.measured_factor)}" for r in applied[:4]

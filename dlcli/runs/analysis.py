@@ -12,6 +12,7 @@ import numpy as np
 from dlcli.runs.run import Run
 
 STOPPED_BELOW = 1e-5     # update ratio below which a layer does not learn
+FITTED_BELOW = 1e-3      # a final loss below this share of the first: layers that stop have fitted the data
 GREW_BY = 10.0           # update ratio per unit of learning rate, over its early median: grew
 DEAD_FROM = 0.5          # share of dead units
 SATURATED_FROM = 0.9     # share of unit-samples with a near-zero slope (smooth activations)
@@ -21,7 +22,7 @@ SPIKE_HOLD = 5           # one hard minibatch is not a rise
 SPIKE_SIZE = 0.05        # and the rise is at least this share of the first recorded loss
 ZERO_ONE = {"relu", "relu6", "hardtanh", "threshold", "step"}  # their zero slope is not saturation
 SEVERITY = {"nonfinite": 0, "alarm": 1, "stopped": 1, "never_learned": 1, "update_grew": 1, "dead": 2,
-            "saturated": 2, "loss_spike": 3, "loss_nonfinite": 0, "loss_flat": 3}
+            "saturated": 2, "loss_spike": 3, "loss_nonfinite": 0, "converged": 3}
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def _learning(run: Run, found: list[Finding], spikes: list[int]) -> None:
         base = float(np.nanmedian(early)) if np.isfinite(early).any() else math.nan
         if base > 0:
             grew = per_lr / base
-            over = np.flatnonzero(grew > GREW_BY)
+            over = np.flatnonzero(grew[len(early):] > GREW_BY) + len(early)  # growth after the early samples
             if len(over):
                 start, peak = int(steps[over[0]]), float(np.nanmax(grew))
                 after = [s for s in spikes if s >= start]
@@ -152,16 +153,40 @@ def _learning(run: Run, found: list[Finding], spikes: list[int]) -> None:
                 found.append(Finding("update_grew", "alarm", (m.name,), start,
                                      f"from step {start} `{m.name}`'s update ratio{per} grew ×{_g(peak)} over its "
                                      f"early median{tail}."))
-    schedule = lr is not None and np.nanmax(lr) > 0 and lr[-1] < 1e-3 * np.nanmax(lr)
+    schedule = lr is not None and bool(np.any(lr > 0)) and lr[-1] < 1e-3 * np.nanmax(lr)
     if never and not schedule:
         found.append(Finding("never_learned", "alarm", tuple(never), int(run.steps[0]),
                              f"{_names(never)} never learned: update ratio below {STOPPED_BELOW:g} at every sampled "
                              "step."))
-    if stopped and not (schedule and len(stopped) + len(never) == len(run.modules)):
+    if not stopped or (schedule and len(stopped) + len(never) == len(run.modules)):
+        return
+    fitted = _fitted(run)
+    if fitted is not None and 2 * len(stopped) >= len(run.modules):
+        names = [n for n, _ in stopped]
+        found.append(Finding("converged", "note", tuple(names), min(s for _, s in stopped),
+                             f"the loss fell to {_g(fitted[1])} of {_g(fitted[0])} at the start: {_names(names)} "
+                             f"then stopped moving (update ratio below {STOPPED_BELOW:g}), as a fitted model does."))
+    elif len(stopped) > 3:
+        names = [n for n, _ in stopped]
+        first = min(s for _, s in stopped)
+        found.append(Finding("stopped", "alarm", tuple(names), first,
+                             f"{_names(names)} stopped learning after steps {first} to {max(s for _, s in stopped)}: "
+                             f"update ratio below {STOPPED_BELOW:g} at every sample since."))
+    else:
         for name, step in stopped:
             found.append(Finding("stopped", "alarm", (name,), step,
                                  f"`{name}` stopped learning after step {step}: update ratio below {STOPPED_BELOW:g} "
                                  "at every sample since."))
+
+
+def _fitted(run: Run) -> tuple[float, float] | None:
+    """(first, last) recorded loss where the last is below FITTED_BELOW of the first (a fitted model), else None."""
+    curve = run.scalars.get("loss")
+    if curve is None or len(curve[1]) < 2:
+        return None
+    first, last = float(curve[1][0]), float(curve[1][-1])
+    ok = math.isfinite(first) and math.isfinite(last) and first > 0 and 0 <= last < FITTED_BELOW * first
+    return (first, last) if ok else None
 
 
 def _units(run: Run, found: list[Finding]) -> None:

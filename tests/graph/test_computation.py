@@ -12,7 +12,15 @@ from dlcli.errors import InputError
 from dlcli.graph.computation import backprop, build, finite_difference_check
 from dlcli.graph.parser import ExprError
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    """torch's default dtype float64 for this module's tests only (set at import, it leaked into every test)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
 
 
 def torch_gradients(function, values: dict[str, float]) -> tuple[float, dict[str, float]]:

@@ -138,3 +138,21 @@ def test_a_loss_spike_is_tied_to_the_update_that_grew(tmp_path, one_thread):
     assert spikes and spikes[0].step == 82
     assert not any(f.kind == "update_grew" for f in report.findings)  # the lr grew, not one layer's update
     assert math.isfinite(report.headline()["final_loss"]) or report.verdict == "non-finite"
+
+
+def test_layers_that_stop_once_the_data_is_fitted_are_one_note(tmp_path, one_thread):
+    """8 points fitted until the loss is under 1e-3 of its start: the layers stop moving, as they should."""
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 4, dtype=torch.float64), torch.arange(8) % 2
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16), torch.nn.Tanh(),
+                                torch.nn.Linear(16, 2)).double()
+    opt = torch.optim.SGD(model.parameters(), lr=3.0)
+    with dlcli.watch(model, opt, every=20, log=str(tmp_path / "fit.db")) as w:
+        for _ in range(1000):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            w.record(loss=loss)
+    report = load_report(str(tmp_path / "fit.db"))
+    assert [f.kind for f in report.findings if f.kind in ("stopped", "converged")] == ["converged"]
