@@ -98,6 +98,8 @@ class RunWriter:
                             done = True
                         else:
                             self._write(db, *item)
+            with contextlib.suppress(sqlite3.Error):  # a finished run is one file (not while a reader holds it)
+                db.execute("PRAGMA journal_mode=DELETE")
         except BaseException as exc:  # a full disk: the training goes on; close() warns
             self.error = exc
         finally:
