@@ -44,18 +44,37 @@ def dead_units(torch: Any, a: Any, axis: int) -> Any:
     return torch.count_nonzero(unit_max(a[head:].index_select(axis, candidates), axis) == 0)
 
 
+@dataclass(frozen=True)
+class HookPlan:
+    """What Pass.install reads from a model, read once for many passes: the rows (owner_modules) and the modules
+    to hook with their activation (name, module, activation_of or None). `hook_plan(..., every_module=False)`
+    leaves out modules that are neither a row nor an activation: their hooks only keep the stack of running
+    modules that `failed_module` names."""
+
+    rows: list[tuple[str, Any]]
+    modules: list[tuple[str, Any, tuple[str, dict[str, float]] | None]]
+
+
+def hook_plan(torch: Any, model: Any, every_module: bool = True) -> HookPlan:
+    rows = owner_modules(model)
+    owners = {id(m) for _, m in rows}
+    modules = [(name or type(m).__name__, m, activation_of(torch, m)) for name, m in model.named_modules()]
+    return HookPlan(rows, [(n, m, a) for n, m, a in modules if every_module or a is not None or id(m) in owners])
+
+
 class Pass:
     """Hooks for one forward and backward pass; each statistic a 0-d tensor on the model's device (or a float
     reduced on a CPU) until host()."""
 
     def __init__(self, torch: Any, model: Any, progress: Progress | None, *, grad_only: bool = False,
-                 absmax: bool = False) -> None:
+                 absmax: bool = False, plan: HookPlan | None = None) -> None:
         self.torch = torch
         self.model = model
         self.progress = progress
         self.grad_only = grad_only  # skip forward passes run without gradients (a user's evaluation)
         self.absmax = absmax        # also max |a| of each activation and output
-        self.rows = owner_modules(model)
+        self.plan = plan            # the rows and hooked modules read once (a watch's every sample), else now
+        self.rows = owner_modules(model) if plan is None else plan.rows
         self.node_rows: dict[int, int] = {}          # id(a row output's grad_fn) -> row
         self.first_nodes: list[Any] = [None] * len(self.rows)  # each row's first output node
         self.versions: dict[int, int] = {}          # id(z) -> z._version when the row returned it
@@ -134,9 +153,10 @@ class Pass:
         self.put(row, f"{key}_norm", norm)
 
     def install(self) -> None:
-        for name, m in self.model.named_modules():
-            act = activation_of(self.torch, m)
-            self.handles.append(m.register_forward_pre_hook(self._pre(name or type(m).__name__, m, act)))
+        modules = self.plan.modules if self.plan is not None else [
+            (name or type(m).__name__, m, activation_of(self.torch, m)) for name, m in self.model.named_modules()]
+        for name, m, act in modules:
+            self.handles.append(m.register_forward_pre_hook(self._pre(name, m, act)))
             self.handles.append(m.register_forward_hook(self._post(m, act)))
 
     def failed_module(self) -> tuple[str, str, str] | None:
@@ -151,6 +171,15 @@ class Pass:
         for h in self.handles:
             h.remove()
         self.handles.clear()
+
+    def release(self) -> None:
+        """Drops the autograd nodes and tensors this pass still holds, once read: each output's node holds this
+        pass through the gradient hook on it, a cycle through torch's C++ that Python's collector never frees
+        (with every tensor the graph saved). A watch, which makes a pass per sample, calls it."""
+        self.first_nodes = [None] * len(self.rows)
+        for held in (self.pending, self.outputs, self.after, self.act_inputs, self.versions):
+            held.clear()
+        self.stack.clear()
 
     def _pre(self, name: str, m: Any, act: tuple[str, dict[str, float]] | None) -> Callable[..., None]:
         row = self.index.get(id(m))

@@ -11,10 +11,11 @@ import warnings
 from typing import Any
 
 from dlcli.errors import InputError
+from dlcli.probe.findings import conclude
 from dlcli.probe.graph import Graph, read_graph
-from dlcli.probe.hooks import Pass, collect, value
+from dlcli.probe.hooks import Pass, collect, hook_plan, value
 from dlcli.probe.kinds import first_tensor, owner_modules, row_weights
-from dlcli.probe.report import block_of, judge
+from dlcli.probe.report import _rows, _structure, block_of
 from dlcli.runs.store import RunWriter
 
 RING_ENTRIES = 2**20  # per-step gradient norms kept on the device between samples (4 MiB of float32), at most
@@ -78,7 +79,7 @@ class Watch:
                 if v.numel() != 1:
                     raise InputError(f"record({name}=...) takes a number or a one-element tensor, "
                                      f"got shape {tuple(v.shape)}")
-                v = v.detach().reshape(())
+                v = v.detach() if v.dim() == 0 else v.detach().reshape(())
             elif not isinstance(v, (int, float)) or isinstance(v, bool):
                 raise InputError(f"record({name}=...) takes a number or a one-element tensor, got {type(v).__name__}")
             self.pending.append((step, name, v))
@@ -97,12 +98,25 @@ class Watch:
             raise InputError("this watch is already running")
         torch = self.torch
         self.params = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
-        self.rows = owner_modules(self.model)
+        self.tensors = [p for _, p in self.params]
+        # Read once for every sample (as self.params is): the rows, the modules hooked on a sampled step (rows and
+        # activations only: the others' hooks would only track the modules running, for probe's error message),
+        # each row's weights, every parameter. behaves_like probes a module class by calling it: the random
+        # state is kept.
+        state = torch.random.get_rng_state()
+        self.plan = hook_plan(torch, self.model, every_module=False)
+        torch.random.set_rng_state(state)
+        self.rows = self.plan.rows
+        self.row_weights = [row_weights(m) for _, m in self.rows]
+        self.all_params = list(self.model.named_parameters())
+        self.weights = self._row_tensors()
+        self.row_index = {n: i for i, (n, _) in enumerate(self.rows)}
         first = self.params[0][1] if self.params else next(self.model.parameters())
         self.device = first.device
         count = max(len(self.params), 1)
         self.ring = torch.zeros(max(1, min(self.every, RING_ENTRIES // count)), count, dtype=torch.float32,
                                 device=self.device)
+        self.ring_rows = list(self.ring.unbind(0))  # one view per step's row, made once
         self.ring_base, self.ring_used = 1, 0
         self.first_step = torch.full((), -1, dtype=torch.int64, device=self.device)
         self.first_mask = torch.zeros(count, dtype=torch.bool, device=self.device)
@@ -192,20 +206,17 @@ class Watch:
 
     def _arm(self) -> None:
         """Before a sampled step's forward pass: probe's hooks, and a copy of the weights for the update."""
-        torch = self.torch
         self._disarm()  # a sampled step whose gradients were never read (a closure never called)
-        state = torch.random.get_rng_state()
-        self.run = Pass(torch, self.model, None, grad_only=True, absmax=True)
+        self.run = Pass(self.torch, self.model, None, grad_only=True, absmax=True, plan=self.plan)
         self.run.install()
-        torch.random.set_rng_state(state)
         self.graph = None
         self.handles_root = self.model.register_forward_hook(self._read_graph)
-        weights = self._row_tensors()
-        self.snapshot = [w.detach().clone() for w in weights]
+        self.snapshot = [w.detach().clone() for w in self.weights]
 
     def _disarm(self) -> None:
         if self.run is not None:
             self.run.remove()
+            self.run.release()
             self.handles_root.remove()
             self.run = None
         self.snapshot = None
@@ -226,24 +237,23 @@ class Watch:
     def _row_tensors(self) -> list[Any]:
         seen: set[int] = set()
         out = []
-        for _, m in self.rows:
-            for w in row_weights(m):
+        for ws in self.row_weights:
+            for w in ws:
                 if id(w) not in seen:
                     seen.add(id(w))
                     out.append(w)
         return out
 
     def _before_step(self) -> None:
-        torch = self.torch
         step = self.steps + 1
-        grads = [self.zero if p.grad is None else p.grad.detach() for _, p in self.params]
-        if grads:
-            norms = torch._foreach_norm(grads)
-            if self.ring.dtype == norms[0].dtype and all(n.dtype == self.ring.dtype for n in norms) \
-                    and all(n.device == self.device for n in norms):
-                torch.stack(norms, out=self.ring[self.ring_used])
-            else:
-                self.ring[self.ring_used].copy_(torch.stack([n.float().to(self.device) for n in norms]))
+        if self.tensors:
+            torch = self.torch
+            try:  # every gradient there, none needing autograd, on the ring's device: no Python list of them built
+                torch.stack(torch._foreach_norm([p.grad for p in self.tensors]), out=self.ring_rows[self.ring_used])
+            except (TypeError, RuntimeError):  # a gradient None, one that requires grad, or on another device
+                grads = [self.zero if p.grad is None else p.grad.detach() for p in self.tensors]
+                self.ring_rows[self.ring_used].copy_(
+                    torch.stack([n.float().to(self.device) for n in torch._foreach_norm(grads)]))
             self.ring_used += 1
             if self.ring_used == self.ring.shape[0]:
                 self._fold()
@@ -274,40 +284,44 @@ class Watch:
         self.handles_root.remove()
         self.run = None
         graph = self.graph if self.graph is not None else Graph(root=None)
-        params = list(self.model.named_parameters())
+        params = self.all_params
         grads = {id(p): p.grad for _, p in params}
         measured = collect(run, params, grads, graph, "the user's loss")
-        self.measured = (measured, judge(measured))
+        # judge() less what a sample does not store: mean-field's per-layer theory (it only adds a line to the
+        # findings' text) and the per-parameter entries; the rows, verdict and alarms are judge()'s own.
+        rows = _rows(measured)
+        self.measured = (measured, rows, conclude(rows, _structure(measured, rows)))
+        run.release()  # else every sample's pass, and the tensors its graph saved, would stay in memory
+        self.graph = None
 
     def _finish(self, step: int) -> None:
         torch = self.torch
-        measured, judged = self.measured
+        measured, judged_rows, concluded = self.measured
         self.measured = None
         run, host = measured.run, measured.host
-        weights = self._row_tensors()
+        weights = self.weights
         before = self.snapshot or []
         self.snapshot = None
         diffs = torch._foreach_norm(torch._foreach_sub([w.detach() for w in weights], before)) if weights else []
         moved = torch.stack([d.double() for d in diffs]).cpu().tolist() if diffs else []
         change = {id(w): d for w, d in zip(weights, moved, strict=True)}
-        index = {n: i for i, (n, _) in enumerate(run.rows)}
         rows = []
-        for r in judged.rows:
-            i = index[r.name]
-            ws = row_weights(run.rows[i][1])
+        for r in judged_rows:
+            i = self.row_index[r.name]
+            ws = self.row_weights[i]
             moved_by = math.sqrt(sum(change.get(id(w), 0.0) ** 2 for w in ws))
             absmax = value(run, host, i, "act_absmax" if run.act[i] else "out_absmax")
             ratio = moved_by / r.weight_norm if r.weight_norm > 0 else None
             rows.append((r.name, (r.weight_grad_norm, r.weight_norm, ratio, r.grad_rms, r.act_mean, r.act_std,
                                   absmax, r.dead_frac, r.saturated_frac)))
-        alarms = [(a.kind, a.modules, a.text) for a in judged.concluded.alarms]
+        alarms = [(a.kind, a.modules, a.text) for a in concluded.alarms]
         self.order = [run.rows[i][0] for i in run.order]
         self._flush_scalars()
         self._read_nonfinite()
         if self.writer is not None:
             if step == 1:
-                self.writer.put("activations", {r.name: r.activation for r in judged.rows if r.activation})
-            self.writer.put("sample", (step, rows, judged.concluded.verdict, alarms))
+                self.writer.put("activations", {r.name: r.activation for r in judged_rows if r.activation})
+            self.writer.put("sample", (step, rows, concluded.verdict, alarms))
 
     def _flush_scalars(self) -> None:
         """Recorded values and learning rates to the host at once (tensors in one transfer) and to the store."""
@@ -315,7 +329,10 @@ class Watch:
             return
         torch = self.torch
         tensors = [v for _, _, v in self.pending if isinstance(v, torch.Tensor)]
-        moved = iter(torch.stack([t.to(torch.float64).cpu() for t in tensors]).tolist() if tensors else [])
+        if tensors and all(t.dtype == tensors[0].dtype and t.device == tensors[0].device for t in tensors):
+            moved = iter(torch.stack(tensors).to(torch.float64).cpu().tolist())  # one copy, one transfer
+        else:
+            moved = iter(torch.stack([t.to(torch.float64).cpu() for t in tensors]).tolist() if tensors else [])
         rows = [(s, n, next(moved) if isinstance(v, torch.Tensor) else float(v)) for s, n, v in self.pending]
         self.pending = []
         if self.writer is not None:
