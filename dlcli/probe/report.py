@@ -226,12 +226,13 @@ class Judged:
     concluded: Concluded
 
 
-def judge(measured: Measured) -> Judged:
+def judge(measured: Measured, full: bool = True) -> Judged:
     """The rows, structure and findings of one measured pass: the same reading for `vanish --model`, `train
-    --model` and `dlcli.watch`'s sampled steps."""
-    rows = _theory(measured, _rows(measured))
+    --model` and `dlcli.watch`'s sampled steps (`full=False`: without each row's mean-field theory and the
+    per-parameter list, which watch does not store)."""
+    rows = _theory(measured, _rows(measured)) if full else _rows(measured)
     structure = _structure(measured, rows)
-    return Judged(rows, _parameters(measured), structure, conclude(rows, structure))
+    return Judged(rows, _parameters(measured) if full else [], structure, conclude(rows, structure))
 
 
 

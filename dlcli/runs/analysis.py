@@ -21,7 +21,7 @@ SPIKE_WINDOW = 20
 SPIKE_HOLD = 5           # one hard minibatch is not a rise
 SPIKE_SIZE = 0.05        # and the rise is at least this share of the first recorded loss
 ZERO_ONE = {"relu", "relu6", "hardtanh", "threshold", "step"}  # their zero slope is not saturation
-SEVERITY = {"nonfinite": 0, "alarm": 1, "stopped": 1, "never_learned": 1, "update_grew": 1, "dead": 2,
+SEVERITY = {"watch_error": 0, "nonfinite": 0, "alarm": 1, "stopped": 1, "never_learned": 1, "update_grew": 1, "dead": 2,
             "saturated": 2, "loss_spike": 3, "loss_nonfinite": 0, "converged": 3}
 
 
@@ -47,6 +47,10 @@ def find(run: Run) -> tuple[str, list[Finding], dict[str, object] | None]:
     found: list[Finding] = []
     nonfinite: dict[str, object] | None = None
     for step, kind, module, detail in run.events:
+        if kind == "watch_error":
+            found.append(Finding("watch_error", "note", (), step,
+                                 f"dlcli stopped sampling at step {step} ({detail}): a dlcli bug, please report it; "
+                                 "the samples after it are missing."))
         if kind == "nonfinite_gradient" and nonfinite is None:
             nonfinite = {"step": step, "module": module}
             where = f" in `{module}`" if module else ""

@@ -10,14 +10,14 @@ import time
 import warnings
 from typing import Any
 
-from dlcli.errors import InputError
-from dlcli.probe.findings import conclude
+from dlcli.errors import InputError, RunError
 from dlcli.probe.graph import Graph, read_graph
 from dlcli.probe.hooks import Pass, collect, hook_plan, value
 from dlcli.probe.kinds import first_tensor, owner_modules, row_weights
-from dlcli.probe.report import _rows, _structure, block_of
+from dlcli.probe.report import block_of, judge
 from dlcli.runs.store import RunWriter
 
+FLUSH_SECONDS = 1.0   # on a CPU, recorded values reach the store at least this often (no device to wait for)
 RING_ENTRIES = 2**20  # per-step gradient norms kept on the device between samples (4 MiB of float32), at most
 
 
@@ -59,6 +59,8 @@ class Watch:
         self.graph: Graph | None = None
         self.measured: Any = None
         self.snapshot: list[Any] | None = None
+        self.failure: str | None = None   # dlcli's own error on a sample: sampling stopped
+        self.flushed = time.monotonic()
         self.open = False
 
     # --- the user's side ---------------------------------------------------------------------------
@@ -113,6 +115,8 @@ class Watch:
         self.row_index = {n: i for i, (n, _) in enumerate(self.rows)}
         first = self.params[0][1] if self.params else next(self.model.parameters())
         self.device = first.device
+        self.on_cpu = self.device.type == "cpu"
+        self._check_memory()
         count = max(len(self.params), 1)
         self.ring = torch.zeros(max(1, min(self.every, RING_ENTRIES // count)), count, dtype=torch.float32,
                                 device=self.device)
@@ -134,6 +138,23 @@ class Watch:
         self.open = True
         self.started = time.time()
         self._arm()
+
+    def _check_memory(self) -> None:
+        """A sampled step copies the weights (the update ratio's reference): refused up front if that copy would
+        not fit beside the model."""
+        need = sum(w.numel() * w.element_size() for w in self.weights)
+        if self.device.type == "cuda":
+            have: int | None = int(self.torch.cuda.mem_get_info(self.device)[0])
+        elif self.on_cpu:
+            from dlcli.vanish.memory import available_bytes
+
+            have = available_bytes()
+        else:
+            have = None
+        if have is not None and need > have // 2:
+            raise RunError(f"dlcli.watch copies the weights on a sampled step ({need / 2**30:.2f} GiB) for the "
+                           f"update ratio; {have / 2**30:.2f} GiB is free on {self.device}, and it keeps half of "
+                           "that for your training")
 
     def close(self, status: str = "finished") -> None:
         """Hooks removed, what was recorded flushed and the store closed with the run's status."""
@@ -202,7 +223,21 @@ class Watch:
         return (args[0], then_read, *args[2:]), kwargs
 
     def _sampled(self, step: int) -> bool:
-        return (step - 1) % self.every == 0
+        return self.failure is None and (step - 1) % self.every == 0
+
+    def _safely(self, work: Any, *args: Any) -> None:
+        """A sample's work; should dlcli itself fail there, sampling stops (said in the store and as a warning)
+        and the user's training goes on untouched."""
+        try:
+            work(*args)
+        except Exception as exc:
+            self._disarm()
+            self.measured = None
+            self.failure = f"{type(exc).__name__}: {exc}"
+            if self.writer is not None:
+                self.writer.put("event", (self.steps + 1, "watch_error", None, self.failure))
+            warnings.warn(f"dlcli.watch stopped sampling at step {self.steps + 1} ({self.failure}); please report "
+                          "it. Your training goes on.", RuntimeWarning, stacklevel=2)
 
     def _arm(self) -> None:
         """Before a sampled step's forward pass: probe's hooks, and a copy of the weights for the update."""
@@ -258,7 +293,7 @@ class Watch:
             if self.ring_used == self.ring.shape[0]:
                 self._fold()
         if self.run is not None and self._sampled(step):
-            self._measure(step)
+            self._safely(self._measure, step)
 
     def _after_step(self) -> None:
         self.steps += 1
@@ -267,12 +302,16 @@ class Watch:
         if self.optimizer is not None:
             for i, g in enumerate(self.optimizer.param_groups):
                 lr = g.get("lr")
+                if isinstance(lr, self.torch.Tensor):
+                    lr = lr.detach().clone()  # a scheduler changes a tensor lr in place
                 if lr is not None:
                     self.pending.append((step, "lr" if i == 0 else f"lr/{i}", lr))
         if self.measured is not None:
-            self._finish(step)
+            self._safely(self._finish, step)
         if self._sampled(step + 1):
-            self._arm()
+            self._safely(self._arm)
+        elif self.on_cpu and time.monotonic() - self.flushed > FLUSH_SECONDS:
+            self._flush_scalars()  # no device to wait for: the loss curve reaches the store as it goes
 
     # --- a sampled step ------------------------------------------------------------------------------
 
@@ -289,8 +328,8 @@ class Watch:
         measured = collect(run, params, grads, graph, "the user's loss")
         # judge() less what a sample does not store: mean-field's per-layer theory (it only adds a line to the
         # findings' text) and the per-parameter entries; the rows, verdict and alarms are judge()'s own.
-        rows = _rows(measured)
-        self.measured = (measured, rows, conclude(rows, _structure(measured, rows)))
+        judged = judge(measured, full=False)
+        self.measured = (measured, judged.rows, judged.concluded)
         run.release()  # else every sample's pass, and the tensors its graph saved, would stay in memory
         self.graph = None
 
@@ -335,6 +374,7 @@ class Watch:
             moved = iter(torch.stack([t.to(torch.float64).cpu() for t in tensors]).tolist() if tensors else [])
         rows = [(s, n, next(moved) if isinstance(v, torch.Tensor) else float(v)) for s, n, v in self.pending]
         self.pending = []
+        self.flushed = time.monotonic()
         if self.writer is not None:
             self.writer.put("scalars", rows)
 

@@ -13,7 +13,6 @@ from dlcli.graph.computation import backprop, build, finite_difference_check
 from dlcli.graph.parser import ExprError
 
 
-
 @pytest.fixture(autouse=True)
 def float64_default():
     """torch's default dtype float64 for this module's tests only (set at import, it leaked into every test)."""

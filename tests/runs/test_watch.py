@@ -410,3 +410,41 @@ def test_a_step_with_a_closure_is_read_after_the_closure(tmp_path, one_thread):
     assert run.values["grad_norm"][0, 0] == pytest.approx(twin[0].weight.grad.norm().item(), rel=1e-12)
     moved = (model[0].weight.detach() - twin[0].weight.detach()).norm().item()
     assert run.values["update_ratio"][0, 0] > 0 and math.isfinite(moved)
+
+
+def test_dlclis_own_failure_never_stops_the_training(tmp_path, monkeypatch, one_thread):
+    from dlcli.runs import watch as watch_module
+
+    real = watch_module.judge
+    calls = {"n": 0}
+
+    def failing(measured, full=True):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ValueError("math domain error")
+        return real(measured, full)
+
+    monkeypatch.setattr(watch_module, "judge", failing)
+    x, y = data()
+    model, twin = mlp(), mlp()
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (model, twin)]
+    with pytest.warns(RuntimeWarning, match="stopped sampling at step 3"):
+        with dlcli.watch(model, opts[0], every=2, log=str(tmp_path / "bug.db")) as w:
+            for m, opt in ((model, opts[0]),) * 6:
+                loss = torch.nn.functional.cross_entropy(m(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                w.record(loss=loss)
+    for _ in range(6):
+        loss = torch.nn.functional.cross_entropy(twin(x), y)
+        opts[1].zero_grad()
+        loss.backward()
+        opts[1].step()
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), twin.parameters(), strict=True))
+    report = load_report(str(tmp_path / "bug.db"))
+    assert report.run.steps.tolist() == [1]
+    assert report.run.scalars["loss"][0].tolist() == list(range(1, 7))
+    assert report.findings[0].kind == "watch_error" and "math domain error" in report.findings[0].text
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks
