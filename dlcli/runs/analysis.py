@@ -1,5 +1,6 @@
 """Findings over a recorded run, each tied to layers and steps: the first non-finite gradient, probe's alarms on
-the sampled steps, layers that stop learning or whose update grows, dead or saturated units, loss spikes.
+the sampled steps (dead units among them), layers that stop learning or whose update grows, saturated units, loss
+rises.
 The rules and thresholds are in docs/watch.md."""
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from dlcli.runs.run import Run
 STOPPED_BELOW = 1e-5     # update ratio below which a layer does not learn
 FITTED_BELOW = 1e-3      # a final loss below this share of the first: layers that stop have fitted the data
 GREW_BY = 10.0           # update ratio per unit of learning rate, over its early median: grew
-DEAD_FROM = 0.5          # share of dead units
 SATURATED_FROM = 0.9     # share of unit-samples with a near-zero slope (smooth activations)
 SPIKE_OVER = 1.5         # a rise: the median of SPIKE_HOLD losses over this many times that of the SPIKE_WINDOW before
 SPIKE_WINDOW = 20
 SPIKE_HOLD = 5           # one hard minibatch is not a rise
 SPIKE_SIZE = 0.05        # and the rise is at least this share of the first recorded loss
 ZERO_ONE = {"relu", "relu6", "hardtanh", "threshold", "step"}  # their zero slope is not saturation
-SEVERITY = {"watch_error": 0, "nonfinite": 0, "alarm": 1, "stopped": 1, "never_learned": 1, "update_grew": 1, "dead": 2,
-            "saturated": 2, "loss_spike": 3, "loss_nonfinite": 0, "converged": 3}
+SEVERITY = {"watch_error": 0, "nonfinite": 0, "loss_nonfinite": 0, "update_grew": 1, "stopped": 1,
+            "never_learned": 1, "saturated": 2, "loss_spike": 3, "converged": 3}  # probe's alarm kinds: 1
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def find(run: Run) -> tuple[str, list[Finding], dict[str, object] | None]:
     if nonfinite is None:
         _alarms(run, found)
     _learning(run, found, spikes)
-    _units(run, found)
-    found.sort(key=lambda f: (SEVERITY.get(f.kind, 9), f.step if f.step is not None else 0))
+    _saturation(run, found)
+    found.sort(key=lambda f: (SEVERITY.get(f.kind, 1), f.step if f.step is not None else 0))
     last = run.verdicts[max(run.verdicts)] if run.verdicts else "healthy"
     if nonfinite is not None or any(f.kind == "loss_nonfinite" for f in found):
         verdict = "non-finite"
@@ -107,7 +107,8 @@ def _loss(run: Run, found: list[Finding]) -> list[int]:
 
 
 def _alarms(run: Run, found: list[Finding]) -> None:
-    """Probe's alarms on the sampled steps, one finding per kind and modules, from the first step raising it."""
+    """Probe's alarms on the sampled steps (their kind kept: dead, vanishing, exploding, no_gradient, ...), one
+    finding per kind and modules, from the first step raising it."""
     seen: dict[tuple[str, tuple[str, ...]], list[int]] = {}
     text: dict[tuple[str, tuple[str, ...]], str] = {}
     for step, kind, modules, t in run.alarms:
@@ -118,7 +119,7 @@ def _alarms(run: Run, found: list[Finding]) -> None:
     total = len(run.steps)
     for key, steps in seen.items():
         span = f"at step {steps[0]}" if len(steps) == 1 else f"from step {steps[0]} ({len(steps)} of {total} samples)"
-        found.append(Finding("alarm", "alarm", key[1], steps[0], f"{span}: {text[key]}"))
+        found.append(Finding(key[0], "alarm", key[1], steps[0], f"{span}: {text[key]}"))
 
 
 def _learning(run: Run, found: list[Finding], spikes: list[int]) -> None:
@@ -148,11 +149,11 @@ def _learning(run: Run, found: list[Finding], spikes: list[int]) -> None:
         base = float(np.nanmedian(early)) if np.isfinite(early).any() else math.nan
         if base > 0:
             grew = per_lr / base
-            over = np.flatnonzero(grew[len(early):] > GREW_BY) + len(early)  # growth after the early samples
+            over = np.flatnonzero(grew[1:] > GREW_BY) + 1  # the first sample has nothing to grow from
             if len(over):
                 start, peak = int(steps[over[0]]), float(np.nanmax(grew))
                 after = [s for s in spikes if s >= start]
-                tail = f"; the loss spiked at step {after[0]}" if after else ""
+                tail = f"; the loss rose at step {after[0]}" if after else ""
                 per = " per unit of learning rate" if lr is not None else ""
                 found.append(Finding("update_grew", "alarm", (m.name,), start,
                                      f"from step {start} `{m.name}`'s update ratio{per} grew ×{_g(peak)} over its "
@@ -172,10 +173,11 @@ def _learning(run: Run, found: list[Finding], spikes: list[int]) -> None:
                              f"then stopped moving (update ratio below {STOPPED_BELOW:g}), as a fitted model does."))
     elif len(stopped) > 3:
         names = [n for n, _ in stopped]
-        first = min(s for _, s in stopped)
+        first, last = min(s for _, s in stopped), max(s for _, s in stopped)
+        when = f"step {first}" if first == last else f"steps {first} to {last}"
         found.append(Finding("stopped", "alarm", tuple(names), first,
-                             f"{_names(names)} stopped learning after steps {first} to {max(s for _, s in stopped)}: "
-                             f"update ratio below {STOPPED_BELOW:g} at every sample since."))
+                             f"{_names(names)} stopped learning after {when}: update ratio below "
+                             f"{STOPPED_BELOW:g} at every sample since."))
     else:
         for name, step in stopped:
             found.append(Finding("stopped", "alarm", (name,), step,
@@ -193,27 +195,24 @@ def _fitted(run: Run) -> tuple[float, float] | None:
     return (first, last) if ok else None
 
 
-def _units(run: Run, found: list[Finding]) -> None:
-    """Dead units (any activation) and saturated ones (smooth activations), from the step they stay past the line."""
-    for metric, line, kind in (("dead_frac", DEAD_FROM, "dead"), ("saturated_frac", SATURATED_FROM, "saturated")):
-        values, known = run.values[metric], run.known[metric]
-        for j, m in enumerate(run.modules):
-            if kind == "saturated" and (m.activation is None or m.activation in ZERO_ONE):
-                continue
-            k = known[:, j]
-            if not k.any():
-                continue
-            steps, v = run.steps[k], values[k, j]
-            over = v >= line
-            if not over[-1]:
-                continue
-            start = len(v) - 1
-            while start > 0 and over[start - 1]:
-                start -= 1
-            what = "of its units dead (no gradient passes any of them on the batch)" if kind == "dead" else \
-                f"of its {m.activation} outputs saturated (slope under 1% of its largest)"
-            found.append(Finding(kind, "alarm", (m.name,), int(steps[start]),
-                                 f"`{m.name}`: {v[-1]:.0%} {what} from step {int(steps[start])}."))
+def _saturation(run: Run, found: list[Finding]) -> None:
+    """Saturated units of smooth activations, from the step since which they stay past the line (dead units are
+    probe's own alarm on each sample)."""
+    values, known = run.values["saturated_frac"], run.known["saturated_frac"]
+    for j, m in enumerate(run.modules):
+        k = known[:, j]
+        if m.activation is None or m.activation in ZERO_ONE or not k.any():
+            continue
+        steps, v = run.steps[k], values[k, j]
+        over = v >= SATURATED_FROM
+        if not over[-1]:
+            continue
+        start = len(v) - 1
+        while start > 0 and over[start - 1]:
+            start -= 1
+        found.append(Finding("saturated", "alarm", (m.name,), int(steps[start]),
+                             f"`{m.name}`: {v[-1]:.0%} of its {m.activation} outputs saturated (slope under 1% of its "
+                             f"largest) from step {int(steps[start])}."))
 
 
 def _lr_at(run: Run) -> np.ndarray | None:

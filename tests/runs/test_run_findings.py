@@ -104,9 +104,9 @@ def test_dead_units_are_found_with_the_layer(tmp_path, one_thread):
     with torch.no_grad():
         model[2].bias.fill_(-100.0)  # every unit of the second hidden layer is dead from the start
     report = run(tmp_path, model)
-    found = [f for f in report.findings if f.kind == "dead"]
+    found = [f for f in report.findings if f.kind == "dead"]  # probe's alarm, from the step it first holds
     assert [(f.modules, f.step) for f in found] == [(("2",), 1)], [f.text for f in report.findings]
-    assert "100% of its units dead" in found[0].text
+    assert "units are dead at 2" in found[0].text
 
 
 def test_saturated_tanh_units_are_found(tmp_path, one_thread):
@@ -122,7 +122,7 @@ def test_a_vanishing_sigmoid_stack_carries_probes_alarm(tmp_path, one_thread):
     model = layers(torch.nn.Sigmoid, widths=(10, *[32] * 10, 4))
     report = run(tmp_path, model, steps=30)
     assert report.verdict == "vanishing"
-    found = [f for f in report.findings if f.kind == "alarm"]
+    found = [f for f in report.findings if f.kind == "vanishing"]
     assert found and found[0].step == 1 and "0" in found[0].modules
     assert "Vanishing gradients" in found[0].text
 
