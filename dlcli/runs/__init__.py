@@ -1,11 +1,11 @@
-"""Recorded training runs: `watch` (probe inside the user's loop), the run store, and the report read from it."""
+"""Recorded training runs: `Watch` (probe inside the user's loop; `dlcli.watch(...)` makes one), the run store, and
+the report read from it."""
 
 from __future__ import annotations
 
 from dlcli.lazy import facade
 
 _EXPORTS = {
-    "watch": "watch",
     "Watch": "watch",
     "load_run": "run",
     "Run": "run",

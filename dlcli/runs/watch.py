@@ -422,12 +422,6 @@ class Watch:
         return load_report(self.path or "")
 
 
-def watch(model: Any, optimizer: Any = None, *, every: int = 50, log: str | None = None, overwrite: bool = False,
-          config: dict[str, Any] | None = None) -> Watch:
-    """Watch `model` (stepped by `optimizer`) in your own loop: `with dlcli.watch(model, opt, log="run.db") as w:`."""
-    return Watch(model, optimizer, every=every, log=log, overwrite=overwrite, config=config)
-
-
 def temporary_store() -> str:
     """A fresh file for a watch given no `log`: the report still has a store to read."""
     import os
