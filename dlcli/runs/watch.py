@@ -136,7 +136,6 @@ class Watch:
             self.handles.append(self.optimizer.register_step_post_hook(lambda *_: self._after_step()))
         self.handles.append(self.model.register_forward_pre_hook(self._forward_seen))
         self.open = True
-        self.started = time.time()
         self._arm()
 
     def _check_memory(self) -> None:
