@@ -45,6 +45,12 @@ class Run:
         ends += [int(s[-1]) for s, _ in self.scalars.values() if len(s)]
         return max(ends, default=0)
 
+    def metric(self, metric: str, module: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of one module's metric where it was measured."""
+        j = [m.name for m in self.modules].index(module)
+        k = self.known[metric][:, j]
+        return self.steps[k], self.values[metric][:, j][k]
+
 
 def load_run(path: str) -> Run:
     """The run in the store at `path` (one clear line if it is not a dlcli run store this version reads)."""
