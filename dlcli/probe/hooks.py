@@ -18,7 +18,9 @@ from dlcli.probe.inputs import Batch, loss_value
 from dlcli.probe.kinds import (
     FUNCTIONAL_ACTIVATIONS,
     activation_of,
+    class_name,
     first_tensor,
+    local,
     owner_modules,
     row_weights,
     select_output,
@@ -58,7 +60,7 @@ class HookPlan:
 def hook_plan(torch: Any, model: Any, every_module: bool = True) -> HookPlan:
     rows = owner_modules(model)
     owners = {id(m) for _, m in rows}
-    modules = [(name or type(m).__name__, m, activation_of(torch, m)) for name, m in model.named_modules()]
+    modules = [(name or class_name(m), m, activation_of(torch, m)) for name, m in model.named_modules()]
     return HookPlan(rows, [(n, m, a) for n, m, a in modules if every_module or a is not None or id(m) in owners])
 
 
@@ -67,13 +69,15 @@ class Pass:
     reduced on a CPU) until host()."""
 
     def __init__(self, torch: Any, model: Any, progress: Progress | None, *, grad_only: bool = False,
-                 absmax: bool = False, plan: HookPlan | None = None) -> None:
+                 absmax: bool = False, plan: HookPlan | None = None, units: bool = False) -> None:
         self.torch = torch
         self.model = model
         self.progress = progress
         self.grad_only = grad_only  # skip forward passes run without gradients (a user's evaluation)
         self.absmax = absmax        # also max |a| of each activation and output
         self.plan = plan            # the rows and hooked modules read once (a watch's every sample), else now
+        self.units = units          # also keep which units of each activation are alive (reduced across ranks)
+        self.alive: dict[int, Any] = {}  # row -> bool tensor, a unit's φ'(z) (or relu's a) nonzero on some sample
         self.rows = owner_modules(model) if plan is None else plan.rows
         self.node_rows: dict[int, int] = {}          # id(a row output's grad_fn) -> row
         self.first_nodes: list[Any] = [None] * len(self.rows)  # each row's first output node
@@ -154,7 +158,7 @@ class Pass:
 
     def install(self) -> None:
         modules = self.plan.modules if self.plan is not None else [
-            (name or type(m).__name__, m, activation_of(self.torch, m)) for name, m in self.model.named_modules()]
+            (name or class_name(m), m, activation_of(self.torch, m)) for name, m in self.model.named_modules()]
         for name, m, act in modules:
             self.handles.append(m.register_forward_pre_hook(self._pre(name, m, act)))
             self.handles.append(m.register_forward_hook(self._post(m, act)))
@@ -180,10 +184,11 @@ class Pass:
         for held in (self.pending, self.outputs, self.after, self.act_inputs, self.versions):
             held.clear()
         self.stack.clear()
+        self.alive.clear()
 
     def _pre(self, name: str, m: Any, act: tuple[str, dict[str, float]] | None) -> Callable[..., None]:
         row = self.index.get(id(m))
-        kind = type(m).__name__
+        kind = class_name(m)
 
         def hook(module: Any, args: tuple[Any, ...]) -> None:
             if self.grad_only and not self.torch.is_grad_enabled():
@@ -313,6 +318,8 @@ class Pass:
             self.put(row, "saturated", torch.count_nonzero(sq < threshold * threshold))
             self.put(row, "e_dphi2", sq.sum())
         self.put(row, "dead", torch.count_nonzero(unit_max(sq, axis) == 0) if dims else (sq.max() == 0).sum())
+        if self.units:
+            self.alive[row] = unit_max(sq, axis) != 0 if dims else (sq.max() != 0).reshape(1)
         self.act[row] = (name, params)
 
     def functional(self, row: int, kind: str, node: Any) -> None:
@@ -366,11 +373,14 @@ class Pass:
         self.put(row, "e_dphi2", float(flat.size - zeros))
         axis = unit_axis(torch, self.rows[row][1]) % max(a.dim(), 1)
         self.put(row, "dead", dead_units(torch, a, axis) if a.dim() > 1 else (a.max() <= 0).sum())
+        if self.units:
+            self.alive[row] = unit_max(a, axis) != 0 if a.dim() > 1 else (a.max() > 0).reshape(1)
         self.act[row] = ("relu", {})
 
     def wide(self, t: Any) -> Any:
-        """t detached, half precisions as float32 for the reductions (float32 and float64 reduce as they are)."""
-        t = t.detach()
+        """t detached (a DTensor's local shard), half precisions as float32 for the reductions (float32 and float64
+        reduce as they are)."""
+        t = local(t.detach())
         return t.float() if t.dtype in (self.torch.bfloat16, self.torch.float16) else t
 
     def _grad_hook(self, row: int) -> Callable[[Any], None]:

@@ -37,7 +37,7 @@ def activation_of(torch: Any, m: Any) -> tuple[str, dict[str, float]] | None:
     for cls, read in table.items():  # a subclass of one of them; ReLU6 comes before its base class Hardtanh
         if isinstance(m, cls):
             return read(m)
-    named = NAMED_ACTIVATIONS.get(type(m).__name__)
+    named = NAMED_ACTIVATIONS.get(class_name(m))
     if named == "identity":
         return None
     if named is not None:
@@ -135,9 +135,22 @@ def unit_max(t: Any, axis: int) -> Any:
     return t.flatten(0, axis - 1).amax(dim=0) if axis > 0 else t
 
 
+def class_name(m: Any) -> str:
+    """A module's class name; FSDP2's `fully_shard` subclass FSDP<Name> named as the user's <Name>."""
+    name = type(m).__name__
+    if name.startswith("FSDP") and any(c.__name__ == "FSDPModule" for c in type(m).__mro__):
+        return name.removeprefix("FSDP")
+    return name
+
+
+def local(t: Any) -> Any:
+    """A DTensor's local shard (FSDP2, tensor parallel), any other tensor itself: reading it starts no collective."""
+    return t.to_local() if type(t).__name__ == "DTensor" else t
+
+
 def owner_modules(model: Any) -> list[tuple[str, Any]]:
     """(qualified name, module) for every module that owns a parameter itself, in named_modules() order."""
-    return [(n or type(m).__name__, m) for n, m in model.named_modules()
+    return [(n or class_name(m), m) for n, m in model.named_modules()
             if any(p is not None for p in m._parameters.values())]
 
 
@@ -153,7 +166,7 @@ def weighted_modules(model: Any) -> list[tuple[str, Any]]:
     """(qualified name, module) for every module with a tensor `weight`, in named_modules() order."""
     import torch
 
-    return [(n or type(m).__name__, m) for n, m in model.named_modules()
+    return [(n or class_name(m), m) for n, m in model.named_modules()
             if isinstance(getattr(m, "weight", None), torch.Tensor)]
 
 

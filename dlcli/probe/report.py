@@ -13,7 +13,7 @@ from dlcli.errors import InputError
 from dlcli.probe.findings import Concluded, Structure, conclude, small_gradient_rows
 from dlcli.probe.hooks import Measured, measure, moments, value
 from dlcli.probe.inputs import model_batch, reinitialise
-from dlcli.probe.kinds import owner_modules, row_weights
+from dlcli.probe.kinds import class_name, local, owner_modules, row_weights
 from dlcli.probe.result import BlockStats, Check, ModuleConfig, ModuleResult, ModuleStats, ParameterStats
 from dlcli.probe.theory import layer_theory
 from dlcli.vanish.config import DEFAULT_GAIN, Progress
@@ -54,7 +54,7 @@ def _rows(m: Measured) -> list[ModuleStats]:
         finite_out = out_sum is None or (math.isfinite(out_sum) and math.isfinite(out_norm or 0.0))
         weight_norm = v("weight_norm") or 0.0
         out.append(ModuleStats(
-            layer=layer, name=name, type=type(mod).__name__, width=width,
+            layer=layer, name=name, type=class_name(mod), width=width,
             weight_grad_norm=weight_grad, weight_norm=weight_norm,
             grad_rms=grad_norm / math.sqrt(numel) if grad_norm is not None and numel else None,
             act_mean=mean, act_std=std,
@@ -159,7 +159,7 @@ def _structure(m: Measured, rows: list[ModuleStats]) -> Structure:
     def is_scale(p: Any) -> bool:  # multiplies its branch: a norm's weight or a layer scale, never a bias
         name = params.get(id(p), ("",))[0].rpartition(".")[2]
         return p.dim() == 1 and p.numel() > 0 and not any(k in name for k in ("bias", "beta", "shift")) \
-            and bool(p.detach().abs().max() < SCALE_BELOW)
+            and bool(local(p.detach()).abs().max() < SCALE_BELOW)  # a shard's own entries: no collective
 
     by_name = {r.name: r for r in rows}
     module_of_param = _first_owner(m)
@@ -188,7 +188,7 @@ def _structure(m: Measured, rows: list[ModuleStats]) -> Structure:
 
 
 def _is_projection(m: Any) -> bool:
-    return type(m).__name__ in ("Linear", "Conv1D", "NonDynamicallyQuantizableLinear")
+    return class_name(m) in ("Linear", "Conv1D", "NonDynamicallyQuantizableLinear")
 
 
 def _judge(m: Measured, graph: Any, by_name: dict[str, ModuleStats], scale_row: int | None, scale: Any,
@@ -196,7 +196,7 @@ def _judge(m: Measured, graph: Any, by_name: dict[str, ModuleStats], scale_row: 
     """Whether a small scale learns (gets a gradient itself) and whether something feeding its module gets a
     gradient around it (a residual branch: deliberate), rather than through it only (the model is cut)."""
     grad = m.grads.get(id(scale))
-    learns = grad is not None and bool(grad.detach().abs().sum() > 0)
+    learns = grad is not None and bool(local(grad.detach()).abs().sum() > 0)
     if scale_row is None:
         return learns, False
     name_of = [n for n, _ in m.run.rows]

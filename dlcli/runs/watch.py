@@ -1,6 +1,8 @@
 """`dlcli.watch`: probe's hooks inside the user's own training loop. Steps are the optimizer's (its step hooks);
 on a sampled step (1, 1+every, ...) probe's pass records every row and its reading, and the update is measured
-over that step. Every step, a non-finite gradient is looked for on the device with no host synchronisation."""
+over that step. Every step, a non-finite gradient is looked for on the device with no host synchronisation.
+Under torch.distributed every rank watches, a sample is reduced over the ranks (runs/distributed.py) and rank 0
+alone writes the store."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ import time
 import warnings
 from typing import Any
 
+import numpy as np
+
 from dlcli.errors import InputError, RunError
 from dlcli.probe.graph import Graph, read_graph
 from dlcli.probe.hooks import Pass, collect, hook_plan, value
-from dlcli.probe.kinds import first_tensor, owner_modules, row_weights
+from dlcli.probe.kinds import class_name, first_tensor, local, owner_modules, row_weights
 from dlcli.probe.report import block_of, judge
+from dlcli.runs import distributed as ranks
 from dlcli.runs.store import RunWriter
 
 FLUSH_SECONDS = 1.0   # on a CPU, recorded values reach the store at least this often (no device to wait for)
@@ -28,6 +33,7 @@ class Watch:
                  overwrite: bool = False, config: dict[str, Any] | None = None) -> None:
         import torch
 
+        model = ranks.unwrap(model)  # DDP's names are the model's own
         if not isinstance(model, torch.nn.Module):
             raise InputError(f"watch needs an nn.Module, got {type(model).__name__}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -40,6 +46,7 @@ class Watch:
         if not owner_modules(model):
             raise InputError("the model has no parameters: nothing to watch")
         self.torch = torch
+        self.rank, self.world_size = ranks.world(torch)
         self.model = model
         self.optimizer = optimizer
         self.every = every
@@ -113,6 +120,7 @@ class Watch:
         self.all_params = list(self.model.named_parameters())
         self.weights = self._row_tensors()
         self.row_index = {n: i for i, (n, _) in enumerate(self.rows)}
+        self.weight_index = {id(w): k for k, w in enumerate(self.weights)}
         first = self.params[0][1] if self.params else next(self.model.parameters())
         self.device = first.device
         self.on_cpu = self.device.type == "cpu"
@@ -125,11 +133,12 @@ class Watch:
         self.first_step = torch.full((), -1, dtype=torch.int64, device=self.device)
         self.first_mask = torch.zeros(count, dtype=torch.bool, device=self.device)
         self.zero = torch.zeros((), dtype=first.dtype, device=self.device)
-        if self.log is None:
-            self.log = temporary_store()
-        modules = [(n, type(m).__name__, block_of(n), sum(p.numel() for p in m._parameters.values() if p is not None))
-                   for n, m in self.rows]
-        self.writer = RunWriter(self.log, self.config(), modules, self.overwrite)
+        if self.rank == 0:  # the other ranks measure and reduce; one store
+            if self.log is None:
+                self.log = temporary_store()
+            modules = [(n, class_name(m), block_of(n),
+                        sum(p.numel() for p in m._parameters.values() if p is not None)) for n, m in self.rows]
+            self.writer = RunWriter(self.log, self.config(), modules, self.overwrite)
         self.path = self.log
         if self.optimizer is not None:
             self.handles.append(self.optimizer.register_step_pre_hook(self._step_pre_hook))
@@ -141,7 +150,7 @@ class Watch:
     def _check_memory(self) -> None:
         """A sampled step copies the weights (the update ratio's reference): refused up front if that copy would
         not fit beside the model."""
-        need = sum(w.numel() * w.element_size() for w in self.weights)
+        need = sum(local(w).numel() * w.element_size() for w in self.weights)
         if self.device.type == "cuda":
             have: int | None = int(self.torch.cuda.mem_get_info(self.device)[0])
         elif self.on_cpu:
@@ -189,7 +198,9 @@ class Watch:
             "trainable": sum(p.numel() for _, p in self.params),
             "optimizer": None if opt is None else type(opt).__name__, "param_groups": groups,
             "dtype": str(self.params[0][1].dtype if self.params else torch.float32).removeprefix("torch."),
-            "device": str(self.device), "every": self.every, "world_size": 1,
+            "device": str(self.device), "every": self.every, "world_size": self.world_size,
+            **({"parallelism": {n: ranks.module_parallelism(m, self.world_size) for n, m in self.rows},
+                "backend": str(self.torch.distributed.get_backend())} if self.world_size > 1 else {}),
             "dlcli": dlcli.__version__, "torch": torch.__version__, "python": sys.version.split()[0],
             "argv": list(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.extra,
         }
@@ -241,11 +252,12 @@ class Watch:
     def _arm(self) -> None:
         """Before a sampled step's forward pass: probe's hooks, and a copy of the weights for the update."""
         self._disarm()  # a sampled step whose gradients were never read (a closure never called)
-        self.run = Pass(self.torch, self.model, None, grad_only=True, absmax=True, plan=self.plan)
+        self.run = Pass(self.torch, self.model, None, grad_only=True, absmax=True, plan=self.plan,
+                        units=self.world_size > 1)
         self.run.install()
         self.graph = None
         self.handles_root = self.model.register_forward_hook(self._read_graph)
-        self.snapshot = [w.detach().clone() for w in self.weights]
+        self.snapshot = [local(w.detach()).clone() for w in self.weights]
 
     def _disarm(self) -> None:
         if self.run is not None:
@@ -282,10 +294,11 @@ class Watch:
         step = self.steps + 1
         if self.tensors:
             torch = self.torch
-            try:  # every gradient there, none needing autograd, on the ring's device: no Python list of them built
-                torch.stack(torch._foreach_norm([p.grad for p in self.tensors]), out=self.ring_rows[self.ring_used])
+            try:  # every gradient there, none needing autograd, on the ring's device (a DTensor's shard: no collective)
+                grads = [p.grad if p.grad is None or self.world_size == 1 else local(p.grad) for p in self.tensors]
+                torch.stack(torch._foreach_norm(grads), out=self.ring_rows[self.ring_used])
             except (TypeError, RuntimeError):  # a gradient None, one that requires grad, or on another device
-                grads = [self.zero if p.grad is None else p.grad.detach() for p in self.tensors]
+                grads = [self.zero if p.grad is None else local(p.grad.detach()) for p in self.tensors]
                 self.ring_rows[self.ring_used].copy_(
                     torch.stack([n.float().to(self.device) for n in torch._foreach_norm(grads)]))
             self.ring_used += 1
@@ -325,6 +338,9 @@ class Watch:
         params = self.all_params
         grads = {id(p): p.grad for _, p in params}
         measured = collect(run, params, grads, graph, "the user's loss")
+        if self.world_size > 1:  # judged once reduced with the update, after the step (one collective a sample)
+            self.measured = (measured, self._row_shares())
+            return
         # judge() less what a sample does not store: mean-field's per-layer theory (it only adds a line to the
         # findings' text) and the per-parameter entries; the rows, verdict and alarms are judge()'s own.
         judged = judge(measured, full=False)
@@ -332,7 +348,20 @@ class Watch:
         run.release()  # else every sample's pass, and the tensors its graph saved, would stay in memory
         self.graph = None
 
+    def _row_shares(self) -> list[tuple[Any, Any, Any]]:
+        """Each row's (Σ weights, Σ weights², Σ gradients² or None) as this rank's share (runs/distributed.py)."""
+        out = []
+        for ws in self.row_weights:
+            total, squares = ranks.shares(self.torch, ws, self.world_size)
+            grads = [w.grad for w in ws]
+            grad_sq = None if any(g is None for g in grads) else ranks.shares(self.torch, grads, self.world_size)[1]
+            out.append((total, squares, grad_sq))
+        return out
+
     def _finish(self, step: int) -> None:
+        if self.world_size > 1:
+            self._finish_reduced(step)
+            return
         torch = self.torch
         measured, judged_rows, concluded = self.measured
         self.measured = None
@@ -352,6 +381,57 @@ class Watch:
             ratio = moved_by / r.weight_norm if r.weight_norm > 0 else None
             rows.append((r.name, (r.weight_grad_norm, r.weight_norm, ratio, r.grad_rms, r.act_mean, r.act_std,
                                   absmax, r.dead_frac, r.saturated_frac)))
+        self._store(step, run, judged_rows, concluded, rows)
+
+    def _finish_reduced(self, step: int) -> None:
+        """A sample under torch.distributed: this rank's figures and its share of the update, one all-reduce of
+        one flat buffer, then rank 0 judges the global figures and stores them."""
+        torch, world_size = self.torch, self.world_size
+        (measured, shares), self.measured = self.measured, None
+        run, host = measured.run, measured.host
+        before, self.snapshot = self.snapshot or [], None
+        updates = [ranks.shares(torch, ws, world_size, [before[self.weight_index[id(w)]] for w in ws])[1]
+                   for ws in self.row_weights]
+        count = len(self.rows)
+        added = np.zeros((count, len(ranks.ADDED)))
+        maxed = np.zeros((count, len(ranks.MAXED)))
+        for i in range(count):
+            v = {k: value(run, host, i, k) or 0.0 for k in ("out_sum", "out_norm", "act_sum", "act_norm", "saturated",
+                                                           "e_dphi2", "grad_norm", "out_absmax", "act_absmax")}
+            total, squares, grad_sq = shares[i]
+            added[i] = (v["out_sum"], v["out_norm"] ** 2, v["act_sum"], v["act_norm"] ** 2, v["saturated"],
+                        v["e_dphi2"], v["grad_norm"] ** 2, run.slots[i].get("_numel", 0), float(total),
+                        float(squares), 0.0 if grad_sq is None else float(grad_sq), float(updates[i]))
+            maxed[i] = (v["out_absmax"], v["act_absmax"])
+        units = sorted(run.alive)
+        self.layout = ranks.Layout(count, [(i, run.alive[i].numel()) for i in units], len(self.params), world_size)
+        self._fold()
+        buf = ranks.pack(torch, self.layout, self.rank, added, [run.alive[i] for i in units], self.first_mask,
+                         maxed, int(self.first_step))
+        reduced = ranks.unpack(self.layout, ranks.all_reduce(torch, buf, self.device))
+        if self.writer is not None and step == 1:
+            self.writer.put("meta", {"sample_all_reduce_bytes": str(self.layout.bytes)})
+        if reduced.first_step > 0:  # the first non-finite step over the ranks, and the tensors any rank saw
+            self.first_step = torch.tensor(reduced.first_step, device=self.device)
+            self.first_mask = torch.from_numpy(reduced.bad).to(self.device)
+        if self.rank != 0:
+            run.release()
+            self._flush_scalars()  # the store is rank 0's: this rank's recorded values are dropped
+            return
+        measured.host = global_host(run, host, reduced, [s[2] is not None for s in shares], world_size)
+        judged = judge(measured, full=False)
+        run.release()
+        rows = []
+        for r in judged.rows:
+            i = self.row_index[r.name]
+            moved_by = math.sqrt(reduced.added[i][ranks.ADDED.index("update_sq")])
+            ratio = moved_by / r.weight_norm if r.weight_norm > 0 else None
+            absmax = float(reduced.maxed[i][1 if run.act[i] else 0])
+            rows.append((r.name, (r.weight_grad_norm, r.weight_norm, ratio, r.grad_rms, r.act_mean, r.act_std,
+                                  absmax, r.dead_frac, r.saturated_frac)))
+        self._store(step, run, judged.rows, judged.concluded, rows)
+
+    def _store(self, step: int, run: Pass, judged_rows: Any, concluded: Any, rows: list[Any]) -> None:
         alarms = [(a.kind, a.modules, a.text) for a in concluded.alarms]
         self.order = [run.rows[i][0] for i in run.order]
         self._flush_scalars()
@@ -419,6 +499,26 @@ class Watch:
         if self.open and self.writer is not None:
             self.writer.sync()
         return load_report(self.path or "")
+
+
+def global_host(run: Pass, host: Any, reduced: Any, has_grad: list[bool], world_size: int) -> Any:
+    """A pass's host figures with the global ones in their slots: what judge() reads, as if one process had run
+    the global batch (the loss a mean over it, DDP's and FSDP's gradients the ranks' mean)."""
+    out = host.copy()
+    for i in range(len(run.rows)):
+        a = dict(zip(ranks.ADDED, reduced.added[i], strict=True))
+        slots = run.slots[i]
+        given = {"out_sum": a["out_sum"], "out_norm": math.sqrt(a["out_sq"]), "act_sum": a["act_sum"],
+                 "act_norm": math.sqrt(a["act_sq"]), "saturated": a["saturated"], "e_dphi2": a["e_dphi2"],
+                 "grad_norm": math.sqrt(a["grad_sq"]) / world_size, "weight_sum": a["weight_sum"],
+                 "weight_norm": math.sqrt(a["weight_sq"]), "dead": reduced.dead.get(i),
+                 "weight_grad_norm": math.sqrt(a["weight_grad_sq"]) if has_grad[i] else None}
+        for key, v in given.items():
+            if key in slots and v is not None:
+                out[slots[key]] = v
+        if "_numel" in slots:
+            slots["_numel"] = int(a["numel"])
+    return out
 
 
 def temporary_store() -> str:
