@@ -2,7 +2,8 @@
 
 The watch starts at `on_train_start` on the LightningModule and the optimizer the trainer built
 (`trainer.optimizers[0]`), and closes at `on_train_end` ("finished") or `on_exception` ("failed"; "interrupted" for
-Ctrl-C), `teardown` closing it if neither ran. Only the global-zero process watches.
+Ctrl-C), `teardown` closing it if neither ran. Under DDP or FSDP every process watches (a sample is reduced over the
+ranks) and the global-zero one writes the store.
 
 Steps are optimizer steps. The loss of a step is the mean of the `training_step` losses of the batches that made it:
 Lightning hands `on_train_batch_end` each batch's loss divided by `accumulate_grad_batches` (what it backpropagates),
@@ -44,8 +45,6 @@ class WatchCallback(Callback):
     # --- life cycle ----------------------------------------------------------------------------------
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        if not trainer.is_global_zero:
-            return
         if not trainer.optimizers:
             raise InputError("WatchCallback needs an optimizer: configure_optimizers returned none")
         watch = make_watch(pl_module, trainer.optimizers[0], self.every, self.store, self.options,

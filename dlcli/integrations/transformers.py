@@ -1,7 +1,8 @@
 """`dlcli.watch` inside `transformers.Trainer`: `Trainer(..., callbacks=[WatchCallback(every=50, log="runs/exp1.db")])`.
 
 The watch starts at `on_train_begin` on the model and the optimizer the Trainer built (accelerate's wrapper, whose
-`.optimizer` the watch unwraps) and closes at `on_train_end` ("finished"). Only the world-zero process watches.
+`.optimizer` the watch unwraps) and closes at `on_train_end` ("finished"). Under accelerate's DDP or FSDP every
+process watches (a sample is reduced over the ranks) and the world-zero one writes the store.
 
 Steps are optimizer steps (`state.global_step`). The loss stored is the one the Trainer logs (`on_log`'s
 `logs["loss"]`: the mean of the micro-batches' losses of each step since the last log), recorded at the step it is
@@ -50,8 +51,6 @@ class WatchCallback(TrainerCallback):
                        **kwargs: Any) -> None:
         self.close("failed")  # one left open by a train() that raised unguarded (see the module's text)
         self._guard(owner(self))
-        if not state.is_world_process_zero:
-            return
         watch = make_watch(model, optimizer, self.every, self.store, self.options, trainer_config(args, state))
         watch.start()
         self.watch, self.losses = watch, LossPerStep(watch)

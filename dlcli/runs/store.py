@@ -157,6 +157,23 @@ def _create(path: str, overwrite: bool) -> sqlite3.Connection:
     return db
 
 
+def _recovered(path: str) -> sqlite3.Connection:
+    """The store and the write-ahead log a killed writer left, copied and read into memory: a read-only reader
+    cannot rebuild the log's index itself, and the user's file stays as it is."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dlcli-store-") as tmp:
+        copy = os.path.join(tmp, "run.db")
+        shutil.copyfile(path, copy)
+        shutil.copyfile(path + "-wal", copy + "-wal")
+        source = sqlite3.connect(copy)
+        memory = sqlite3.connect(":memory:")
+        source.backup(memory)
+        source.close()
+    return memory
+
+
 def open_store(path: str) -> sqlite3.Connection:
     """A read-only connection to a run store, after checking it is one this dlcli reads (one clear line if not)."""
     if path != ":memory:" and os.path.isdir(path):
@@ -164,10 +181,18 @@ def open_store(path: str) -> sqlite3.Connection:
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.Error:
-        raise InputError(f"{path} is not a dlcli run store (not an SQLite database)") from None
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc) or not os.path.exists(path + "-wal"):
+                raise
+            db = _recovered(path)  # a writer killed with its log not yet folded in: read from a copy
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise InputError(f"{path} is not a dlcli run store (not an SQLite database)") from None
+        raise InputError(f"cannot read the run store {path}: {exc}") from None
     if "meta" not in tables:
         db.close()
         raise InputError(f"{path} is not a dlcli run store (an SQLite database without dlcli's tables)")

@@ -89,8 +89,12 @@ def main(out: str, kill: bool) -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     cases = CASES[:1] if kill else CASES
-    local_norms = {}
+    local_norms, collectives = {}, {}
+    calls = []
+    all_reduce = dist.all_reduce
+    dist.all_reduce = lambda *a, **k: calls.append(1) or all_reduce(*a, **k)  # counts the Python-level ones
     for kind, net in cases:
+        calls.clear()
         model = wrap(kind, build(net), net)
         opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
         with dlcli.watch(model, opt, every=EVERY, log=os.path.join(out, f"{kind}-{net}.db"), overwrite=True) as w:
@@ -108,10 +112,11 @@ def main(out: str, kill: bool) -> None:
                     os.kill(os.getpid(), signal.SIGKILL)
                 opt.step()
                 w.record(loss=loss)
+        collectives[f"{kind}-{net}"] = len(calls)
         dist.barrier()
     if rank == 0:
-        with open(os.path.join(out, "shard_local_norms.json"), "w") as f:
-            json.dump(local_norms, f)
+        with open(os.path.join(out, "job.json"), "w") as f:
+            json.dump({"shard_local_norms": local_norms, "all_reduce_calls": collectives}, f)
     dist.destroy_process_group()
 
 

@@ -92,7 +92,7 @@ def test_every_logged_norm_and_update_ratio_equal_one_process(job, kind, net):
 
 def test_a_shard_local_norm_fails_the_same_comparison(job):
     """What tools that took each rank's shard norm logged: ≈ 1/√2 of the true norm here, and far outside 1e-9."""
-    local = json.loads((job / "shard_local_norms.json").read_text())
+    local = json.loads((job / "job.json").read_text())["shard_local_norms"]
     for net in ("mlp", "transformer"):
         ref = reference(net)
         model = dist_job.build(net)
@@ -109,6 +109,12 @@ def test_a_shard_local_norm_fails_the_same_comparison(job):
         assert wrong >= 3
 
 
+def test_a_sampled_step_adds_one_all_reduce_and_no_other_step_any(job):
+    """5 steps sampled at 1, 3 and 5: three all-reduces in all (DDP's and FSDP's own collectives are not
+    Python-level all_reduce calls)."""
+    assert json.loads((job / "job.json").read_text())["all_reduce_calls"] == {f"{k}-{n}": 3 for k, n in dist_job.CASES}
+
+
 def test_the_run_records_world_size_parallelism_and_the_collective(job):
     run = load_run(str(job / "fsdp-mlp.db"))
     assert run.config["world_size"] == 2 and run.status == "finished"
@@ -117,6 +123,8 @@ def test_the_run_records_world_size_parallelism_and_the_collective(job):
     ddp = load_run(str(job / "ddp-transformer.db"))
     assert set(ddp.config["parallelism"].values()) == {"replicated"}
     assert int(ddp.meta["sample_all_reduce_bytes"]) > 0
+    # MLP: 3 rows × 12 sums, 12 tanh + 10 relu units, 6 tensors' non-finite flags, 2 ranks × (3 rows × 2 maxima + 1)
+    assert int(load_run(str(job / "ddp-mlp.db")).meta["sample_all_reduce_bytes"]) == 8 * (36 + 22 + 6 + 2 * 7)
 
 
 def test_activation_statistics_cover_every_ranks_examples(job):
