@@ -177,7 +177,7 @@ def diff_runs(a: RunReport, b: RunReport, tolerance: float = TOLERANCE) -> RunDi
     for j, name in enumerate(common):
         metrics = {m: _metric_diff(cells[m][j], steps, per_metric[m][0][:, j], per_metric[m][1][:, j])
                    for m in METRICS}
-        top = max(METRICS, key=lambda m: metrics[m].score)   # the first of METRICS on a tie
+        top = min(METRICS, key=lambda m: (-metrics[m].score, metrics[m].step or 0))  # a tie: the earliest
         score = metrics[top].score
         layers.append(LayerDiff(name, ra.modules[int(ja[j])].type, score, top if score > 0 else None, metrics))
     order = sorted(range(len(layers)), key=lambda k: (-layers[k].score, k))
