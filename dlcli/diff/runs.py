@@ -113,8 +113,8 @@ class RunDiff:
 
 
 def differences(metric: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per cell (steps × modules) the difference in decades between two runs' values of `metric` (NaN where either
-    is not measured): |log10(a/b)| with magnitudes floored at FLOOR × the step's largest and fractions offset by
+    """Per cell (steps × modules) the difference in decades between two runs' values of `metric`: |log10(a/b)|
+    with magnitudes floored at FLOOR × the step's largest and fractions offset by
     FRACTION_OFFSET; NONFINITE where one value is finite and the other not (or NaN against ±inf)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if metric in FRACTIONS:
@@ -157,7 +157,7 @@ def diff_runs(a: RunReport, b: RunReport, tolerance: float = TOLERANCE) -> RunDi
     common = [n for n in names_a if n in set(names_b)]
     if not common:
         raise InputError(f"{ra.path} and {rb.path} share no module: different architectures "
-                         f"({_few(names_a)} vs {_few(names_b)})")
+                         f"({few(names_a)} vs {few(names_b)})")
     steps = np.intersect1d(ra.steps, rb.steps)
     if not len(steps):
         raise InputError(f"{ra.path} and {rb.path} share no sampled step ({_span(ra)} vs {_span(rb)}): "
@@ -248,7 +248,8 @@ def _config(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"key": k, "a": fa.get(k), "b": fb.get(k)} for k in keys if fa.get(k) != fb.get(k)]
 
 
-def _few(names: list[str], shown: int = 3) -> str:
+def few(names: list[str], shown: int = 3) -> str:
+    """'a, b, c and 4 more'."""
     if not names:
         return "no module"
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")

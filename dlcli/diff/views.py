@@ -12,7 +12,7 @@ import numpy as np
 
 from dlcli.charts.canvas import Chart
 from dlcli.charts.heatmap import HeatMap
-from dlcli.diff.runs import METRICS, RunDiff
+from dlcli.diff.runs import METRICS, RunDiff, few
 from dlcli.errors import unknown_name
 from dlcli.runs import views as run_views
 from dlcli.runs.views import Figure, short
@@ -47,7 +47,7 @@ def headline(diff: RunDiff) -> list[Figure]:
                Figure("aligned", "aligned", f"{_count(len(diff.modules), 'module')} × "
                                             f"{_count(len(steps), 'sampled step')} ({span})")]
     if diff.only_a or diff.only_b:
-        parts = [f"only in {who}: {_few(names)}" for who, names in (("A", diff.only_a), ("B", diff.only_b)) if names]
+        parts = [f"only in {who}: {few(names, 4)}" for who, names in (("A", diff.only_a), ("B", diff.only_b)) if names]
         figures.append(Figure("unaligned", "unaligned", "; ".join(parts)))
     changes = [f"{c['key']} {_value(c['a'])} → {_value(c['b'])}" for c in diff.config]
     changes += [f"{s['name']} {short(s['a'])} → {short(s['b'])} from step {s['step']:,}" for s in diff.scalars]
@@ -131,10 +131,6 @@ def loss_chart(diff: RunDiff, points: int | None = None) -> Chart | None:
 
 def _count(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
-def _few(names: list[str], shown: int = 4) -> str:
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _value(v: Any) -> str:

@@ -92,3 +92,29 @@ def test_runs_that_share_no_module_or_no_step_are_refused(stores, tmp_path):
         pass
     with pytest.raises(InputError, match="share no sampled step"):
         drun.load_diff(str(stores["a"]), str(empty))
+
+
+def synthetic(path: str, names: list[str], steps: list[int], grad: dict[str, list[float]]):
+    """A Run built by hand: `grad[name]` is that module's grad_norm at each step; every other metric 1."""
+    from dlcli.runs.report import report_run
+    from dlcli.runs.run import Module, Run
+    from dlcli.runs.store import METRICS
+
+    values = {m: np.ones((len(steps), len(names))) for m in METRICS}
+    values["dead_frac"][:] = 0.0
+    for j, name in enumerate(names):
+        values["grad_norm"][:, j] = grad[name]
+    known = {m: np.ones((len(steps), len(names)), dtype=bool) for m in METRICS}
+    run = Run(path, {}, "finished", [Module(n, "Linear", n, 10, None) for n in names], np.array(steps), values, known,
+              {}, {}, [], [])
+    return report_run(run)
+
+
+def test_runs_align_by_module_name_and_sampled_step():
+    a = synthetic("a.db", ["x", "y"], [1, 11, 21], {"x": [1.0, 1.0, 1.0], "y": [2.0, 4.0, 8.0]})
+    b = synthetic("b.db", ["y", "z"], [1, 21, 41], {"y": [2.0, 80.0, 1.0], "z": [5.0, 5.0, 5.0]})
+    d = drun.diff_runs(a, b)
+    assert (d.modules, d.steps.tolist(), d.only_a, d.only_b) == (["y"], [1, 21], ["x"], ["z"])
+    (y,) = d.layers
+    assert (y.metric, y.top.step, y.top.a, y.top.b) == ("grad_norm", 21, 8.0, 80.0)
+    assert y.score == pytest.approx(1.0, abs=1e-15)         # step 11 (4 against nothing) is not aligned
