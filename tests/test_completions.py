@@ -55,6 +55,8 @@ def complete(words: str) -> list[str]:
     ("dlcli report run.db --metric grad", {"grad_norm", "grad_rms"}),
     ("dlcli report run.db --by ", {"auto", "module", "block"}),
     ("dlcli rep", {"report"}),
+    ("dlcli diff a.db b.db --metric up", {"update_ratio"}),
+    ("dlcli dif", {"diff"}),
 ])
 def test_every_name_valued_option_completes(words, expected):
     offered = set(complete(words))

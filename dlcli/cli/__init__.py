@@ -26,6 +26,7 @@ PROG = "dlcli"
 SUBCOMMANDS: dict[str, str] = {
     "activations": "dlcli.cli.activations",
     "graph": "dlcli.cli.graph",
+    "diff": "dlcli.cli.diff",
     "perceptron": "dlcli.cli.perceptron",
     "report": "dlcli.cli.report",
     "train": "dlcli.cli.train",

@@ -18,6 +18,31 @@ FormatOpt = Annotated[
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for random choices (shown).")]
 
+# Your own model (`vanish --model`, `diff --model`): the options that load it and build its batch.
+MODEL_PANEL = "Your own model"
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", rich_help_panel=MODEL_PANEL, help="PATH.py:NAME, package.module:NAME or torchvision:NAME: an "
+    "nn.Module class, a function returning one, or an instance. Loading a .py file RUNS ITS CODE, as python "
+    "would: load only files you trust.")]
+ModelArgOpt = Annotated[list[str] | None, typer.Option(
+    "--model-arg", rich_help_panel=MODEL_PANEL, help="key=value passed to NAME (repeatable); values read "
+    "as Python literals (ast.literal_eval, never eval), bare words as strings.")]
+DataOpt = Annotated[str | None, typer.Option(
+    "--data", rich_help_panel=MODEL_PANEL, help="digits (scikit-learn's 8×8 digits), FILE.npz (x, optional "
+    "y: class labels or float targets; or, without x, arrays named after forward's parameters such as "
+    "input_ids, attention_mask, with y or labels; x0, x1, ... positional) or FILE.npy (x); --batch takes the "
+    "first rows \\[default: standard normal inputs; random token ids for a model that starts with an "
+    "Embedding].")]
+InputShapeOpt = Annotated[str | None, typer.Option(
+    "--input-shape", rich_help_panel=MODEL_PANEL, help="Shape of one example, D or C,H,W: for standard "
+    "normal inputs (inferred from a first Linear), T tokens for random ids, or to reshape --data rows.")]
+OutputOpt = Annotated[str | None, typer.Option(
+    "--output", rich_help_panel=MODEL_PANEL, help="For a model returning a dict or tuple: the key or index "
+    "the loss is taken of \\[default: its first tensor].")]
+EvalModeOpt = Annotated[bool, typer.Option(
+    "--eval-mode", rich_help_panel=MODEL_PANEL, help="model.eval() (batch norm's running statistics, no "
+    "dropout) \\[default: training mode].")]
+
 
 def complete_activation(incomplete: str) -> list[str]:
     """Activation names and aliases that start with what was typed (shell completion)."""

@@ -3,6 +3,7 @@ and plain), or the report's JSON and CSV. The figures come from dlcli.runs.views
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dlcli.cli import render
@@ -56,7 +57,7 @@ def _headline(out: Any, report: Any, styled: bool, idle: float | None) -> None:
             label.append(f"  {f.label:<{key}}  ", style="dim")
             value = Text()
             value.append(f.text, style=style)
-            _wrapped(out, label, value)
+            wrapped(out, label, value)
         else:
             out.file.write(f"  {f.label:<{key}}  {f.text}\n")
     out.file.flush()
@@ -83,7 +84,7 @@ def _findings(out: Any, report: Any, styled: bool) -> None:
             line.append(f.severity, style=SEVERITY_STYLES.get(f.severity, ""))
             line.append(f" · {where}:" if where else ":", style="dim")
             line.append(" " + f.text)
-            _wrapped(out, Text(head), line)
+            wrapped(out, Text(head), line)
         else:
             out.file.write(f"{head}{f.severity}{f' · {where}' if where else ''}: {f.text}\n")
     if len(shown) < len(found):
@@ -91,7 +92,7 @@ def _findings(out: Any, report: Any, styled: bool) -> None:
     out.file.flush()
 
 
-def _wrapped(out: Any, prefix: Any, text: Any) -> None:
+def wrapped(out: Any, prefix: Any, text: Any) -> None:
     """`prefix` then `text` (Rich texts) wrapped between words to the console's width, under itself."""
     from rich.text import Text
 
@@ -107,12 +108,19 @@ def _wrapped(out: Any, prefix: Any, text: Any) -> None:
 
 def heat(out: Any, report: Any, metric: str, by: str) -> None:
     """The heat map of `metric`, its columns fitted to the console's width (neighbouring samples share one)."""
-    from dlcli.charts import heatmap as hm
-    from dlcli.cli.plot import print_heat
-
     out.file.write("\n")
     whole = views.heat_map(report, metric, by)
     note = views.empty_note(whole, metric)
+    fitted_heat(out, whole, note, lambda columns: views.heat_map(report, metric, by, columns))
+
+
+def fitted_heat(out: Any, whole: Any, note: str | None, refit: Callable[[int], Any], blank: str = views.BLANK
+                ) -> None:
+    """The heat map `whole` (or its title and `note`), its columns fitted to the console's width: `refit(n)` is
+    the same map in at most n columns; `blank` says what a blank cell means."""
+    from dlcli.charts import heatmap as hm
+    from dlcli.cli.plot import print_heat
+
     if note is not None:
         out.file.write(f"{whole.title}\n  {note}\n")
         out.file.flush()
@@ -120,11 +128,11 @@ def heat(out: Any, report: Any, metric: str, by: str) -> None:
     labels = _fit_labels(whole.row_labels, out.width // 2)
     room = max(out.width - max(len(s) for s in labels) - 3, 8)
     columns = len(whole.column_labels)
-    figure = whole if columns <= room else views.heat_map(report, metric, by, room)
+    figure = whole if columns <= room else refit(room)
     figure.row_labels = labels
     out.file.flush()
     print_heat(hm.draw(figure, cell=max(1, min(HEAT_CELL, room // len(figure.column_labels)))))
-    out.file.write(f"  {views.BLANK}\n")
+    out.file.write(f"  {blank}\n")
     out.file.flush()
 
 

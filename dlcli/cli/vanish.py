@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from dlcli.cli import render
-from dlcli.cli.options import FormatOpt, complete_activation_list, complete_from
+from dlcli.cli.options import (
+    DataOpt,
+    EvalModeOpt,
+    FormatOpt,
+    InputShapeOpt,
+    ModelArgOpt,
+    ModelOpt,
+    OutputOpt,
+    complete_activation_list,
+    complete_from,
+)
 from dlcli.cli.render import Format
 from dlcli.errors import InputError
 
@@ -117,32 +127,16 @@ def vanish(
     svg: Annotated[str | None, typer.Option(help="With --phase: also write the diagram as SVG to this file.")
                    ] = None,
     # --- your own model: vanish --model (the code path: dlcli/cli/model_output.py) ---
-    model: Annotated[str | None, typer.Option(
-        "--model", rich_help_panel="Your own model", help="PATH.py:NAME, package.module:NAME or torchvision:NAME: an "
-        "nn.Module class, a function returning one, or an instance. Loading a .py file RUNS ITS CODE, as python "
-        "would: load only files you trust.")] = None,
-    model_arg: Annotated[list[str] | None, typer.Option(
-        "--model-arg", rich_help_panel="Your own model", help="key=value passed to NAME (repeatable); values read "
-        "as Python literals (ast.literal_eval, never eval), bare words as strings.")] = None,
+    model: ModelOpt = None,
+    model_arg: ModelArgOpt = None,
     weights: Annotated[str | None, typer.Option(
         "--weights", rich_help_panel="Your own model", help="Checkpoint: a state_dict, or a dict holding one under "
         "state_dict/model_state_dict/model; loaded with torch.load(weights_only=True): one that would run code is "
         "refused.")] = None,
-    data: Annotated[str | None, typer.Option(
-        "--data", rich_help_panel="Your own model", help="digits (scikit-learn's 8×8 digits), FILE.npz (x, optional "
-        "y: class labels or float targets; or, without x, arrays named after forward's parameters such as "
-        "input_ids, attention_mask, with y or labels; x0, x1, ... positional) or FILE.npy (x); --batch takes the "
-        "first rows \\[default: standard normal inputs; random token ids for a model that starts with an "
-        "Embedding].")] = None,
-    input_shape: Annotated[str | None, typer.Option(
-        "--input-shape", rich_help_panel="Your own model", help="Shape of one example, D or C,H,W: for standard "
-        "normal inputs (inferred from a first Linear), T tokens for random ids, or to reshape --data rows.")] = None,
-    output: Annotated[str | None, typer.Option(
-        "--output", rich_help_panel="Your own model", help="For a model returning a dict or tuple: the key or index "
-        "the loss is taken of \\[default: its first tensor].")] = None,
-    eval_mode: Annotated[bool, typer.Option(
-        "--eval-mode", rich_help_panel="Your own model", help="model.eval() (batch norm's running statistics, no "
-        "dropout) \\[default: training mode].")] = False,
+    data: DataOpt = None,
+    input_shape: InputShapeOpt = None,
+    output: OutputOpt = None,
+    eval_mode: EvalModeOpt = False,
     by: Annotated[str | None, typer.Option(
         "--by", rich_help_panel="Your own model", help="block or module: the table's rows per residual block / "
         "transformer layer, or per module (JSON and CSV always have both) \\[default: block when the model has "

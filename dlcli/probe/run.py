@@ -46,16 +46,37 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+@dataclass
+class Prepared:
+    """The user's model as the options load it (weights, dtype, device), the batch it is called with, the loss."""
+
+    model: Any
+    batch: Batch
+    loss: str
+    data: str       # where the examples come from, in words
+    seed: int
+    init: str
+
+
 def analyse_model(opts: ModelOptions, progress: Any = None, say: Callable[[str], None] | None = None) -> ModuleResult:
     """Everything `vanish --model` does before rendering: check the options, load the model, weights and data,
     estimate memory, and analyse one pass."""
+    from dlcli.probe.report import analyse_module
+
+    p = prepare_model(opts, say)
+    return analyse_module(p.model, p.batch, None, p.loss, seed=p.seed, init=p.init, gain=opts.gain,
+                          eval_mode=opts.eval_mode, output=opts.output, progress=progress, label=opts.model,
+                          data=p.data)
+
+
+def prepare_model(opts: ModelOptions, say: Callable[[str], None] | None = None) -> Prepared:
+    """Check the options, load the model, its weights and its batch, and estimate the memory of one pass."""
     try:
         import torch
     except ImportError:
         raise InputError("--model needs PyTorch (pip install 'dlcli[torch]')") from None
     from dlcli.probe.inputs import MODULE_INITS, MODULE_LOSSES, model_batch
     from dlcli.probe.loader import load_model, load_weights, parse_model_args
-    from dlcli.probe.report import analyse_module
     from dlcli.vanish.memory import check_memory, estimate_module_bytes
     from dlcli.vanish.torch_engine import resolve_device, torch_dtype
 
@@ -114,8 +135,7 @@ def analyse_model(opts: ModelOptions, progress: Any = None, say: Callable[[str],
     check_memory(None, need=need, have=have,
                  where="GPU memory" if device.type == "cuda" else "memory",
                  advice="lower --batch (the activations autograd keeps grow with it)")
-    return analyse_module(model, batch, None, loss, seed=seed, init=init, gain=opts.gain, eval_mode=opts.eval_mode,
-                          output=opts.output, progress=progress, label=opts.model, data=data)
+    return Prepared(model, batch, loss, data, seed, init)
 
 
 def model_inputs(torch: Any, model: Any, opts: ModelOptions, arrays: dict[str, np.ndarray] | None,

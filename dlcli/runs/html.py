@@ -48,12 +48,16 @@ CSS = """
 
 def page(report: Any) -> str:
     """The whole page, to open offline in any browser."""
-    title = f"dlcli report: {report.run.path}"
+    return document(f"dlcli report: {report.run.path}", fragment(report))
+
+
+def document(title: str, body: str) -> str:
+    """A self-contained page around `body`: its Content-Security-Policy forbids every fetch and script."""
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{escape(title)}</title>\n<style>body{{margin:0;background:#fff}}</style>\n</head>\n<body>\n"
-            + fragment(report) + "</body>\n</html>\n")
+            + body + "</body>\n</html>\n")
 
 
 def fragment(report: Any) -> str:
@@ -113,7 +117,7 @@ def _loss(report: Any) -> str:
     chart = views.loss_chart(report, LOSS_POINTS)
     if chart is None:
         return head + f'\n<p class="empty">Loss: {escape(views.no_loss(report))}.</p>'
-    return head + "\n<figure>" + _inline(chart_svg(chart, width=900, height=320)) + "</figure>"
+    return head + "\n<figure>" + inline_svg(chart_svg(chart, width=900, height=320)) + "</figure>"
 
 
 def _heat(report: Any, metric: str) -> str:
@@ -123,10 +127,10 @@ def _heat(report: Any, metric: str) -> str:
     note = views.empty_note(hm, metric)
     if note is not None:
         return f'<figure class="heat" data-metric="{metric}">{caption}<p class="empty">{escape(note)}.</p></figure>'
-    return f'<figure class="heat" data-metric="{metric}">{caption}' + _inline(heat_svg(hm, width=900)) + "</figure>"
+    return f'<figure class="heat" data-metric="{metric}">{caption}' + inline_svg(heat_svg(hm, width=900)) + "</figure>"
 
 
-def _inline(svg: str) -> str:
+def inline_svg(svg: str) -> str:
     """A standalone SVG document as inline SVG in HTML (which needs no namespace declaration)."""
     return svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1).strip()
 

@@ -141,18 +141,24 @@ def heat_map(report: Any, metric: str, by: str = "auto", columns: int | None = N
     samples share one: their largest value for fractions and maxima, else their mean)."""
     heat = report.heat(check_metric(metric), check_by(by))
     values = np.abs(heat.values) if metric in SIGNED else np.asarray(heat.values, dtype=float)
-    steps = np.asarray(heat.steps)
-    per = 1
-    if columns is not None and len(steps) > columns >= 1:
-        per = math.ceil(len(steps) / columns)
-        values = np.stack([_reduce(values[:, k:k + per], metric in LARGEST) for k in range(0, len(steps), per)],
-                          axis=1) if len(values) else values[:, ::per]
-        steps = steps[::per]
+    values, steps, per = share_columns(values, np.asarray(heat.steps), columns, metric in LARGEST)
     name = f"|{metric}|" if metric in SIGNED else metric
     x_label = "step" if per == 1 else \
         f"step (each column {per} samples: their {'largest' if metric in LARGEST else 'mean'})"
     return HeatMap(values, list(heat.labels), [str(int(s)) for s in steps],
                    title=f"{name} by {heat.by} and step (log colour scale)", x_label=x_label)
+
+
+def share_columns(values: np.ndarray, steps: np.ndarray, columns: int | None, largest: bool,
+                  ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(values, steps, samples per column): rows × steps fitted to at most `columns` columns, neighbouring samples
+    sharing one (their largest, or their mean); each column labelled by its first step."""
+    if columns is None or not len(steps) > columns >= 1:
+        return values, steps, 1
+    per = math.ceil(len(steps) / columns)
+    values = np.stack([_reduce(values[:, k:k + per], largest) for k in range(0, len(steps), per)],
+                      axis=1) if len(values) else values[:, ::per]
+    return values, steps[::per], per
 
 
 def _reduce(chunk: np.ndarray, largest: bool) -> np.ndarray:
