@@ -20,7 +20,7 @@ FRACTION_OFFSET = 0.1
 FLOOR = 1e-6               # a magnitude under FLOOR × the step's largest (both runs, every module) counts as that
 NONFINITE = 7.0            # NaN or ±inf in one run, a finite value in the other: above any finite pair (≤ 6)
 TOLERANCE = 1e-3           # decades (0.23%): a difference at or under it is float noise, counted as none
-UNCOMPARED = ("started",)  # configuration keys that differ between any two runs
+UNCOMPARED = ("started", "argv")  # configuration keys that differ between any two runs (argv: the store names)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class RunReport:
             "first_loss": float(curve[1][0]) if curve is not None and len(curve[1]) else None,
             "final_loss": float(curve[1][-1]) if curve is not None and len(curve[1]) else None,
             "verdict": self.verdict, "alarms": sum(f.severity == "alarm" for f in self.findings),
+            "world_size": cfg.get("world_size", 1),
         }
 
     def heat(self, metric: str, by: str = "auto") -> Heat:

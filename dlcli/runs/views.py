@@ -100,6 +100,10 @@ def headline(report: Any, idle: float | None = None) -> list[Figure]:
     if h["parameters"] is not None:
         what.append(f"{h['parameters']:,} parameters")
     what.append(str(h["optimizer"]) if h["optimizer"] else "no optimizer (w.step())")
+    if (h.get("world_size") or 1) > 1:
+        layouts = set((report.run.config.get("parallelism") or {}).values())
+        kind = "sharded" if any(t.startswith(("Shard", "_Shard")) for t in layouts) else "replicated"
+        what.append(f"{h['world_size']} ranks ({kind}; rank 0's loss)")
     sampled = f"{h['sampled']} sampled" + (f", every {h['every']}" if h["every"] else "")
     figures = [Figure("run", "run", ", ".join(what)),
                Figure("steps", "steps", f"{h['steps']:,} ({sampled})"),

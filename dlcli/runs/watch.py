@@ -193,7 +193,7 @@ class Watch:
                  list(v) if isinstance(v, tuple) else str(v)) for k, v in g.items() if k != "params"}
             for g in opt.param_groups]
         return {
-            "model": type(self.model).__name__, "model_module": type(self.model).__module__,
+            "model": class_name(self.model), "model_module": type(self.model).__module__,
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "trainable": sum(p.numel() for _, p in self.params),
             "optimizer": None if opt is None else type(opt).__name__, "param_groups": groups,
