@@ -1,5 +1,5 @@
-"""Activations written as formulas in x: the Activation built from a formula's tree (formula_tree.py,
-formula_calculus.py, formula_eval.py), its measured facts, and user activations kept by name.
+"""Activations written as formulas in x: the Activation built from a formula's tree (dlcli/expr: tree, calculus,
+evaluate), its facts, user activations kept by name, and `functions()`, what formulas and graphs may call.
 
     >>> act = from_formula("x*sigmoid(b*x)")
     >>> act.derivative_formula
@@ -11,21 +11,73 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from dlcli.activations import user
 from dlcli.activations.base import Activation, Array, Param, Params
 from dlcli.activations.base import get as get_activation
-from dlcli.activations.formula_calculus import derivative
-from dlcli.activations.formula_eval import UNARY, to_text, torch_values, values
-from dlcli.activations.formula_tree import CONSTANTS, Node, function_names, parse
+from dlcli.activations.base import names as registered
 from dlcli.errors import InputError, unknown_name
-from dlcli.graph import parser
+from dlcli.expr import parser
+from dlcli.expr.calculus import derivative
+from dlcli.expr.evaluate import UNARY, to_text, torch_values, values
+from dlcli.expr.functions import Function, Functions
+from dlcli.expr.tree import CONSTANTS, Node, parse
 
 KINKY = {"abs", "sign", "min", "max", "where", "lt", "le", "gt", "ge", "eq", "ne"}
 _IDENTIFIER = re.compile(r"\s*[A-Za-z_][A-Za-z_0-9-]*\s*")
 _CACHE: dict[str, Activation] = {}
+_RESOLVING: list[str] = []  # the user activations being built now (one that calls itself is refused)
+Entries = dict[str, dict[str, Any]]
+
+
+# --- what formulas and graphs may call -------------------------------------------------------------
+
+def functions(entries: Entries | None = None) -> Functions:
+    """Every element-wise activation by name or alias, and the user's activations (`entries`, else read from
+    their config when a name is no registered one): what a formula or `dlcli graph` may call."""
+    stored: list[Entries] = [] if entries is None else [entries]
+
+    def user_entries() -> Entries:
+        if not stored:
+            stored.append(user.load())
+        return stored[0]
+
+    def find(name: str) -> Function | None:
+        if name in registered(include_aliases=True, elementwise_only=True):
+            return get_activation(name)
+        if name in registered(include_aliases=True) or not name.isidentifier() or name not in user_entries():
+            return None
+        return _user_activation(name, user_entries())
+
+    def callable_names() -> list[str]:
+        return [*registered(include_aliases=True, elementwise_only=True), *user_entries()]
+
+    def maps_vector(name: str) -> bool:
+        return name in registered(include_aliases=True) and \
+            name not in registered(include_aliases=True, elementwise_only=True)
+
+    return Functions(find=find, names=callable_names, maps_vector=maps_vector)
+
+
+def _user_activation(name: str, entries: Entries) -> Activation:
+    """The user activation `name` built from `entries`; one that calls itself, directly or not, is refused."""
+    if name in _CACHE:
+        return _CACHE[name]
+    if name in _RESOLVING:
+        chain = " -> ".join([*_RESOLVING[_RESOLVING.index(name):], name])
+        raise InputError(f"user activation '{name}' calls itself ({chain}); redefine one of them")
+    _RESOLVING.append(name)
+    try:
+        stored = entries[name]
+        act = from_formula(stored["formula"], name=name, defaults=stored.get("params", {}),
+                           notes=stored.get("notes", ""), is_user=True, entries=entries)
+    finally:
+        _RESOLVING.pop()
+    _CACHE[name] = act
+    return act
 
 
 # --- the Activation ------------------------------------------------------------------------------
@@ -48,14 +100,16 @@ def _walk(tree: Node) -> Iterator[Node]:
 
 
 def from_formula(text: str, name: str | None = None, defaults: Params | None = None,
-                 notes: str = "", is_user: bool = False) -> Activation:
-    """The Activation the formula `text` spells; its name is the formula itself unless given."""
+                 notes: str = "", is_user: bool = False, entries: Entries | None = None) -> Activation:
+    """The Activation the formula `text` spells; its name is the formula itself unless given; `entries`: the
+    user activations it may call (else read from their config when needed)."""
     text = text.strip()
+    library = functions(entries)
     try:
-        tree = parse(text)
+        tree = parse(text, library)
     except InputError as error:
         raise InputError(f"in the formula '{_short(text)}': {error}") from None
-    uses_x = any(n.op == "x" for n in _walk(parse(text, rewrites=False, simplify=False)))
+    uses_x = any(n.op == "x" for n in _walk(parse(text, library, rewrites=False, simplify=False)))
     names = parameters(tree)
     if not uses_x:
         raise InputError(f"the formula '{_short(text)}' is not a function of x{_nearest(names)}")
@@ -65,9 +119,9 @@ def from_formula(text: str, name: str | None = None, defaults: Params | None = N
             raise unknown_name(f"parameter of '{text}'", key, names) if names else \
                 InputError(f"the formula '{text}' takes no parameters (got '{key}')")
     params = tuple(Param(p, float(defaults.get(p, math.nan)), help="formula parameter") for p in names)
-    grad_tree = derivative(tree)
+    grad_tree = derivative(tree, library)
     evaluated = to_text(tree)
-    rewritten = f"Evaluated as {evaluated}." if evaluated != to_text(parse(text, rewrites=False)) else ""
+    rewritten = f"Evaluated as {evaluated}." if evaluated != to_text(parse(text, library, rewrites=False)) else ""
     notes = " ".join(filter(None, ["A user activation." if is_user else "A formula.", notes, rewritten]))
     used = [a for a in map(_activation, _walk(tree)) if a is not None]
     rtol = max([1e-12, *(a.reference_rtol for a in used)])
@@ -93,9 +147,9 @@ def from_formula(text: str, name: str | None = None, defaults: Params | None = N
 
 def _activation(n: Node) -> Activation | None:
     """The registered activation a call node applies (or differentiates); None for other nodes."""
-    if n.op != "call" or n.name in UNARY or n.name == "erf":
+    if n.op != "call" or n.name in UNARY or n.name == "erf" or not isinstance(n.function, Activation):
         return None
-    return get_activation(n.name.removesuffix("'"))
+    return n.function
 
 
 def _nearest(names: list[str]) -> str:
@@ -104,8 +158,8 @@ def _nearest(names: list[str]) -> str:
         return ""
     import difflib
 
-    functions = list(dict.fromkeys([*parser.FORMULA_BUILTINS, *function_names()]))
-    close = difflib.get_close_matches(names[0], functions, n=1, cutoff=0.6)
+    known = list(dict.fromkeys([*parser.FORMULA_BUILTINS, *parser.function_names(functions())]))
+    close = difflib.get_close_matches(names[0], known, n=1, cutoff=0.6)
     guess = close[0] + "(...)" if close else "x"
     return (f" ({', '.join(names)}: parameters, set with -p NAME=VALUE; did you mean '{guess}'"
             f" for '{names[0]}'?)")
@@ -167,14 +221,12 @@ def resolve(text: str) -> Activation | None:
         return _CACHE[key]
     # a word (hyphens allowed, as in leaky-relu) is a name unless x stands alone in it (x-1 is a formula)
     plain_name = bool(_IDENTIFIER.fullmatch(text)) and not re.search(r"(?<![A-Za-z_0-9])x(?![A-Za-z_0-9])", key)
-    stored = user.load().get(key) if plain_name else None  # a formula never needs the config file
-    if stored is not None:
-        act = from_formula(stored["formula"], name=key, defaults=stored.get("params", {}),
-                           notes=stored.get("notes", ""), is_user=True)
-    elif plain_name:
+    entries = user.load() if plain_name else {}  # a formula reads the config file only if it calls a user name
+    if key in entries:
+        return _user_activation(key, entries)
+    if plain_name:
         return None
-    else:
-        act = from_formula(key)
+    act = from_formula(key)
     _CACHE[key] = act
     return act
 
@@ -206,16 +258,39 @@ def define(name: str, text: str, params: dict[str, str] | None = None) -> Activa
             raise InputError(f"parameter {key}={raw!r} is not a number") from None
         if not math.isfinite(given[key]):
             raise InputError(f"parameter {key}={raw} must be finite")
-    act = from_formula(text, name=name, defaults=given, is_user=True)
+    entries = user.load()
+    users = [other for other, entry in entries.items() if other != name and name in _words(entry["formula"])[0]]
+    if users:
+        raise InputError(f"'{name}' is a parameter of your activation {users[0]}; choose another name")
+    entry = {"formula": text.strip(), "params": given}
+    _CACHE.clear()  # activations that call `name` are built again with its new formula
+    act = _user_activation(name, entries | {name: entry})  # one that calls itself is refused here
+    _CACHE.clear()
     act.resolve({})  # every parameter needs its value
-    user.store(name, {"formula": text.strip(), "params": given})
-    _CACHE.pop(name, None)
+    user.store(name, entry)
     return act
 
 
 def undefine(name: str) -> None:
+    callers = [other for other, entry in user.load().items() if other != name and name in _words(entry["formula"])[1]]
+    if callers:
+        raise InputError(f"your activation {callers[0]} calls {name}; undefine or redefine {callers[0]} first")
     user.remove(name)
-    _CACHE.pop(name, None)
+    _CACHE.clear()
+
+
+def _words(text: str) -> tuple[set[str], set[str]]:
+    """The names a stored formula uses as parameters, and those it calls."""
+    try:
+        tokens = parser.tokenize(text, formula=True)
+    except InputError:
+        return set(), set()
+    bare: set[str] = set()
+    called: set[str] = set()
+    for token, following in zip(tokens, tokens[1:], strict=False):
+        if token.kind == "name":
+            (called if following.text == "(" else bare if following.text != "=" else set()).add(token.text)
+    return bare, called
 
 
 def split_names(text: str) -> list[str]:

@@ -14,12 +14,13 @@ from dlcli.errors import InputError, RunError
 from dlcli.graph.examples import EXAMPLES, example
 
 if TYPE_CHECKING:  # the parser, the registry and the graph core load when the command runs, not for --help
-    from dlcli.graph.parser import ExprError
+    from dlcli.expr.parser import ExprError
 
 HELP = (
     "Build the computational graph of EXPR, run it forward and backward, and show every step.\n\n"
     "EXPR uses numbers, names, + - * / **, parentheses and the functions exp log sqrt abs sin cos max min "
-    "plus every element-wise activation (sigmoid(x), leaky_relu(x, alpha=0.1), ...). A name or "
+    "plus every element-wise activation, yours from `activations define` too (sigmoid(x), "
+    "leaky_relu(x, alpha=0.1), ...). A name or "
     "subexpression that appears twice is one node; its gradient is the sum over its branches. Put EXPR in "
     "quotes; an EXPR like \"-h*x\" that starts with '-' and a letter needs a space in front (\" -h*x\") or "
     "to come after '--'.\n\n"
@@ -72,15 +73,16 @@ def command(
                                                "terminal, plain when piped].")] = None,
 ) -> None:
     """Forward values, local gradients and backprop through an expression's computational graph."""
+    from dlcli import activations
     from dlcli.cli import graph_output
+    from dlcli.expr.parser import ExprError
     from dlcli.graph import computation as core
     from dlcli.graph import draw
-    from dlcli.graph.parser import ExprError
 
     expression, values = _inputs(None if expression is None else expression.strip(), assignments or [],
                                  example_name)
     try:
-        graph = core.build(expression)
+        graph = core.build(expression, activations.functions())
         result = core.backprop(graph, values)
     except ExprError as error:
         _fail_with_caret(error)
