@@ -16,6 +16,7 @@ from dlcli.cli import render
 from dlcli.cli.options import FormatOpt, complete_activation, parse_params
 from dlcli.cli.render import Format
 from dlcli.errors import InputError, RunError
+from dlcli.extras import missing
 
 if TYPE_CHECKING:
     from dlcli.charts import canvas
@@ -368,15 +369,12 @@ def check(
         act.resolve(given)
     try:
         from dlcli.activations.autograd_check import check as check_one
-    except ImportError as exc:
-        raise RunError("activations check needs torch: pip install torch==2.13.0 (see README)") from exc
-    try:
+
         results = [check_one(act, given) for act in acts]
     except ImportError as exc:
         if exc.name == "mpmath":
-            raise RunError("activations check needs mpmath to settle where dlcli and torch disagree: "
-                           "pip install mpmath (it comes with the dlcli[torch] extra)") from None
-        raise RunError(f"activations check needs torch ({exc}); pip install torch==2.13.0 (see README)") from None
+            raise missing("activations check", "mpmath to settle where dlcli and torch disagree", "torch") from None
+        raise missing("activations check", "PyTorch", "torch") from None
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
         render.write_json([r.as_dict() for r in results])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlcli.errors import InputError
+from dlcli.extras import missing
 from dlcli.probe.inputs import Batch
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def analyse_model(opts: ModelOptions, progress: Any = None, say: Callable[[str],
     try:
         import torch
     except ImportError:
-        raise InputError("--model needs PyTorch (pip install 'dlcli[torch]')") from None
+        raise missing("--model", "PyTorch", "torch") from None
     from dlcli.probe.inputs import MODULE_INITS, MODULE_LOSSES, model_batch
     from dlcli.probe.loader import load_model, load_weights, parse_model_args
     from dlcli.probe.report import analyse_module
