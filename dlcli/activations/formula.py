@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,12 +23,14 @@ from dlcli.errors import InputError, unknown_name
 from dlcli.expr import parser
 from dlcli.expr.calculus import derivative
 from dlcli.expr.evaluate import UNARY, to_text, torch_values, values
+from dlcli.expr.facts import Event, Facts, facts
 from dlcli.expr.functions import Function, Functions
 from dlcli.expr.tree import CONSTANTS, Node, parse
 
 KINKY = {"abs", "sign", "min", "max", "where", "lt", "le", "gt", "ge", "eq", "ne"}
 _IDENTIFIER = re.compile(r"\s*[A-Za-z_][A-Za-z_0-9-]*\s*")
 _CACHE: dict[str, Activation] = {}
+_TREES: dict[str, tuple[Node, Node]] = {}  # a formula activation's name -> its tree and its derivative's
 _RESOLVING: list[str] = []  # the user activations being built now (one that calls itself is refused)
 Entries = dict[str, dict[str, Any]]
 
@@ -142,6 +144,7 @@ def from_formula(text: str, name: str | None = None, defaults: Params | None = N
         notes=notes,
         user=is_user,
     )
+    _TREES[act.name] = (tree, grad_tree)
     return with_facts(act)
 
 
@@ -190,27 +193,121 @@ def _grad(tree: Node, grad_tree: Node, x: Array, params: Params) -> Array:
     return np.where(undefined, np.nan, g) if undefined.any() else g
 
 
-def with_facts(act: Activation, params: Params | None = None) -> Activation:
-    """Range, oddness, monotonicity and saturation measured on a grid, at `params` (else the defaults)."""
+def with_facts(act: Activation, params: Params | None = None,
+               progress: Callable[[str, int, int], None] | None = None) -> Activation:
+    """Range, monotonicity, kinks and sup |f'| decided from the tree where it allows (dlcli/expr/facts.py), else
+    measured on a grid and said so; oddness and saturation measured; at `params` (else the defaults)."""
     p = {q.name: q.default for q in act.params} | dict(params or {})
-    if any(math.isnan(v) for v in p.values()):
+    if any(math.isnan(v) for v in p.values()) or act.name not in _TREES:
         return act._replace(output_range="unknown until its parameters are set")
+    tree, grad_tree = _TREES[act.name]
+    report = progress or (lambda stage, done, total: None)
+    report("deciding its facts from the formula", 1, 4)
+    f_facts, g_facts = facts(tree, p), facts(grad_tree, p)
+    report("sampling it on [−1e4, 1e4]", 2, 4)
     xs = np.concatenate([-np.logspace(4, -4, 1601), [0.0], np.logspace(-4, 4, 1601)])
     f, g = act.fn(xs, **p), act.grad(xs, **p)
-    finite = f[np.isfinite(f)]
-    if finite.size == 0:
+    if not np.isfinite(f).any():
         return act._replace(output_range="nowhere finite")
-    lo, hi = float(finite.min()), float(finite.max())
-    lo_text = "(−∞" if lo == f[0] and lo < -1e3 else f"[{lo:.4g}"
-    hi_text = "∞)" if hi == f[-1] and hi > 1e3 else f"{hi:.4g}]"
     half = np.linspace(0.0, 10.0, 2001)
     with np.errstate(all="ignore"):
         odd = bool(np.allclose(act.fn(-half, **p), -act.fn(half, **p), rtol=1e-14, atol=0))
-        monotonic = bool(np.all(np.diff(f) >= 0) and np.all(g[np.isfinite(g)] >= 0))
     left, right = (abs(float(act.grad(np.array([v]), **p)[0])) < 1e-6 for v in (-1e3, 1e3))
     saturates = {(False, False): "no", (True, False): "left", (False, True): "right", (True, True): "both"}
-    return act._replace(output_range=f"≈{lo_text}, {hi_text} (sampled on [−1e4, 1e4])", zero_centred=odd,
-                        monotonic=monotonic, saturates=saturates[(left, right)])
+    report("its derivative's bound", 3, 4)
+    events = f_facts.events
+    undefined = sorted({e.at for e in events if e.at is not None and e.kind in ("pole", "domain edge")})
+    grad_sup = _grad_sup(g_facts, events, act, p)
+    notes = act.notes + ("" if grad_sup is not None else " max |f'| is searched on [−20, 20], not decided.")
+    return act._replace(output_range=_range_text(f_facts, act, xs, f, p), zero_centred=odd,
+                        monotonic=_monotonic(f_facts, g_facts, f, g), saturates=saturates[(left, right)],
+                        kinks=_kinks_text(events, tree), undefined_grad_at=lambda q: tuple(undefined),
+                        grad_sup=None if grad_sup is None else (lambda q: grad_sup), notes=notes.strip())
+
+
+def _number_text(v: float) -> str:
+    return "∞" if v == math.inf else "−∞" if v == -math.inf else f"{v + 0.0:.4g}".replace("-", "−")
+
+
+def _range_text(fx: Facts, act: Activation, xs: Array, f: Array, p: Params) -> str:
+    """The range decided from the tree, else the extremes sampled on the grid (refined) and said to be."""
+    if fx.tight:
+        return f"{'[' if fx.lo_in else '('}{_number_text(fx.lo)}, {_number_text(fx.hi)}{']' if fx.hi_in else ')'}"
+    ends = []
+    for sign, bound in ((1.0, fx.lo), (-1.0, fx.hi)):
+        values = np.where(np.isfinite(f), sign * f, np.inf)
+        i = int(np.argmin(values))
+        if math.isinf(bound) and i in (0, len(xs) - 1) and abs(f[i]) >= 1e3:  # still going at the grid's edge
+            ends.append(_number_text(-sign * math.inf))
+            continue
+        best = _refine(lambda v, s=sign: s * float(act.fn(np.array([v]), **p)[0]), xs, i)
+        ends.append(_number_text(sign * best))
+    lo, hi = ends
+    return (f"{'(' if lo == '−∞' else '≈['}{lo}, {hi}{')' if hi == '∞' else ']'} "
+            "(sampled on [−1e4, 1e4], not decided)")
+
+
+def _refine(h: Callable[[float], float], xs: Array, i: int) -> float:
+    """min h near the grid point xs[i], by golden-section search between its neighbours."""
+    lo, hi = float(xs[max(i - 1, 0)]), float(xs[min(i + 1, len(xs) - 1)])
+    best = h(float(xs[i]))
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(60):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        ha, hb = h(a), h(b)
+        best = min([best, *(v for v in (ha, hb) if math.isfinite(v))])
+        if ha < hb:
+            hi = b
+        else:
+            lo = a
+    return best
+
+
+def _monotonic(fx: Facts, gx: Facts, f: Array, g: Array) -> bool | None:
+    """Never decreasing? Decided from the tree (a monotone composition, or f' ≥ 0 without a pole or jump);
+    a decrease found on the grid says no; else None (not decided)."""
+    broken = any(e.kind in ("pole", "jump", "kink or jump") for e in fx.events)
+    if fx.trend is not None and not broken:
+        return fx.trend >= 0
+    if gx.lo >= 0 and not broken:
+        return True
+    if gx.hi <= 0 and gx.lo < 0:
+        return False
+    finite = np.isfinite(f)
+    step = np.diff(f[finite])
+    scale = np.maximum(np.abs(f[finite][1:]), np.abs(f[finite][:-1]))
+    if np.any(step < -1e-9 * np.maximum(scale, 1e-300)) or np.any(g[np.isfinite(g)] < -1e-12):
+        return False
+    return None
+
+
+def _kinks_text(events: tuple[Event, ...], tree: Node) -> str:
+    if not events:
+        return "may have kinks (where/min/max/abs/comparisons)" if _kinky(tree) else "smooth"
+    words = []
+    for e in events:
+        text = e.text or (f"{e.kind} at {_number_text(e.at)}" if e.at is not None else f"{e.kind} (where not decided)")
+        if text not in words:
+            words.append(text)
+    return "; ".join(words)
+
+
+def _grad_sup(gx: Facts, events: tuple[Event, ...], act: Activation, p: Params) -> tuple[float, float, bool] | None:
+    """(sup |f'|, where, attained) where the tree decides it; None: search it."""
+    decided = gx.sup_abs()
+    if decided is None:
+        return None
+    sup, attained = decided
+    if math.isinf(sup):
+        where = next((e.at for e in events if e.at is not None and e.kind in ("pole", "domain edge")), None)
+        if where is None:
+            far = [abs(float(act.grad(np.array([v]), **p)[0])) for v in (-1e300, 1e300)]
+            where = math.inf if far[1] >= far[0] else -math.inf
+        return math.inf, where, False
+    from dlcli.activations.properties import max_abs_grad
+
+    _, where = max_abs_grad(act._replace(grad_sup=None), p)
+    return sup, where, attained
 
 
 def resolve(text: str) -> Activation | None:

@@ -24,9 +24,14 @@ class Function(Protocol):
     @property
     def kinks(self) -> str: ...  # "smooth", or where f or f' is not differentiable
     @property
-    def monotonic(self) -> bool: ...  # never decreasing at the default parameters
+    def monotonic(self) -> bool | None: ...  # never decreasing at the default parameters
     @property
     def bounds(self) -> Callable[[dict[str, float]], tuple[float, float]]: ...  # inf and sup of f
+    @property
+    def output_range(self) -> str: ...  # as written, "(0, 1)": its brackets say whether an end is attained
+    @property
+    def grad_sup(self) -> Callable[[dict[str, float]], tuple[float, float, bool]] | None: ...  # (sup |f'|, where,
+    # attained) in closed form; None: not declared
     @property
     def reference_rtol(self) -> float: ...
 

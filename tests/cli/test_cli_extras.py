@@ -18,7 +18,8 @@ def hidden(tmp_path, module: str) -> dict[str, str]:
     """An environment in which `import module` fails as it does where the package is not installed."""
     package = tmp_path / module
     package.mkdir()
-    (package / "__init__.py").write_text(f"raise ModuleNotFoundError(\"No module named '{module}'\", name='{module}')\n")
+    text = f"raise ModuleNotFoundError(\"No module named '{module}'\", name='{module}')\n"
+    (package / "__init__.py").write_text(text)
     return {"PYTHONPATH": f"{tmp_path}:{ROOT}"}
 
 
