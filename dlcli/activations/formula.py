@@ -145,7 +145,7 @@ def from_formula(text: str, name: str | None = None, defaults: Params | None = N
         user=is_user,
     )
     _TREES[act.name] = (tree, grad_tree)
-    return with_facts(act)
+    return with_facts(act, sampled=False)  # `activations show` and `list` measure the rest
 
 
 def _activation(n: Node) -> Activation | None:
@@ -194,9 +194,10 @@ def _grad(tree: Node, grad_tree: Node, x: Array, params: Params) -> Array:
 
 
 def with_facts(act: Activation, params: Params | None = None,
-               progress: Callable[[str, int, int], None] | None = None) -> Activation:
+               progress: Callable[[str, int, int], None] | None = None, sampled: bool = True) -> Activation:
     """Range, monotonicity, kinks and sup |f'| decided from the tree where it allows (dlcli/expr/facts.py), else
-    measured on a grid and said so; oddness and saturation measured; at `params` (else the defaults)."""
+    measured on a grid and said so; oddness and saturation measured; at `params` (else the defaults).
+    Without `sampled`, only what the tree decides (quick: what every command that takes a formula needs)."""
     p = {q.name: q.default for q in act.params} | dict(params or {})
     if any(math.isnan(v) for v in p.values()) or act.name not in _TREES:
         return act._replace(output_range="unknown until its parameters are set")
@@ -204,6 +205,16 @@ def with_facts(act: Activation, params: Params | None = None,
     report = progress or (lambda stage, done, total: None)
     report("deciding its facts from the formula", 1, 4)
     f_facts, g_facts = facts(tree, p), facts(grad_tree, p)
+    events = f_facts.events
+    undefined = sorted({e.at for e in events if e.at is not None and e.kind in ("pole", "domain edge")})
+    act = act._replace(kinks=_kinks_text(events, tree), undefined_grad_at=lambda q: tuple(undefined))
+    if not sampled:
+        decided = g_facts.sup_abs()
+        return act._replace(output_range=_range_text(f_facts, act, np.empty(0), np.empty(0), p) if f_facts.tight
+                            else "not decided (activations show measures it)",
+                            monotonic=_monotonic(f_facts, g_facts, None, None),
+                            grad_sup=None if decided is None or not math.isinf(decided[0]) else
+                            (lambda q: (math.inf, math.nan, False)))
     report("sampling it on [−1e4, 1e4]", 2, 4)
     xs = np.concatenate([-np.logspace(4, -4, 1601), [0.0], np.logspace(-4, 4, 1601)])
     f, g = act.fn(xs, **p), act.grad(xs, **p)
@@ -215,13 +226,10 @@ def with_facts(act: Activation, params: Params | None = None,
     left, right = (abs(float(act.grad(np.array([v]), **p)[0])) < 1e-6 for v in (-1e3, 1e3))
     saturates = {(False, False): "no", (True, False): "left", (False, True): "right", (True, True): "both"}
     report("its derivative's bound", 3, 4)
-    events = f_facts.events
-    undefined = sorted({e.at for e in events if e.at is not None and e.kind in ("pole", "domain edge")})
     grad_sup = _grad_sup(g_facts, events, act, p)
     notes = act.notes + ("" if grad_sup is not None else " max |f'| is searched on [−20, 20], not decided.")
     return act._replace(output_range=_range_text(f_facts, act, xs, f, p), zero_centred=odd,
                         monotonic=_monotonic(f_facts, g_facts, f, g), saturates=saturates[(left, right)],
-                        kinks=_kinks_text(events, tree), undefined_grad_at=lambda q: tuple(undefined),
                         grad_sup=None if grad_sup is None else (lambda q: grad_sup), notes=notes.strip())
 
 
@@ -240,30 +248,28 @@ def _range_text(fx: Facts, act: Activation, xs: Array, f: Array, p: Params) -> s
         if math.isinf(bound) and i in (0, len(xs) - 1) and abs(f[i]) >= 1e3:  # still going at the grid's edge
             ends.append(_number_text(-sign * math.inf))
             continue
-        best = _refine(lambda v, s=sign: s * float(act.fn(np.array([v]), **p)[0]), xs, i)
-        ends.append(_number_text(sign * best))
+        ends.append(_number_text(sign * _refine(act, p, sign, xs, i)))
     lo, hi = ends
     return (f"{'(' if lo == '−∞' else '≈['}{lo}, {hi}{')' if hi == '∞' else ']'} "
             "(sampled on [−1e4, 1e4], not decided)")
 
 
-def _refine(h: Callable[[float], float], xs: Array, i: int) -> float:
-    """min h near the grid point xs[i], by golden-section search between its neighbours."""
+def _refine(act: Activation, p: Params, sign: float, xs: Array, i: int) -> float:
+    """min of sign·f near the grid point xs[i]: three zooms of 101 points between its neighbours."""
     lo, hi = float(xs[max(i - 1, 0)]), float(xs[min(i + 1, len(xs) - 1)])
-    best = h(float(xs[i]))
-    ratio = (math.sqrt(5.0) - 1.0) / 2.0
-    for _ in range(60):
-        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        ha, hb = h(a), h(b)
-        best = min([best, *(v for v in (ha, hb) if math.isfinite(v))])
-        if ha < hb:
-            hi = b
-        else:
-            lo = a
+    best = sign * float(act.fn(xs[i:i + 1], **p)[0])
+    for _ in range(3):
+        grid = np.linspace(lo, hi, 101)
+        with np.errstate(all="ignore"):
+            values = sign * act.fn(grid, **p)
+        values[~np.isfinite(values)] = np.inf
+        j = int(np.argmin(values))
+        best = min(best, float(values[j]))
+        lo, hi = float(grid[max(j - 1, 0)]), float(grid[min(j + 1, 100)])
     return best
 
 
-def _monotonic(fx: Facts, gx: Facts, f: Array, g: Array) -> bool | None:
+def _monotonic(fx: Facts, gx: Facts, f: Array | None, g: Array | None) -> bool | None:
     """Never decreasing? Decided from the tree (a monotone composition, or f' ≥ 0 without a pole or jump);
     a decrease found on the grid says no; else None (not decided)."""
     broken = any(e.kind in ("pole", "jump", "kink or jump") for e in fx.events)
@@ -273,6 +279,8 @@ def _monotonic(fx: Facts, gx: Facts, f: Array, g: Array) -> bool | None:
         return True
     if gx.hi <= 0 and gx.lo < 0:
         return False
+    if f is None or g is None:
+        return None
     finite = np.isfinite(f)
     step = np.diff(f[finite])
     scale = np.maximum(np.abs(f[finite][1:]), np.abs(f[finite][:-1]))

@@ -39,7 +39,10 @@ ParamOpt = Annotated[
 @app.command("list")
 def list_(fmt: FormatOpt = None) -> None:
     """The registry as a table: name, parameters, range, f'(0), max |f'|, notes."""
-    rows = [registry.properties(act).as_row() for act in [*registry.all_activations(), *registry.user_activations()]]
+    from dlcli.activations.formula import with_facts
+
+    users = [with_facts(act) for act in registry.user_activations()]  # measured as `show` measures them
+    rows = [registry.properties(act).as_row() for act in [*registry.all_activations(), *users]]
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
         render.write_json(rows)
@@ -83,13 +86,20 @@ def show(
     height: Annotated[int, typer.Option(min=4, max=200, help="Plot height in rows.")] = 12,
 ) -> None:
     """Formula, properties, and a small plot of f and f'."""
+    progress = render.Progress("activations show:")
+    progress.update("activations show: reading the formula")
     act = registry.get(name)
     params = act.resolve(parse_params(param))
-    if act.derivative_formula:  # a formula's facts are measured, at these parameters
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress(stage, done, total, unit="steps")
+
+    if act.derivative_formula:  # a formula's facts are decided from its tree or measured, at these parameters
         from dlcli.activations.formula import with_facts
 
-        act = with_facts(act, params)
-    props = registry.properties(act, params)
+        act = with_facts(act, params, report)
+    props = registry.properties(act, params, report)
+    progress.clear()
     facts = props.as_dict()
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
