@@ -234,7 +234,7 @@ def with_facts(act: Activation, params: Params | None = None,
 
 
 def _number_text(v: float) -> str:
-    return "∞" if v == math.inf else "−∞" if v == -math.inf else f"{v + 0.0:.4g}".replace("-", "−")
+    return "∞" if v == math.inf else "−∞" if v == -math.inf else f"{v + 0.0:.4g}".replace("-", "−")  # as the registry
 
 
 def _range_text(fx: Facts, act: Activation, xs: Array, f: Array, p: Params) -> str:

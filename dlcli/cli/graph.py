@@ -19,8 +19,7 @@ if TYPE_CHECKING:  # the parser, the registry and the graph core load when the c
 HELP = (
     "Build the computational graph of EXPR, run it forward and backward, and show every step.\n\n"
     "EXPR uses numbers, names, + - * / **, parentheses and the functions exp log sqrt abs sin cos max min "
-    "plus every element-wise activation, yours from `activations define` too (sigmoid(x), "
-    "leaky_relu(x, alpha=0.1), ...). A name or "
+    "plus every element-wise activation (sigmoid(x), leaky_relu(x, alpha=0.1), ...). A name or "
     "subexpression that appears twice is one node; its gradient is the sum over its branches. Put EXPR in "
     "quotes; an EXPR like \"-h*x\" that starts with '-' and a letter needs a space in front (\" -h*x\") or "
     "to come after '--'.\n\n"

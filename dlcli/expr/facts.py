@@ -85,7 +85,10 @@ def _facts(n: Node, p: dict[str, float]) -> Facts:
     if op in ("lt", "le", "gt", "ge", "eq", "ne"):
         return Facts(0.0, 1.0, True, True, False, None, (*events, Event("kink or jump", _zero_of(a[0], a[1]))))
     if op == "where":
-        return Facts(min(a[1].lo, a[2].lo), max(a[1].hi, a[2].hi), events=events)
+        lo, hi = min(a[1].lo, a[2].lo), max(a[1].hi, a[2].hi)
+        # two constants, and a condition that holds on one side of a point and not on the other: both are taken
+        both = a[1].trend == 0 and a[2].trend == 0 and any(e.at is not None for e in a[0].events)
+        return Facts(lo, hi, both, both, both, None, events)
     if op == "call":
         return _call(n, a[0], p)
     return UNKNOWN._replace(events=events)
