@@ -16,7 +16,6 @@ from dlcli.cli import render
 from dlcli.cli.options import FormatOpt, complete_activation, parse_params
 from dlcli.cli.render import Format
 from dlcli.errors import InputError, RunError
-from dlcli.extras import missing
 
 if TYPE_CHECKING:
     from dlcli.charts import canvas
@@ -131,6 +130,8 @@ def _fact_text(value: object, short: bool = False) -> str:
         return ", ".join(_fact_text(v, short) for v in value) or "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if value is None:  # a formula's monotonicity the tree does not decide and the grid does not refute
+        return "not decided"
     return str(value)
 
 
@@ -377,6 +378,8 @@ def check(
         raise InputError("--param applies to a single activation; name exactly one")
     for act in acts:
         act.resolve(given)
+    from dlcli.extras import missing
+
     try:
         from dlcli.activations.autograd_check import check as check_one
 
