@@ -79,6 +79,19 @@ def test_no_two_modules_import_each_other():
             visit(module, [module])
 
 
+def test_the_expression_language_sits_below_activations_and_graph():
+    """activations and graph never import each other (what a formula or a graph may call is passed in), and expr,
+    the language both use, imports neither."""
+    forbidden = {"activations": {"graph"}, "graph": {"activations"}, "expr": {"activations", "graph"}}
+    for package, others in forbidden.items():
+        paths = list((PACKAGE / package).rglob("*.py"))
+        assert paths, package
+        for path in paths:
+            for dep in imported_modules(path):
+                parts = dep.split(".")
+                assert len(parts) < 2 or parts[1] not in others, f"{path.relative_to(ROOT)} imports {dep}"
+
+
 def test_no_command_module_imports_another():
     commands = {"activations", "diff", "graph", "perceptron", "vanish", "train", "report"}
     for path in (PACKAGE / "cli").glob("*.py"):

@@ -61,7 +61,7 @@ class Activation(NamedTuple):
     output_range: str
     bounds: Callable[[Params], tuple[float, float]]
     zero_centred: bool  # odd, f(−x) = −f(x), so outputs centre on 0 (at the default parameters)
-    monotonic: bool  # never decreasing (at the default parameters)
+    monotonic: bool | None  # never decreasing (at the default parameters); None: not decided (a formula)
     saturates: str  # "no", "left", "right" or "both"
     kinks: str = "smooth"  # "smooth", or where f or f' is not differentiable
     params: tuple[Param, ...] = ()

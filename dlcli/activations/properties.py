@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -12,6 +13,7 @@ from dlcli.activations.base import Activation, Params
 # A grid step of 1e-3 brackets every registered activation's max |f'|; golden-section search
 # inside the bracket then pins it down to ~1e-12.
 _GRID = np.linspace(-20.0, 20.0, 40_001)
+Progress = Callable[[str, int, int], None]
 
 
 class Properties(NamedTuple):
@@ -94,20 +96,30 @@ def evaluate(act: Activation, x: np.ndarray, params: Params, values: bool = True
                       act.grad(x, **params) if grads else empty)
 
 
-def max_abs_grad(act: Activation, params: Params) -> tuple[float, float]:
-    """sup |f'(x)| over the real line and where: declared, or searched on [-20, 20], where every maximum lies."""
+def max_abs_grad(act: Activation, params: Params, progress: Progress | None = None) -> tuple[float, float]:
+    """sup |f'(x)| over the real line and where: declared, or searched on [-20, 20], where every maximum lies
+    (`progress(stage, done, total)` is told as the grid is searched, a piece at a time)."""
     if act.vector:
         return act.vector_max_abs_grad, 0.0
     if act.grad_sup is not None:
         return act.grad_sup(params)[:2]
     grid = np.concatenate([_GRID, [p for p in act.undefined_grad_at(params)]])
-    g = np.abs(act.grad(grid, **params))
+    pieces = np.array_split(grid, 8)
+    g = np.empty_like(grid)
+    start = 0
+    for done, piece in enumerate(pieces, 1):
+        g[start:start + piece.size] = np.abs(act.grad(piece, **params))
+        start += piece.size
+        if progress is not None:
+            progress("searching max |f'| on [−20, 20]", done, len(pieces))
     g[np.isnan(g)] = -1.0  # a formula's f' is NaN where f is undefined
     i = int(np.argmax(g))
     best_x, best = float(grid[i]), float(g[i])
     lo, hi = best_x - 1e-3, best_x + 1e-3
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
-    for _ in range(60):
+    for step in range(60):
+        if progress is not None and step % 15 == 0:
+            progress("refining max |f'|", step // 15 + 1, 4)
         a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
         ga, gb = (float(abs(act.grad(np.array([v]), **params)[0])) for v in (a, b))
         if ga > gb:
@@ -124,7 +136,7 @@ def max_abs_grad(act: Activation, params: Params) -> tuple[float, float]:
     return best, best_x
 
 
-def properties(act: Activation, params: Params | None = None) -> Properties:
+def properties(act: Activation, params: Params | None = None, progress: Progress | None = None) -> Properties:
     params = act.resolve(params)
     if act.vector:
         zero = np.zeros(2)
@@ -135,6 +147,6 @@ def properties(act: Activation, params: Params | None = None) -> Properties:
     if act.grad_sup is not None:
         best, where, attained = act.grad_sup(params)
     else:
-        best, where = max_abs_grad(act, params)
+        best, where = max_abs_grad(act, params, progress)
         attained = bool(abs(where) < _GRID[-1] - 1.0)  # a maximum at the edge of the search is a limit at infinity
     return Properties(act.name, params, value0, grad0, best, where, attained, act)

@@ -38,7 +38,10 @@ ParamOpt = Annotated[
 @app.command("list")
 def list_(fmt: FormatOpt = None) -> None:
     """The registry as a table: name, parameters, range, f'(0), max |f'|, notes."""
-    rows = [registry.properties(act).as_row() for act in [*registry.all_activations(), *registry.user_activations()]]
+    from dlcli.activations.formula import with_facts
+
+    users = [with_facts(act) for act in registry.user_activations()]  # measured as `show` measures them
+    rows = [registry.properties(act).as_row() for act in [*registry.all_activations(), *users]]
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
         render.write_json(rows)
@@ -82,13 +85,20 @@ def show(
     height: Annotated[int, typer.Option(min=4, max=200, help="Plot height in rows.")] = 12,
 ) -> None:
     """Formula, properties, and a small plot of f and f'."""
+    progress = render.Progress("activations show:")
+    progress.update("activations show: reading the formula")
     act = registry.get(name)
     params = act.resolve(parse_params(param))
-    if act.derivative_formula:  # a formula's facts are measured, at these parameters
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress(stage, done, total, unit="steps")
+
+    if act.derivative_formula:  # a formula's facts are decided from its tree or measured, at these parameters
         from dlcli.activations.formula import with_facts
 
-        act = with_facts(act, params)
-    props = registry.properties(act, params)
+        act = with_facts(act, params, report)
+    props = registry.properties(act, params, report)
+    progress.clear()
     facts = props.as_dict()
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
@@ -120,6 +130,8 @@ def _fact_text(value: object, short: bool = False) -> str:
         return ", ".join(_fact_text(v, short) for v in value) or "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if value is None:  # a formula's monotonicity the tree does not decide and the grid does not refute
+        return "not decided"
     return str(value)
 
 
@@ -366,17 +378,16 @@ def check(
         raise InputError("--param applies to a single activation; name exactly one")
     for act in acts:
         act.resolve(given)
+    from dlcli.extras import missing
+
     try:
         from dlcli.activations.autograd_check import check as check_one
-    except ImportError as exc:
-        raise RunError("activations check needs torch: pip install torch==2.13.0 (see README)") from exc
-    try:
+
         results = [check_one(act, given) for act in acts]
     except ImportError as exc:
         if exc.name == "mpmath":
-            raise RunError("activations check needs mpmath to settle where dlcli and torch disagree: "
-                           "pip install mpmath (it comes with the dlcli[torch] extra)") from None
-        raise RunError(f"activations check needs torch ({exc}); pip install torch==2.13.0 (see README)") from None
+            raise missing("activations check", "mpmath to settle where dlcli and torch disagree", "torch") from None
+        raise missing("activations check", "PyTorch", "torch") from None
     fmt = render.resolve_format(fmt)
     if fmt is Format.json:
         render.write_json([r.as_dict() for r in results])

@@ -14,7 +14,7 @@ from dlcli.errors import InputError, RunError
 from dlcli.graph.examples import EXAMPLES, example
 
 if TYPE_CHECKING:  # the parser, the registry and the graph core load when the command runs, not for --help
-    from dlcli.graph.parser import ExprError
+    from dlcli.expr.parser import ExprError
 
 HELP = (
     "Build the computational graph of EXPR, run it forward and backward, and show every step.\n\n"
@@ -72,15 +72,16 @@ def command(
                                                "terminal, plain when piped].")] = None,
 ) -> None:
     """Forward values, local gradients and backprop through an expression's computational graph."""
+    from dlcli import activations
     from dlcli.cli import graph_output
+    from dlcli.expr.parser import ExprError
     from dlcli.graph import computation as core
     from dlcli.graph import draw
-    from dlcli.graph.parser import ExprError
 
     expression, values = _inputs(None if expression is None else expression.strip(), assignments or [],
                                  example_name)
     try:
-        graph = core.build(expression)
+        graph = core.build(expression, activations.functions())
         result = core.backprop(graph, values)
     except ExprError as error:
         _fail_with_caret(error)

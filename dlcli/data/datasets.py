@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcli.errors import InputError
+from dlcli.extras import missing
 
 DATASETS = ("digits",)
 
@@ -79,7 +80,7 @@ def _digits() -> Dataset:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise InputError("the 'digits' data set needs scikit-learn: pip install 'dlcli[data]'") from None
+        raise missing("the 'digits' data set", "scikit-learn", "data") from None
     bunch = load_digits()
     return Dataset("digits", np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dlcli.lazy import facade
 
 _EXPORTS = {
-    "parse": "parser",
-    "Expr": "parser",
-    "ExprError": "parser",
+    "parse": "computation",  # the expression parser lives in dlcli.expr, below graph and activations
+    "Expr": "computation",
+    "ExprError": "computation",
     "build": "computation",
     "backprop": "computation",
     "forward": "computation",

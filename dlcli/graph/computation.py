@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dlcli.errors import InputError
+from dlcli.expr.functions import NO_FUNCTIONS, Function, Functions
+from dlcli.expr.parser import SYMBOLS, Expr, ExprError, parse
 from dlcli.graph.examples import EXAMPLES, Example, example  # noqa: F401  (part of the library API)
 from dlcli.graph.gates import ROLES, evaluate_node, local_gradients
-from dlcli.graph.parser import SYMBOLS, Expr, ExprError, parse
 
 LABEL_WIDTH = 40
 
@@ -39,6 +40,7 @@ class Node:
     name: str = ""  # the variable name of an input
     constant: float = 0.0  # the value of a const
     params: tuple[tuple[str, float], ...] = ()
+    function: Function | None = field(default=None, compare=False)  # what a gate that is no built-in calls
 
     @property
     def id(self) -> str:
@@ -143,9 +145,10 @@ def shorten(text: str, width: int = LABEL_WIDTH) -> str:
     return text[:half] + "…" + text[len(text) - (width - 1 - half):]
 
 
-def build(expression: str) -> Graph:
-    """Parse `expression` into a DAG, sharing every repeated name and subexpression."""
-    tree = parse(expression)
+def build(expression: str, functions: Functions = NO_FUNCTIONS) -> Graph:
+    """Parse `expression` into a DAG, sharing every repeated name and subexpression. `functions`: what it may call
+    beyond the built-ins (`dlcli.activations.functions()` for every activation, as `dlcli graph` passes)."""
+    tree = parse(expression, functions=functions)
     nodes: list[Node] = []
     seen: dict[tuple, int] = {}
     inputs: list[str] = []
@@ -169,7 +172,7 @@ def build(expression: str) -> Graph:
             label = shorten(expression[expr.start:expr.end])
             name = expr.name if op == "input" else ""
             nodes.append(Node(index, op, children, label, expr.start, expr.end, expr.at,
-                              name=name, constant=expr.value, params=expr.params))
+                              name=name, constant=expr.value, params=expr.params, function=expr.function))
             if op == "input":
                 inputs.append(expr.name)
         done.append(index)
@@ -206,7 +209,7 @@ def forward(graph: Graph, values: Mapping[str, float], *, strict: bool = True) -
             out.append(node.constant)
         else:
             try:
-                out.append(evaluate_node(node.op, [out[i] for i in node.inputs], dict(node.params)))
+                out.append(evaluate_node(node.op, [out[i] for i in node.inputs], dict(node.params), node.function))
             except ArithmeticError as error:
                 if strict:
                     raise _blame(graph, node, str(error)) from None
@@ -233,7 +236,7 @@ def backprop(graph: Graph, values: Mapping[str, float]) -> GraphResult:
             wanted = tuple(active[i] for i in node.inputs)
             try:
                 grads = local_gradients(node.op, [value[i] for i in node.inputs], value[node.index],
-                                        dict(node.params), wanted)
+                                        dict(node.params), wanted, node.function)
             except ArithmeticError as error:
                 raise _blame(graph, node, str(error)) from None
             local[node.index] = grads

@@ -2,7 +2,7 @@
 
 Domain errors (division by zero, log of a non-positive number, ...) and overflow raise `DomainError`
 with a message for the user; derivatives at kinks follow PyTorch's autograd (|x|' = 0 at 0, a max
-tie splits the gradient evenly, activations use the registry's `grad`).
+tie splits the gradient evenly, a passed-in function (an activation) uses its own `grad`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dlcli import activations
-from dlcli.graph.parser import SYMBOLS
+from dlcli.expr.functions import Function
+from dlcli.expr.parser import SYMBOLS
 
 ROLES = {
     "add": "distributes",
@@ -34,17 +34,18 @@ def _finite(value: float, what: str) -> float:
     return value
 
 
-def evaluate_node(op: str, args: Sequence[float], params: dict[str, float]) -> float:
-    """The value of gate `op` at `args`."""
+def evaluate_node(op: str, args: Sequence[float], params: dict[str, float], function: Function | None = None
+                  ) -> float:
+    """The value of gate `op` at `args` (`function`: what a gate that is no built-in calls)."""
     message = f"{SYMBOLS.get(op, op)} overflows float64 here"
     try:
-        value = _evaluate(op, args, params)
+        value = _evaluate(op, args, params, function)
     except OverflowError:
         raise DomainError(message) from None
     return _finite(value, message)
 
 
-def _evaluate(op: str, args: Sequence[float], params: dict[str, float]) -> float:
+def _evaluate(op: str, args: Sequence[float], params: dict[str, float], function: Function | None) -> float:
     if op == "add":
         return args[0] + args[1]
     if op == "sub":
@@ -79,8 +80,8 @@ def _evaluate(op: str, args: Sequence[float], params: dict[str, float]) -> float
         return max(args)
     if op == "min":
         return min(args)
-    activation = activations.get(op)
-    return float(activation.fn(np.array([args[0]], dtype=np.float64), **params)[0])
+    assert function is not None, f"{op} is neither a built-in gate nor a function passed in"
+    return float(function.fn(np.array([args[0]], dtype=np.float64), **params)[0])
 
 
 def _power(base: float, exponent: float) -> float:
@@ -92,11 +93,12 @@ def _power(base: float, exponent: float) -> float:
 
 
 def local_gradients(
-    op: str, args: Sequence[float], value: float, params: dict[str, float], wanted: Sequence[bool]
+    op: str, args: Sequence[float], value: float, params: dict[str, float], wanted: Sequence[bool],
+    function: Function | None = None,
 ) -> tuple[float | None, ...]:
     """d(op)/d(args[i]) for each input edge where `wanted[i]` (None elsewhere)."""
     try:
-        slopes = _slopes(op, args, value, params, wanted)
+        slopes = _slopes(op, args, value, params, wanted, function)
     except (OverflowError, ValueError, ZeroDivisionError):
         raise DomainError(f"the derivative of {SYMBOLS.get(op, op)} is infinite here") from None
     return tuple(
@@ -106,7 +108,8 @@ def local_gradients(
 
 
 def _slopes(
-    op: str, args: Sequence[float], value: float, params: dict[str, float], wanted: Sequence[bool]
+    op: str, args: Sequence[float], value: float, params: dict[str, float], wanted: Sequence[bool],
+    function: Function | None,
 ) -> tuple[float, ...]:
     a = args[0]
     if op == "add":
@@ -137,8 +140,8 @@ def _slopes(
     if op in ("max", "min"):
         ties = sum(1 for x in args if x == value)  # torch.amax/amin split a tie evenly
         return tuple(1.0 / ties if x == value else 0.0 for x in args)
-    activation = activations.get(op)
-    return (float(activation.grad(np.array([a], dtype=np.float64), **params)[0]),)
+    assert function is not None, f"{op} is neither a built-in gate nor a function passed in"
+    return (float(function.grad(np.array([a], dtype=np.float64), **params)[0]),)
 
 
 def _power_slopes(base: float, exponent: float, value: float, wanted: Sequence[bool]) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlcli.errors import InputError
+from dlcli.extras import missing
 from dlcli.probe.inputs import Batch
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def prepare_model(opts: ModelOptions, say: Callable[[str], None] | None = None) 
     try:
         import torch
     except ImportError:
-        raise InputError("--model needs PyTorch (pip install 'dlcli[torch]')") from None
+        raise missing("--model", "PyTorch", "torch") from None
     from dlcli.probe.inputs import MODULE_INITS, MODULE_LOSSES, model_batch
     from dlcli.probe.loader import load_model, load_weights, parse_model_args
     from dlcli.vanish.memory import check_memory, estimate_module_bytes

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from dlcli.errors import InputError, RunError
+from dlcli.extras import missing
 from dlcli.train.config import TrainConfig
 from dlcli.train.loop import EpochProgress, Network, train_loop
 from dlcli.train.result import TrainResult
@@ -27,7 +28,7 @@ def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: C
     try:
         import torch
     except ImportError:
-        raise InputError("dlcli train needs PyTorch (pip install 'dlcli[torch]')") from None
+        raise missing("dlcli train", "PyTorch", "torch") from None
     from dlcli.probe.inputs import arrays_batch, input_embedding, model_batch
     from dlcli.probe.run import reshaped
     from dlcli.vanish.torch_engine import resolve_device, torch_dtype

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from dlcli.errors import InputError, RunError
+from dlcli.extras import missing
 from dlcli.train.config import TrainConfig
 from dlcli.train.loop import EpochProgress, Network, train_loop
 from dlcli.train.result import TrainResult
@@ -37,7 +38,7 @@ def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | No
     try:
         import torch
     except ImportError:
-        raise InputError("dlcli train needs PyTorch (pip install 'dlcli[torch]')") from None
+        raise missing("dlcli train", "PyTorch", "torch") from None
     from dlcli.vanish.torch_engine import resolve_device, torch_dtype
 
     device = resolve_device(torch, config.device)

@@ -15,6 +15,7 @@ import numpy as np
 
 from dlcli import activations
 from dlcli.errors import InputError, RunError
+from dlcli.extras import missing
 from dlcli.vanish import blas
 from dlcli.vanish.config import NORM_EPS, Progress, VanishConfig
 from dlcli.vanish.memory import check_memory, estimate_device_bytes
@@ -66,7 +67,7 @@ def run_torch(config: VanishConfig, progress: Progress | None = None, on_host: b
     try:
         import torch
     except ImportError:
-        raise InputError("--engine torch needs PyTorch (pip install 'dlcli[torch]')") from None
+        raise missing("--engine torch", "PyTorch", "torch") from None
 
     device = resolve_device(torch, config.device)
     transient = 2 * max(i * o for i, o in zip(config.widths, config.widths[1:], strict=False)) * 8  # float64 W

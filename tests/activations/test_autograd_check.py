@@ -70,8 +70,8 @@ def test_a_wrong_derivative_still_fails_where_torch_is_off_too(wrong):
 def test_check_without_mpmath_says_what_to_install(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "mpmath", None)  # import mpmath now raises ImportError
     result = cli("activations", "check", "celu", "-p", "alpha=0.3")
-    assert result.exit_code == 1
-    assert "needs mpmath" in result.output and "pip install mpmath" in result.output
+    assert result.exit_code == 2  # a missing optional dependency, as everywhere
+    assert "needs mpmath" in result.output and "pip install -e '.[torch]'" in result.output
 
 
 def test_the_cli_counts_torch_off_as_a_pass(cli):

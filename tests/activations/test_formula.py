@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from dlcli import activations
-from dlcli.activations import formula, formula_eval, formula_tree
+from dlcli.activations import formula
 from dlcli.errors import InputError
+from dlcli.expr import evaluate, tree
 
 GRID = np.concatenate([np.linspace(-30, 30, 6001), [0.0, 1e-8, -1e-8, 0.5, -0.5]])
 
@@ -51,8 +52,8 @@ def test_values_and_symbolic_derivatives_equal_torch_autograd(text):
 def test_the_printed_derivative_is_a_formula_that_parses_back(text):
     act = activations.get(text)
     printed = act.derivative_formula.removeprefix("f'(x) = ")
-    tree = formula_tree.parse(printed, allow_derivatives=True)
-    np.testing.assert_allclose(formula_eval.values(tree, GRID, {}), act.derivative(GRID), rtol=1e-13, atol=1e-15)
+    parsed = tree.parse(printed, formula.functions(entries={}), allow_derivatives=True)
+    np.testing.assert_allclose(evaluate.values(parsed, GRID, {}), act.derivative(GRID), rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize(("text", "name"), [("x*sigmoid(x)", "silu"), ("x*tanh(softplus(x))", "mish"),

@@ -115,3 +115,22 @@ def test_a_corrupt_config_is_one_line_and_left_untouched(cli, local_config):
     # built-in names and formulas never need the file
     assert cli("activations", "eval", "relu", "1").exit_code == 0
     assert cli("activations", "eval", "x*2", "1").exit_code == 0
+
+
+def test_show_on_a_large_formula_reports_progress_as_it_goes(cli, monkeypatch):
+    """Progress on a terminal from the first second: every stage reports, the grid search a piece at a time."""
+    from dlcli.cli import render
+
+    told: list[str] = []
+    update = render.Progress.update
+    monkeypatch.setattr(render.Progress, "update", lambda self, text: (told.append(text), update(self, text)))
+    monkeypatch.setattr(render, "is_terminal", lambda stream: True)
+    monkeypatch.setattr(render.Progress, "DELAY", 0.0)
+    text = " + ".join(f"tanh({k}*x)*sigmoid(x)" for k in range(1, 80))[:1990].rsplit(" + ", 1)[0]
+    result = cli("activations", "show", text, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    stages = ["reading the formula", "deciding its facts", "sampling it", *(f"[−20, 20] {k}/8" for k in range(1, 9))]
+    for stage in stages:
+        assert any(stage in line for line in told), stage
+    assert "\ractivations show: reading the formula" in result.stderr  # shown on the terminal, then cleared
+    assert json.loads(result.stdout)["name"] == text  # stdout holds the data only

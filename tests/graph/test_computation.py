@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from dlcli import activations
+from dlcli.activations.formula import functions
 from dlcli.errors import InputError
-from dlcli.graph.computation import backprop, build, finite_difference_check
-from dlcli.graph.parser import ExprError
+from dlcli.expr.parser import ExprError
+from dlcli.graph import computation
+from dlcli.graph.computation import backprop, finite_difference_check
+
+build = partial(computation.build, functions=functions(entries={}))  # every activation, as `dlcli graph` passes
 
 
 @pytest.fixture(autouse=True)

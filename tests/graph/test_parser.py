@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 
+from dlcli.activations.formula import functions
 from dlcli.errors import InputError
-from dlcli.graph.computation import backprop, build
-from dlcli.graph.parser import ExprError, parse, tokenize
+from dlcli.expr import parser
+from dlcli.expr.parser import ExprError, tokenize
+from dlcli.graph import computation
+from dlcli.graph.computation import backprop
+
+LIBRARY = functions(entries={})  # every activation, none of the user's: as `dlcli graph` passes them
+build = partial(computation.build, functions=LIBRARY)
+parse = partial(parser.parse, functions=LIBRARY)
 
 
 def value_of(expression: str, **values: float) -> float:

@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from dlcli.activations.base import Array, Params
-from dlcli.activations.base import get as get_activation
-from dlcli.activations.formula_tree import Node, is_num
 from dlcli.errors import InputError
-from dlcli.graph import parser
+from dlcli.expr import parser
+from dlcli.expr.functions import Function
+from dlcli.expr.tree import Node, deep_recursion, is_num
+
+Array = np.ndarray
+Params = dict[str, float]
 
 UNARY = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs,
          "sin": np.sin, "cos": np.cos, "sign": np.sign}
@@ -32,6 +34,11 @@ def _number(v: float) -> str:
 
 def to_text(n: Node) -> str:
     """The tree as a formula the formula grammar parses back."""
+    with deep_recursion():
+        return _text(n)
+
+
+def _text(n: Node) -> str:
     op = n.op
     if op == "num":
         return _number(n.value)
@@ -51,9 +58,9 @@ def to_text(n: Node) -> str:
         right = _wrap(b, p, strict=not right_assoc)
         sym = parser.SYMBOLS[op]
         return f"{left}{sym}{right}" if op in ("mul", "div", "pow") else f"{left} {sym} {right}"
-    args = ", ".join(to_text(a) for a in n.args)
+    args = ", ".join(_text(a) for a in n.args)
     if n.params:
-        defaults = get_activation(n.name.removesuffix("'")).resolve({})
+        defaults = _function(n).resolve({})
         shown = [f"{key}={_number(v)}" for key, v in n.params if defaults.get(key) != v]
         args = ", ".join([args, *shown])
     return f"{n.name if op == 'call' else op}({args})"
@@ -63,8 +70,14 @@ def _wrap(n: Node, parent: int, strict: bool) -> str:
     p = _PREC.get(n.op, 5)
     if n.op == "num" and n.value < 0:
         p = 3
-    text = to_text(n)
+    text = _text(n)
     return f"({text})" if (p < parent or (strict and p == parent)) else text
+
+
+def _function(n: Node) -> Function:
+    """The passed-in function a call node applies (or differentiates)."""
+    assert n.function is not None, f"{n.name} is neither a built-in nor a function passed in"
+    return n.function
 
 
 # --- evaluation over numpy arrays ----------------------------------------------------------------
@@ -113,7 +126,7 @@ def evaluate(n: Node, x: Array, params: Params) -> Any:
     if n.name == "erf":
         return _erf(a[0])
     u = np.asarray(a[0], dtype=np.float64)
-    act = get_activation(n.name.removesuffix("'"))
+    act = _function(n)
     return (act.grad if n.name.endswith("'") else act.fn)(u, **dict(n.params))
 
 
@@ -129,7 +142,7 @@ def _erf(u: Any) -> Any:
 
 def values(tree: Node, x: Array, params: Params) -> Array:
     """f(x) over a float64 array: NaN in gives NaN out; the result always has x's shape."""
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), deep_recursion():
         out = np.asarray(evaluate(tree, x, params), dtype=np.float64)
         out = np.broadcast_to(out, x.shape).copy() if out.shape != x.shape else out
         nan = np.isnan(x)
@@ -142,7 +155,8 @@ def values(tree: Node, x: Array, params: Params) -> Array:
 
 def torch_values(tree: Node, torch: Any, x: Any, params: Params) -> Any:
     """f(x) in torch, built from the tree (autograd differentiates it for `activations check`)."""
-    out = _torch_eval(tree, torch, x, params)
+    with deep_recursion():
+        out = _torch_eval(tree, torch, x, params)
     if not out.requires_grad or out.shape != x.shape:  # a formula that simplified to a constant
         out = out + 0 * x
     return out
@@ -169,7 +183,7 @@ def _torch_eval(tree: Node, torch: Any, x: Any, params: Params) -> Any:
         return getattr(torch, name)(a[0])
     if name == "tanh'":  # the rewrite of 1 - tanh(u)**2, as written
         return 1 - torch.tanh(a[0]) ** 2
-    act = get_activation(name.removesuffix("'"))
+    act = _function(tree)
     if name.endswith("'"):
         raise InputError(f"{name}(…) cannot be built in torch")
     return act.torch_ref(torch, a[0], dict(tree.params))

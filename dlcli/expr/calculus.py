@@ -5,19 +5,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from dlcli.activations.formula_tree import ONE, ZERO, Node, add, call, div, is_num, mul, neg, num, power, sub, where
 from dlcli.errors import InputError
-from dlcli.graph import parser
+from dlcli.expr import parser
+from dlcli.expr.functions import NO_FUNCTIONS, Functions
+from dlcli.expr.tree import ONE, ZERO, Node, add, call, deep_recursion, div, is_num, mul, neg, num, power, sub, where
 
 
-def derivative(n: Node) -> Node:
-    """d n / dx, simplified; conventions at kinks as torch's autograd (|u|' = 0 at 0, max splits a tie)."""
+def derivative(n: Node, functions: Functions = NO_FUNCTIONS) -> Node:
+    """d n / dx, simplified; conventions at kinks as torch's autograd (|u|' = 0 at 0, max splits a tie).
+    `functions`: those the formula was parsed with (softplus' is written as sigmoid where one is passed)."""
+    with deep_recursion():
+        return _derivative(n, functions)
+
+
+def _derivative(n: Node, functions: Functions) -> Node:
     op = n.op
     if op in ("num", "const", "param") or op in parser.COMPARISONS.values():
         return ZERO
     if op == "x":
         return ONE
-    d = [derivative(a) for a in n.args]
+    d = [_derivative(a, functions) for a in n.args]
     if op == "neg":
         return neg(d[0])
     if op == "add":
@@ -45,10 +52,10 @@ def derivative(n: Node) -> Node:
         second = Node("lt" if op == "max" else "gt", (a, b))
         return where(first, d[0], where(second, d[1], mul(num(0.5), add(d[0], d[1]))))
     u, du = n.args[0], d[0]
-    return mul(_outer(n, u), du)
+    return mul(_outer(n, u, functions), du)
 
 
-def _outer(n: Node, u: Node) -> Node:
+def _outer(n: Node, u: Node, functions: Functions) -> Node:
     name = n.name
     table: dict[str, Callable[[], Node]] = {
         "exp": lambda: call("exp", u),
@@ -65,10 +72,11 @@ def _outer(n: Node, u: Node) -> Node:
     if name in table:
         return table[name]()
     if name == "tanh'":  # from the rewrite of 1 - tanh(u)**2
-        return mul(num(-2.0), mul(call("tanh", u), call("tanh'", u)))
+        return mul(num(-2.0), mul(call("tanh", u, function=n.function), call("tanh'", u, function=n.function)))
     if name.endswith("'"):
         raise InputError(f"{name}(…) would need a second derivative, which formulas do not have")
-    if name == "softplus":
+    sigmoid = functions.find("sigmoid")
+    if name == "softplus" and sigmoid is not None:
         beta = dict(n.params).get("beta", 1.0)
-        return call("sigmoid", mul(num(beta), u))
-    return call(name + "'", u, n.params)
+        return call("sigmoid", mul(num(beta), u), function=sigmoid)
+    return call(name + "'", u, n.params, n.function)

@@ -4,7 +4,8 @@ Nothing is ever passed to `eval`: the grammar knows numbers, names, `+ - * / **`
 parentheses and calls of known functions (with numeric keyword parameters), and everything else
 is an `ExprError` that points at the offending column. Parsing uses explicit stacks, so an
 expression nested 10,000 levels deep parses without touching Python's recursion limit.
-`parse(text, formula=True)` is the grammar of activations written as formulas (dlcli/activations/formula_tree.py).
+`parse(text, formula=True)` is the grammar of activations written as formulas (tree.py). The functions a call may
+name beyond the built-ins are passed in (`functions`): the activation library passes its own.
 
     >>> tree = parse("(x+y)*z")
     >>> tree.kind, [child.kind for child in tree.children]
@@ -18,10 +19,10 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dlcli import activations
 from dlcli.errors import InputError, unknown_name
+from dlcli.expr.functions import NO_FUNCTIONS, Function, Functions
 
-# Functions the parser knows besides the activation registry, with their number of arguments
+# Functions the parser knows besides those passed in, with their number of arguments
 # (None: two or more).
 BUILTINS: dict[str, int | None] = {
     "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "sin": 1, "cos": 1, "max": None, "min": None,
@@ -95,6 +96,7 @@ class Expr:
     value: float = 0.0  # for num
     name: str = ""  # variable name (name) or canonical function name (call)
     params: tuple[tuple[str, float], ...] = field(default=())  # keyword parameters of a call
+    function: Function | None = None  # what a call of a passed-in function calls (None: a built-in)
 
     def __repr__(self) -> str:  # shallow: a deep tree must not recurse
         detail = self.name or (repr(self.value) if self.kind == "num" else "")
@@ -111,9 +113,9 @@ class Token(NamedTuple):
         return self.start + max(1, len(self.text))
 
 
-def function_names() -> list[str]:
-    """Every name that can be called: the built-ins, then the element-wise activations and their aliases."""
-    return [*BUILTINS, *activations.names(include_aliases=True, elementwise_only=True)]
+def function_names(functions: Functions = NO_FUNCTIONS) -> list[str]:
+    """Every name that can be called: the built-ins, then the functions passed in (activations and aliases)."""
+    return [*BUILTINS, *functions.names()]
 
 
 def tokenize(source: str, formula: bool = False) -> list[Token]:
@@ -142,6 +144,7 @@ class _Frame:
     token: Token  # the '(' (for a call, the function name)
     base: int  # height of the operand stack when it opened
     function: str | None = None  # canonical function name for a call
+    callee: Function | None = None  # the passed-in function it calls (None: a built-in)
     args: list[Expr] = field(default_factory=list)
     params: dict[str, tuple[float, int]] = field(default_factory=dict)  # name -> (value, column)
     keyword: Token | None = None  # the name of the keyword argument being parsed
@@ -157,20 +160,22 @@ class _Operator:
         return PRECEDENCE["sign" if self.kind in ("neg", "pos") else self.kind]
 
 
-def parse(source: str, formula: bool = False) -> Expr:
+def parse(source: str, formula: bool = False, functions: Functions = NO_FUNCTIONS) -> Expr:
     """The syntax tree of `source`; an ExprError (an InputError) pointing at the first problem.
 
-    `formula`: the richer grammar of activations written as formulas (FORMULA_BUILTINS, comparisons, A'(u)).
+    `formula`: the richer grammar of activations written as formulas (FORMULA_BUILTINS, comparisons, A'(u));
+    `functions`: what a call may name beyond the built-ins.
     """
-    return _Parser(source, formula).run()
+    return _Parser(source, formula, functions).run()
 
 
 class _Parser:
     """Shunting-yard with a stack of operators and open parentheses and a stack of finished operands."""
 
-    def __init__(self, source: str, formula: bool = False):
+    def __init__(self, source: str, formula: bool = False, functions: Functions = NO_FUNCTIONS):
         self.source = source
         self.formula = formula
+        self.functions = functions
         self.builtins = FORMULA_BUILTINS if formula else BUILTINS
         self.tokens = tokenize(source, formula)
         self.operands: list[Expr] = []
@@ -215,7 +220,7 @@ class _Parser:
             frame.keyword = token
             return i + 2, True
         if token.kind == "name" and following.text == "(":
-            self.stack.append(_Frame(token, len(self.operands), self.function(token)))
+            self.stack.append(_Frame(token, len(self.operands), *self.function(token)))
             return i + 2, True
         if token.kind == "name":
             self.operands.append(Expr("name", token.start, token.end, token.start, name=token.text))
@@ -266,17 +271,18 @@ class _Parser:
         top = self.stack[-1] if self.stack else None
         return isinstance(top, _Frame) and top.function is not None and len(self.operands) == top.base
 
-    def function(self, token: Token) -> str:
+    def function(self, token: Token) -> tuple[str, Function | None]:
+        """The canonical name of the function `token` calls, and the passed-in function (None: a built-in)."""
         if token.text in self.builtins:
-            return token.text
+            return token.text, None
         text, prime = (token.text[:-1], "'") if token.text.endswith("'") else (token.text, "")
-        elementwise = activations.names(include_aliases=True, elementwise_only=True)
-        if text in elementwise:
-            return activations.get(text).name + prime
+        found = self.functions.find(text)
+        if found is not None:
+            return found.name + prime, found
         what = "a formula" if self.formula else "graph"
-        if text in activations.names(include_aliases=True):
+        if self.functions.maps_vector(text):
             raise self.fail(f"{text} maps a whole vector; {what} takes element-wise functions", token)
-        error = unknown_name("function", text, [*self.builtins, *activations.names(elementwise_only=True)])
+        error = unknown_name("function", text, [*self.builtins, *self.functions.names()])
         raise self.fail(str(error), token)
 
     def reduce_while(self, incoming: _Operator) -> None:
@@ -350,17 +356,21 @@ class _Parser:
                                and name not in builtins else ""),
                             self.source, call_start, closing.end)
         params: tuple[tuple[str, float], ...] = ()
-        activation = name.removesuffix("'")
+        callee = frame.callee
         if frame.params:
-            if name in builtins:
+            if callee is None:
                 column = min(col for _, col in frame.params.values())
                 raise ExprError(f"{name}() takes no parameters", self.source, column)
             try:
-                resolved = activations.get(activation).resolve({k: v for k, (v, _) in frame.params.items()})
+                resolved = callee.resolve({k: v for k, (v, _) in frame.params.items()})
             except InputError as error:
                 column = min(col for _, col in frame.params.values())
                 raise ExprError(str(error), self.source, column) from None
             params = tuple(resolved.items())
-        elif name not in builtins:
-            params = tuple(activations.get(activation).resolve({}).items())
-        return Expr("call", call_start, closing.end, call_start, tuple(frame.args), name=name, params=params)
+        elif callee is not None:
+            try:
+                params = tuple(callee.resolve({}).items())
+            except InputError as error:  # a user activation whose parameter has no value
+                raise ExprError(str(error), self.source, call_start, closing.end) from None
+        return Expr("call", call_start, closing.end, call_start, tuple(frame.args), name=name, params=params,
+                    function=callee)

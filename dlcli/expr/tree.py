@@ -1,16 +1,19 @@
-"""A formula's tree: parsed by the graph parser (formula grammar, never eval), built with simplifying
+"""A formula's tree: parsed by the expression parser (formula grammar, never eval), built with simplifying
 constructors, and rewritten where the naive formula loses accuracy."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
 
 from dlcli.errors import InputError
-from dlcli.graph import parser
+from dlcli.expr import parser
+from dlcli.expr.functions import NO_FUNCTIONS, Function, Functions
 
 MAX_DEPTH = 100  # deeper formulas are refused (evaluation and differentiation recurse over the tree)
 MAX_LENGTH = 2000
@@ -25,6 +28,7 @@ class Node(NamedTuple):
     value: float = 0.0  # num and const
     name: str = ""  # const, param, or the function of a call (A' is the derivative of activation A)
     params: tuple[tuple[str, float], ...] = ()  # an activation call's parameters
+    function: Function | None = None  # the passed-in function a call applies (None: a built-in)
 
 
 def num(v: float) -> Node:
@@ -40,30 +44,58 @@ def is_num(n: Node, v: float | None = None) -> bool:
 
 # --- parsing -------------------------------------------------------------------------------------
 
-def parse(text: str, allow_derivatives: bool = False, rewrites: bool = True, simplify: bool = True) -> Node:
-    """The formula's tree, simplified and with the accurate rewrites applied; an InputError on any problem."""
+def parse(text: str, functions: Functions, allow_derivatives: bool = False, rewrites: bool = True,
+          simplify: bool = True) -> Node:
+    """The formula's tree, simplified and with the accurate rewrites applied; an InputError on any problem.
+    `functions`: what a call may name beyond the built-ins (the activation library passes its own)."""
     if len(text) > MAX_LENGTH:
         raise InputError(f"the formula is {len(text)} characters long; at most {MAX_LENGTH} characters are accepted")
-    expr = parser.parse(text, formula=True)
+    with deep_recursion():
+        expr = parser.parse(text, formula=True, functions=functions)
+        if nesting(expr) > MAX_DEPTH:
+            raise InputError(f"the formula nests more than {MAX_DEPTH} levels deep")
+        if not simplify:  # the tree as written: only whether x occurs is asked of it
+            return _raw(expr)
+        tree = _convert(expr, text, allow_derivatives, functions)
+        return rewrite(tree, functions) if rewrites else tree
+
+
+def nesting(expr: parser.Expr) -> int:
+    """How deeply `expr` nests: calls, signs, powers and right operands each add a level; a chain of terms
+    (a + b - c ...) or of factors (a * b / c ...) is one level however long, as it reads."""
     depth, stack = 0, [(expr, 1)]
     while stack:
         e, d = stack.pop()
         depth = max(depth, d)
-        if depth > MAX_DEPTH:
-            raise InputError(f"the formula nests more than {MAX_DEPTH} levels deep")
-        stack.extend((c, d + 1) for c in e.children)
-    if not simplify:  # the tree as written: only whether x occurs is asked of it
-        return _raw(expr)
-    tree = _convert(expr, text, allow_derivatives)
-    return rewrite(tree) if rewrites else tree
+        for i, c in enumerate(e.children):
+            chained = i == 0 and c.kind in _CHAIN and _CHAIN[c.kind] == _CHAIN.get(e.kind)
+            stack.append((c, d if chained else d + 1))
+    return depth
+
+
+_CHAIN = {"add": 1, "sub": 1, "mul": 2, "div": 2}
+_RECURSION = 10_000  # evaluation, differentiation and printing recurse once or twice per level of a flat chain
+
+
+@contextmanager
+def deep_recursion() -> Iterator[None]:
+    """Room for recursing over a chain of up to MAX_LENGTH terms (Python calls do not use the C stack since 3.11)."""
+    before = sys.getrecursionlimit()
+    if before < _RECURSION:
+        sys.setrecursionlimit(_RECURSION)
+    try:
+        yield
+    finally:
+        if before < _RECURSION:
+            sys.setrecursionlimit(before)
 
 
 def _raw(e: parser.Expr) -> Node:
     return Node("x" if e.kind == "name" and e.name == "x" else e.kind, tuple(_raw(c) for c in e.children))
 
 
-def _convert(e: parser.Expr, text: str, allow_derivatives: bool) -> Node:
-    args = tuple(_convert(c, text, allow_derivatives) for c in e.children)
+def _convert(e: parser.Expr, text: str, allow_derivatives: bool, functions: Functions) -> Node:
+    args = tuple(_convert(c, text, allow_derivatives, functions) for c in e.children)
     if e.kind == "num":
         return num(e.value)
     if e.kind == "name":
@@ -71,7 +103,7 @@ def _convert(e: parser.Expr, text: str, allow_derivatives: bool) -> Node:
             return Node("x")
         if e.name in CONSTANTS:
             return Node("const", value=CONSTANTS[e.name], name=e.name)
-        if e.name in parser.FORMULA_BUILTINS or e.name in function_names():
+        if e.name in parser.FORMULA_BUILTINS or functions.find(e.name) is not None:
             raise parser.ExprError(f"{e.name} is a function: write {e.name}(...)", text, e.start, e.end)
         return Node("param", name=e.name)
     if e.kind == "neg":
@@ -86,12 +118,8 @@ def _convert(e: parser.Expr, text: str, allow_derivatives: bool) -> Node:
             return out
         if e.name == "where":
             return where(*args)
-        return Node("call", args, name=e.name, params=e.params)
+        return Node("call", args, name=e.name, params=e.params, function=e.function)
     return BUILD[e.kind](*args)
-
-
-def function_names() -> list[str]:
-    return parser.function_names()
 
 
 # --- building with simplification ----------------------------------------------------------------
@@ -215,8 +243,8 @@ def where(c: Node, a: Node, b: Node) -> Node:
     return a if a == b else Node("where", (c, a, b))
 
 
-def call(name: str, a: Node, params: tuple[tuple[str, float], ...] = ()) -> Node:
-    return Node("call", (a,), name=name, params=params)
+def call(name: str, a: Node, params: tuple[tuple[str, float], ...] = (), function: Function | None = None) -> Node:
+    return Node("call", (a,), name=name, params=params, function=function)
 
 
 def _compare(op: str) -> Callable[[Node, Node], Node]:
@@ -240,31 +268,37 @@ def _one_plus(n: Node) -> Node | None:
     return None
 
 
-def _softplus(u: Node) -> Node:
-    return call("softplus", u, (("beta", 1.0),))
+def _passed_in(functions: Functions, name: str, u: Node, params: tuple[tuple[str, float], ...] = ()) -> Node | None:
+    """A call of the passed-in function `name`; None when none was passed (the rewrite is then left out)."""
+    found = functions.find(name)
+    return None if found is None else call(found.name, u, params, found)
 
 
-def rewrite(n: Node) -> Node:
+def rewrite(n: Node, functions: Functions = NO_FUNCTIONS) -> Node:
     """Rewrites that keep values accurate where the naive formula loses them (listed in docs/activations.md)."""
-    n = n._replace(args=tuple(rewrite(a) for a in n.args))
+    n = n._replace(args=tuple(rewrite(a, functions) for a in n.args))
+    return _rewritten(n, functions) or n
+
+
+def _rewritten(n: Node, functions: Functions) -> Node | None:
     if n.op == "call" and n.name == "log":
         u = _one_plus(n.args[0])
         if u is not None and u.op == "call" and u.name == "exp":
-            return _softplus(u.args[0])  # log(1 + exp(u)) = softplus(u)
+            return _passed_in(functions, "softplus", u.args[0], (("beta", 1.0),))  # log(1 + exp(u)) = softplus(u)
         if u is not None:
             return call("log1p", u)  # log(1 + u) = log1p(u)
         if n.args[0].op == "call" and n.args[0].name == "sigmoid":
-            return call("logsigmoid", n.args[0].args[0])  # log(sigmoid(u)) = logsigmoid(u)
+            return _passed_in(functions, "logsigmoid", n.args[0].args[0])  # log(sigmoid(u)) = logsigmoid(u)
     if n.op == "call" and n.name == "log1p" and n.args[0].op == "call" and n.args[0].name == "exp":
-        return _softplus(n.args[0].args[0])  # log1p(exp(u)) = softplus(u)
+        return _passed_in(functions, "softplus", n.args[0].args[0], (("beta", 1.0),))  # log1p(exp(u)) = softplus(u)
     if n.op == "sub" and is_num(n.args[1], 1.0) and n.args[0].op == "call" and n.args[0].name == "exp":
         return call("expm1", n.args[0].args[0])  # exp(u) - 1 = expm1(u)
     if n.op == "div" and is_num(n.args[0], 1.0):
         u = _one_plus(n.args[1])
         if u is not None and u.op == "call" and u.name == "exp":
-            return call("sigmoid", neg(u.args[0]))  # 1/(1 + exp(-u)) = sigmoid(u)
+            return _passed_in(functions, "sigmoid", neg(u.args[0]))  # 1/(1 + exp(-u)) = sigmoid(u)
     if n.op == "sub" and is_num(n.args[0], 1.0) and n.args[1].op == "pow" and is_num(n.args[1].args[1], 2.0):
         t = n.args[1].args[0]
-        if t.op == "call" and t.name == "tanh":
-            return call("tanh'", t.args[0])  # 1 - tanh(u)**2 = sech²(u), accurate in the tails
-    return n
+        if t.op == "call" and t.name == "tanh" and t.function is not None:
+            return call("tanh'", t.args[0], function=t.function)  # 1 - tanh(u)**2 = sech²(u), accurate in the tails
+    return None
