@@ -298,7 +298,8 @@ class Watch:
         if self.tensors:
             torch = self.torch
             try:  # every gradient there, none needing autograd, on the ring's device (a DTensor's shard: no collective)
-                grads = [p.grad if p.grad is None or self.world_size == 1 else local(p.grad) for p in self.tensors]
+                grads = [p.grad for p in self.tensors] if self.world_size == 1 else \
+                    [p.grad if p.grad is None else local(p.grad) for p in self.tensors]
                 torch.stack(torch._foreach_norm(grads), out=self.ring_rows[self.ring_used])
             except (TypeError, RuntimeError):  # a gradient None, one that requires grad, or on another device
                 grads = [self.zero if p.grad is None else local(p.grad.detach()) for p in self.tensors]
