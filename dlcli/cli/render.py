@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from dlcli.errors import InputError
 from dlcli.numio import ORJSON_IS_HOUSE_STYLE, format_float
 
 if TYPE_CHECKING:  # Rich's console and table modules cost ~40 ms: imported only when drawing
@@ -194,6 +195,7 @@ def write_file(path: str, text: str, what: str = "file") -> None:
     """Write `text` to the file named `path` ('-': stdout), by dlcli.files' rules: nothing is ever damaged."""
     from dlcli import files
 
+    path = os.fspath(path)
     if path != "-":
         files.write_text(path, text, what)
         return
@@ -202,6 +204,13 @@ def write_file(path: str, text: str, what: str = "file") -> None:
         sys.stdout.flush()
     except OSError as exc:
         raise files.write_error("stdout", exc) from None
+
+
+def check_dash(option: str, path: str | None, fmt: Format | None) -> None:
+    """`OPTION -` writes that file on stdout instead of the data: refused beside an explicit --format."""
+    if path == "-" and fmt is not None:
+        raise InputError(f"{option} - writes on stdout instead of the data: leave out --format, or give {option} "
+                         "a file name")
 
 
 def make_table(*columns: str, title: str | None = None, justify_numbers: bool = True,

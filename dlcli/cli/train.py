@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -32,7 +31,12 @@ def _layers(text: str) -> list[int]:
         raise InputError(f"--layers expects comma-separated integers like 64,128,10, got '{text}'") from None
 
 
-@app.command()
+HELP = ("Train a built stack (the seeded weights of `vanish`, with a linear head) or your model on a data set, and "
+        "record per epoch and layer how far each layer's weights moved: the notes' claim that layers near the input "
+        "of a deep sigmoid stack train very slowly, measured.")
+
+
+@app.command(help=HELP)
 def train(
     act: Annotated[str | None, typer.Option("--act", "-a", help="Activation of the built stack, or several "
                                             "comma-separated (one run each) \\[default: relu].",
@@ -79,16 +83,15 @@ def train(
     dtype: Annotated[str, typer.Option(help="float64 or float32.")] = "float64",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     fmt: FormatOpt = None,
-    svg: Annotated[Path | None, typer.Option(help="Also save the curves and heat maps as one SVG file.")] = None,
+    svg: Annotated[str | None, typer.Option(help="Also save the curves and heat maps as one SVG file ('-': the "
+                                            "SVG on stdout instead of the data).")] = None,
     chart: Annotated[bool, typer.Option(help="Draw the curves and heat maps (table format).")] = True,
     log: Annotated[str | None, typer.Option(help="Also record the run, as dlcli.watch does, into this run store "
                                             "(a new SQLite file; `dlcli report FILE` reads it).")] = None,
     log_every: Annotated[int | None, typer.Option(help="With --log: sample every N steps \\[default: about 100 "
                                                   "samples over the run].")] = None,
 ) -> None:
-    """Train a built stack (the seeded weights of `vanish`, with a linear head) or your model on a data set,
-    and record per epoch and layer how far each layer's weights moved: the notes' claim that layers near the
-    input of a deep sigmoid stack train very slowly, measured."""
+    """Train and show how each layer learned (the help is HELP: one paragraph, no hard line breaks)."""
     from dlcli.cli.train_output import show
     from dlcli.train.config import make_train_config
     from dlcli.train.run import train as run_training
@@ -122,6 +125,7 @@ def train(
         raise InputError(f"--log-every must be at least 1, got {log_every}")
     if log is not None:
         _check_log(log)
+    render.check_dash("--svg", svg, fmt)
     fmt = render.resolve_format(fmt)
     from dlcli.train.run import load_training_data
 

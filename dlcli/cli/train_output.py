@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +19,11 @@ def label(r: TrainResult) -> str:
     return r.config.activation or str(r.config.model)
 
 
-def show(results: list[TrainResult], fmt: Format, chart: bool, svg: Path | None) -> None:
+def show(results: list[TrainResult], fmt: Format, chart: bool, svg: str | None) -> None:
     if svg is not None:
         _write_svg(results, svg)
+        if svg == "-":  # the SVG is the data on stdout
+            return
     if fmt is Format.json:
         docs = [r.as_dict() for r in results]
         render.write_json(docs[0] if len(docs) == 1 else docs)
@@ -171,7 +172,7 @@ def _print_summary(out: Any, r: TrainResult) -> None:
         out.print(f"  {line}")
 
 
-def _write_svg(results: list[TrainResult], path: Path) -> None:
+def _write_svg(results: list[TrainResult], path: str) -> None:
 
     from dlcli.charts.heatmap import positive_span, stack_svgs
     from dlcli.charts.heatmap import to_svg as heat_svg
@@ -183,4 +184,5 @@ def _write_svg(results: list[TrainResult], path: Path) -> None:
     docs += [heat_svg(heatmap(r), span=span) for r in with_epochs]
     text = stack_svgs(docs)
     render.write_file(path, text, "--svg file")
-    render.message(f"saved {path}")
+    if path != "-":
+        render.message(f"saved {path}")

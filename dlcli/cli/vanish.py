@@ -209,6 +209,7 @@ def show_phase(names: list[str], param: list[str] | None, init: str, gain: float
     if len(names) != 1:
         raise InputError("--phase draws one activation at a time")
     params = parse_per_activation_params(param, names)[canonical_name(names[0])]
+    render.check_dash("--svg", svg, fmt)
     vanish_phase.show(names[0], params, init, gain, bias_std, depth, render.resolve_format(fmt), svg)
 
 

@@ -29,6 +29,8 @@ def show(name: str, params: dict[str, str], init: str, gain: float | None, bias_
     diagram = phase_diagram(act, config.params, point=(spec.sigma_w2, spec.sigma_b2))
     if svg is not None:
         render.write_file(svg, to_svg(diagram), "--svg file")
+        if svg == "-":  # the SVG is the data on stdout
+            return
         render.message(f"saved {svg}")
     if fmt is Format.json:
         render.write_json(diagram.as_dict())
