@@ -21,3 +21,20 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> InputError:
     close = difflib.get_close_matches(name.lower(), choices, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else f"; choose from: {', '.join(choices)}"
     return InputError(f"unknown {kind} '{name}'{hint}")
+
+
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """'1 epoch', '3 epochs', '1,882 functions': a number and its noun in the right number."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+def with_article(noun: str) -> str:
+    """'an int', 'a str', 'an ndarray', 'a uniform': the noun after the article its sound takes."""
+    first = noun[:1].lower()
+    vowel = first in "aeiou" and not noun.lower().startswith(("uni", "use", "usu", "one"))
+    return f"{'an' if vowel else 'a'} {noun}"
+
+
+def kind_of(value: object) -> str:
+    """What a value is, for a message: 'None', 'an int', 'a dict'."""
+    return "None" if value is None else with_article(type(value).__name__)

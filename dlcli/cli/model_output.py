@@ -41,7 +41,7 @@ def check_combination(model: str | None) -> None:
     if model is None:
         extra = [flag(n) for n in MODEL_ONLY if n in given]
         if extra:
-            raise InputError(f"{', '.join(extra)} need(s) --model PATH.py:NAME")
+            raise InputError(f"{', '.join(extra)} need{'s' if len(extra) == 1 else ''} --model PATH.py:NAME")
         return
     extra = [flag(n) for n in STACK_ONLY if n in given]
     if extra:

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from dlcli.errors import InputError
+from dlcli.errors import InputError, count  # noqa: F401 - render.count: the CLI's name for it
 from dlcli.numio import ORJSON_IS_HOUSE_STYLE, format_float
 
 if TYPE_CHECKING:  # Rich's console and table modules cost ~40 ms: imported only when drawing
@@ -136,11 +136,6 @@ def fmt_short(value: float, digits: int = 6) -> str:
         return "∞" if value > 0 else "−∞"
     text = f"{value:.{digits}g}"
     return "0" if text in ("-0", "0") else text
-
-
-def count(n: int, word: str, plural: str | None = None) -> str:
-    """'1 epoch', '3 epochs', '1,882 functions': a number and its noun in the right number."""
-    return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
 def json_ready(obj: Any) -> Any:

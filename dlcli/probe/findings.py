@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dlcli import activations
+from dlcli.errors import count
 from dlcli.probe.graph import reachable
 from dlcli.probe.result import Alarm, Check, ModuleStats
 from dlcli.vanish import meanfield
@@ -144,7 +145,9 @@ def conclude(rows: list[ModuleStats], structure: Structure) -> Concluded:
         text = f"NaN or inf first appears in {where} at {first.name} ({first.type})."
         _alarm(alarms, lines, Alarm("non_finite", (first.name,), text))
         if bad_grad:
-            lines.append(f"{len(bad_grad)} module(s) get NaN or inf gradients; nothing else can be read from them.")
+            verb = "gets" if len(bad_grad) == 1 else "get"
+            lines.append(f"{count(len(bad_grad), 'module')} {verb} NaN or inf gradients; nothing else can be read "
+                         "from them.")
         return Concluded(math.nan, math.nan, None, "non-finite", alarms, lines)
     ratio, rms_ratio, between, flow = _ends(rows, structure)
     v = verdict(ratio) if between else "healthy"

@@ -1,23 +1,65 @@
-"""Load the user's nn.Module (PATH.py:NAME, package.module:NAME, torchvision:NAME) and its weights, safely."""
+"""Load the user's nn.Module (PATH.py:NAME, package.module:NAME, torchvision:NAME) and its weights, safely; run
+the user's code in its place (`user_code`: their prints on stderr, their warnings once and marked)."""
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import traceback
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlcli.errors import InputError
+from dlcli.errors import InputError, count, kind_of
 
 if TYPE_CHECKING:
     import torch
 
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
 _SHOWN = 3  # how many missing/unexpected keys an error names
+
+
+_inside = 0                               # user_code() blocks open (an inner one changes nothing)
+_warned: set[tuple[Any, ...]] = set()     # the user's warnings already shown (each is shown once)
+
+
+@contextlib.contextmanager
+def user_code() -> Iterator[None]:
+    """While the user's code runs (their file's import, their model's construction and passes): what it prints
+    goes to stderr, not to stdout, which holds the data; each warning it raises is shown once, on stderr,
+    marked 'your code:'. Warning filters stay the user's (and Python's), as without dlcli."""
+    global _inside
+    if _inside:
+        yield
+        return
+    shown = warnings.showwarning
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = str(message).strip().splitlines()[0] if str(message).strip() else ""
+        key = (category, text, filename, lineno)
+        if key in _warned:
+            return
+        _warned.add(key)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"your code: {filename}:{lineno}: {category.__name__}: {text}\n")
+            sys.stderr.flush()
+
+    _inside += 1
+    warnings.showwarning = show
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        warnings.showwarning = shown
+        _inside -= 1
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
 
 
 def parse_model_args(pairs: list[str] | None) -> dict[str, object]:
@@ -46,55 +88,113 @@ def user_error(exc: BaseException, where: str) -> InputError:
     package = str(Path(__file__).resolve().parents[1])
     outside = [f for f in frames if not str(Path(f.filename).resolve()).startswith(package)
                and "/torch/" not in f.filename and "importlib" not in f.filename]
-    site = f" at {outside[-1].filename}:{outside[-1].lineno}" if outside else ""
+    site = f" at {outside[-1].filename}" + ("" if outside[-1].lineno is None else f":{outside[-1].lineno}") \
+        if outside else ""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return InputError(f"{where}: {type(exc).__name__}: {message}{site}".rstrip())
 
 
 def load_model(spec: str, model_args: dict[str, object] | None = None) -> torch.nn.Module:
-    """Build the module `spec` names (a Module subclass, a factory or an instance), calling it with `model_args`."""
+    """Build the module `spec` names (a Module subclass, a function of that file or module that builds one, or an
+    instance), calling it with `model_args`; anything else is refused before it is called."""
     import torch
 
     source, sep, name = spec.rpartition(":")
     if not sep or not source or not name:
         raise InputError(f"--model '{spec}': expected PATH.py:NAME, package.module:NAME or torchvision:NAME")
-    if source == "torchvision":
-        namespace = _torchvision(name)
-    elif source.endswith(".py"):
-        namespace = _run_file(source)
-    else:
-        namespace = _import(source)
-    if name not in namespace:
-        found = sorted(k for k, v in namespace.items() if not k.startswith("_") and _candidate(v, torch))
-        hint = f"; it defines: {', '.join(found)}" if found else "; it defines no module, class or function"
-        raise InputError(f"--model '{spec}': no '{name}' in {source}{hint}")
-    target = namespace[name]
-    kwargs = dict(model_args or {})
-    if isinstance(target, torch.nn.Module):
-        if kwargs:
-            raise InputError(f"--model '{spec}': '{name}' is a module instance; --model-arg needs a class or function")
-        return target
-    if not callable(target):
-        kind = type(target).__name__
-        raise InputError(f"--model '{spec}': '{name}' is a {kind}, not an nn.Module, class or function")
-    if source == "torchvision":
-        kwargs.setdefault("weights", None)
-    try:
-        model = target(**kwargs)
-    except TypeError as exc:
-        if _bad_arguments(target, kwargs):
-            raise InputError(f"--model '{spec}': {name}() does not take these arguments: {exc}") from None
-        raise user_error(exc, f"--model '{spec}'") from None
-    except Exception as exc:
-        raise user_error(exc, f"--model '{spec}'") from None
+    with user_code():
+        if source == "torchvision":
+            namespace, home = _torchvision(name), "torchvision.models"
+        elif source.endswith(".py") or os.sep in source or "/" in source:
+            namespace, home = _run_file(source)
+        else:
+            namespace, home = _import(source)
+        if name not in namespace:
+            found = sorted(k for k, v in namespace.items() if not k.startswith("_")
+                           and _refusal(v, torch, home, source) is None)
+            hint = f"; it defines: {', '.join(found)}" if found else \
+                "; it defines no nn.Module, nn.Module class or function"
+            raise InputError(f"--model '{spec}': no '{name}' in {source}{hint}")
+        target = namespace[name]
+        kwargs = dict(model_args or {})
+        if isinstance(target, torch.nn.Module):
+            if kwargs:
+                raise InputError(f"--model '{spec}': '{name}' is a module instance; --model-arg needs a class or "
+                                 "function")
+            return target
+        why = _refusal(target, torch, home, source)
+        if why is not None:
+            raise InputError(f"--model '{spec}': '{name}' is {why}")
+        if source == "torchvision":
+            kwargs.setdefault("weights", None)
+        try:
+            model = target(**kwargs)
+        except TypeError as exc:
+            if _bad_arguments(target, kwargs):
+                raise InputError(f"--model '{spec}': {name}() does not take these arguments: {exc}") from None
+            raise user_error(exc, f"--model '{spec}'") from None
+        except Exception as exc:
+            raise user_error(exc, f"--model '{spec}'") from None
     if not isinstance(model, torch.nn.Module):
-        raise InputError(f"--model '{spec}': {name}() returned a {type(model).__name__}, not an nn.Module")
+        raise InputError(f"--model '{spec}': {name}() returned {kind_of(model)}, not an nn.Module")
     return model
 
 
-def _candidate(value: Any, torch: Any) -> bool:
-    return isinstance(value, torch.nn.Module) or (inspect.isclass(value) and issubclass(value, torch.nn.Module)) \
-        or inspect.isfunction(value)
+CALLS = "--model calls only nn.Module classes and the model-building functions of the file or module it names"
+
+
+def _refusal(value: Any, torch: Any, home: str, source: str) -> str | None:
+    """Why `value` (found in the file or module `source`, whose module name is `home`) must not be called to
+    build a model; None for an instance, an nn.Module subclass, or a function that may be called: one defined
+    in the file named, or in the module named and either your own code (below the current folder) or saying
+    it returns an nn.Module (`-> nn.Module`, as torchvision's builders do)."""
+    if isinstance(value, torch.nn.Module):
+        return None
+    if inspect.isclass(value):
+        return None if issubclass(value, torch.nn.Module) else "a class, not an nn.Module subclass"
+    if not inspect.isfunction(value):
+        if inspect.isbuiltin(value) or callable(value):
+            return f"{'a built-in function' if inspect.isbuiltin(value) else kind_of(value)}: {CALLS}"
+        return f"{kind_of(value)}, not an nn.Module, class or function"
+    where = getattr(value, "__module__", None) or "?"
+    if where != home and not (home == "torchvision.models" and where.startswith(home + ".")):
+        return f"imported from {where}, not defined in {source}: {CALLS}"
+    if home.startswith("_dlcli_user_model_") or _returns_module(value, torch):
+        return None
+    module = sys.modules.get(where)
+    if home.split(".")[0] != "dlcli" and _below_current_folder(getattr(module, "__file__", None)):
+        return None
+    return (f"a function of {where} that does not say it returns an nn.Module (-> nn.Module): call it from a "
+            "function in a file of your own")
+
+
+def _returns_module(function: Any, torch: Any) -> bool:
+    """Whether `function`'s return annotation names an nn.Module (sub)class (a string one is looked up by name
+    in the function's globals, never evaluated)."""
+    note = inspect.signature(function).return_annotation if _has_signature(function) else inspect.Signature.empty
+    if isinstance(note, str):
+        found: Any = function.__globals__
+        for i, part in enumerate(note.strip().strip("'\"").split(".")):
+            found = found.get(part) if i == 0 and isinstance(found, dict) else getattr(found, part, None)
+            if found is None:
+                return False
+        note = found
+    return inspect.isclass(note) and issubclass(note, torch.nn.Module)
+
+
+def _has_signature(function: Any) -> bool:
+    try:
+        inspect.signature(function)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _below_current_folder(file: str | None) -> bool:
+    if not file:
+        return False
+    here = Path.cwd().resolve()
+    return Path(file).resolve().is_relative_to(here)
 
 
 def _bad_arguments(target: Any, kwargs: dict[str, object]) -> bool:
@@ -107,10 +207,15 @@ def _bad_arguments(target: Any, kwargs: dict[str, object]) -> bool:
     return False
 
 
-def _run_file(source: str) -> dict[str, Any]:
+def _run_file(source: str) -> tuple[dict[str, Any], str]:
+    """Run the model file as `python FILE` would import its neighbours: its folder first on the import path
+    while it is imported. The namespace it defines, and its module name."""
     path = Path(source)
+    if path.is_dir():
+        raise InputError(f"--model {source}: is a directory, not a .py file")
     if not path.is_file():
-        raise InputError(f"model file not found: {source}")
+        raise InputError(f"model file not found: {source}" if not path.exists() else
+                         f"--model {source}: not a regular file")
     module_name = f"_dlcli_user_model_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -118,26 +223,45 @@ def _run_file(source: str) -> dict[str, Any]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look modules up here
     try:
-        spec.loader.exec_module(module)
+        with _first_on_path(str(path.resolve().parent)):
+            spec.loader.exec_module(module)
     except SyntaxError as exc:
         sys.modules.pop(module_name, None)
         raise InputError(f"{source}:{exc.lineno}: SyntaxError: {exc.msg}") from None
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise user_error(exc, f"loading {source}") from None
-    return vars(module)
+    return vars(module), module_name
 
 
-def _import(source: str) -> dict[str, Any]:
+def _import(source: str) -> tuple[dict[str, Any], str]:
+    """Import `source` as `python -m` finds modules: the current folder first on the import path meanwhile."""
     try:
-        module = importlib.import_module(source)
+        with _first_on_path(os.getcwd()):
+            module = importlib.import_module(source)
     except ModuleNotFoundError as exc:
         if exc.name and source.startswith(exc.name):
             raise InputError(f"--model: no module named '{source}' (not a .py path, not importable)") from None
         raise user_error(exc, f"importing {source}") from None
     except Exception as exc:
         raise user_error(exc, f"importing {source}") from None
-    return vars(module)
+    return vars(module), module.__name__
+
+
+@contextlib.contextmanager
+def _first_on_path(folder: str) -> Iterator[None]:
+    """`folder` first on sys.path while the block runs (then taken off again: dlcli's own later imports never
+    find the user's files)."""
+    sys.path.insert(0, folder)
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        if sys.path[:1] == [folder]:
+            del sys.path[0]
+        else:  # the user's code moved it: take off the first copy
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
 
 
 def _torchvision(name: str) -> dict[str, Any]:
@@ -156,8 +280,11 @@ def load_weights(model: torch.nn.Module, path: str) -> None:
     import torch
 
     file = Path(path)
+    if file.is_dir():
+        raise InputError(f"--weights {path}: is a directory, not a checkpoint file")
     if not file.is_file():
-        raise InputError(f"checkpoint not found: {path}")
+        raise InputError(f"checkpoint not found: {path}" if not file.exists() else
+                         f"--weights {path}: not a regular file")
     try:
         loaded = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -174,16 +301,17 @@ def load_weights(model: torch.nn.Module, path: str) -> None:
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing {len(missing)} key(s): {_few(missing)}")
+            parts.append(f"missing {count(len(missing), 'key')}: {_few(missing)}")
         if unexpected:
-            parts.append(f"unexpected {len(unexpected)} key(s): {_few(unexpected)}")
+            parts.append(f"unexpected {count(len(unexpected), 'key')}: {_few(unexpected)}")
         raise InputError(f"{path}: does not fit the model: {'; '.join(parts)}")
     wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
              if tuple(state[k].shape) != tuple(v.shape)]
     if wrong:
         raise InputError(f"{path}: shapes differ (checkpoint vs model): {', '.join(wrong[:_SHOWN])}"
                          + (f" and {len(wrong) - _SHOWN} more" if len(wrong) > _SHOWN else ""))
-    model.load_state_dict(state, strict=True)
+    with user_code():  # a module's own _load_from_state_dict is the user's code
+        model.load_state_dict(state, strict=True)
 
 
 def _few(keys: list[str]) -> str:
@@ -198,7 +326,7 @@ def _state_dict(loaded: Any, path: str, torch: Any) -> dict[str, Any]:
         raise InputError(f"{path}: no state_dict in the checkpoint (keys: {_few([str(k) for k in loaded])}); "
                          f"expected one at the top or under {', '.join(CHECKPOINT_KEYS)}")
     if not isinstance(loaded, dict):
-        raise InputError(f"{path}: holds a {type(loaded).__name__}, not a state_dict")
+        raise InputError(f"{path}: holds {kind_of(loaded)}, not a state_dict")
     return loaded
 
 

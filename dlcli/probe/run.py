@@ -61,17 +61,20 @@ class Prepared:
 
 def analyse_model(opts: ModelOptions, progress: Any = None, say: Callable[[str], None] | None = None) -> ModuleResult:
     """Everything `vanish --model` does before rendering: check the options, load the model, weights and data,
-    estimate memory, and analyse one pass."""
+    estimate memory, and analyse one pass; the user's code runs in its place (loader.user_code)."""
+    from dlcli.probe.loader import user_code
     from dlcli.probe.report import analyse_module
 
-    p = prepare_model(opts, say)
-    return analyse_module(p.model, p.batch, None, p.loss, seed=p.seed, init=p.init, gain=opts.gain,
-                          eval_mode=opts.eval_mode, output=opts.output, progress=progress, label=opts.model,
-                          data=p.data)
+    with user_code():
+        p = prepare_model(opts, say)
+        return analyse_module(p.model, p.batch, None, p.loss, seed=p.seed, init=p.init, gain=opts.gain,
+                              eval_mode=opts.eval_mode, output=opts.output, progress=progress, label=opts.model,
+                              data=p.data)
 
 
 def prepare_model(opts: ModelOptions, say: Callable[[str], None] | None = None) -> Prepared:
-    """Check the options, load the model, its weights and its batch, and estimate the memory of one pass."""
+    """Check the options, load the model, its weights and its batch, and estimate the memory of one pass (the
+    caller runs it under loader.user_code, as the passes that follow)."""
     try:
         import torch
     except ImportError:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcli.errors import InputError, RunError
+from dlcli.errors import InputError, RunError, count
 from dlcli.extras import missing
 from dlcli.train.config import TrainConfig
 from dlcli.train.loop import EpochProgress, Network, train_loop
@@ -55,7 +55,7 @@ def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: C
     config = replace(config, loss=loss)
     net = replace(net, model=_caller(torch, model), own_model=model, loss_fn=_loss(torch, loss, config.output),
                   count_correct=_counter(torch, loss, config.output, classes))
-    _check_call(torch, net, test_batch.head(2))
+    _check_call(torch, net, test_batch.head(2), model, train_batch.size, config.batch)
     start = time.perf_counter()
     try:
         out = train_loop(torch, net, train_batch, train_batch.y, test_batch, test_batch.y, classes or 1, config,
@@ -69,7 +69,7 @@ def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: C
     words = explain(config, rows, out.initial, out.epochs, ratio, None, classes or 1)
     if classes is None and out.epochs:  # no accuracy to speak of: say what the loss did instead
         last = out.epochs[-1]
-        words = (f"After {len(out.epochs)} epochs the test loss is {last.test_loss:.4g} (at the start "
+        words = (f"After {count(len(out.epochs), 'epoch')} the test loss is {last.test_loss:.4g} (at the start "
                  f"{out.initial.test_loss:.4g}); no accuracy: the labels are not one class per example.",
                  *(w for w in words if not w.startswith("After ")))
     return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
@@ -115,14 +115,22 @@ def _counter(torch: Any, loss: str, output: str | None, classes: int | None) -> 
     return count
 
 
-def _check_call(torch: Any, net: Any, probe: Any) -> None:
-    """One forward pass and loss on two test examples: the user's error in one line, with the inputs' shapes."""
+def _check_call(torch: Any, net: Any, probe: Any, model: Any, n_train: int, batch: int | None) -> None:
+    """One forward pass and loss on two test examples, in eval mode (no running statistics moved, no random
+    number drawn): the user's error in one line, with the inputs' shapes; a last minibatch batch norm cannot
+    take refused."""
     from dlcli.probe.loader import user_error
+    from dlcli.train.loop import check_last_batch, one_value_norms
 
+    training = model.training
     try:
+        model.eval()
         with torch.no_grad():
-            net.loss_fn(net.model(probe), probe.y)
+            _, norms = one_value_norms(torch, model, lambda: net.loss_fn(net.model(probe), probe.y))
     except InputError:
         raise
     except Exception as exc:
         raise user_error(exc, f"the model on inputs {probe.shapes()}") from None
+    finally:
+        model.train(training)
+    check_last_batch(norms, n_train, batch)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dlcli.errors import InputError
 from dlcli.probe.kinds import first_tensor
 from dlcli.train.config import MOMENTUM, TrainConfig
 from dlcli.train.result import Divergence, EpochRecord, LayerEpoch
@@ -45,6 +46,41 @@ class LoopOutput:
     initial: EpochRecord
     epochs: list[EpochRecord]
     divergence: Divergence | None
+
+
+def one_value_norms(torch: Any, model: Any, call: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """`call()`'s result, and the batch-norm modules whose input held one value per channel and example in that
+    pass (a minibatch of one example is one value per channel: training mode cannot normalise it)."""
+    found: list[str] = []
+
+    def hook(name: str) -> Callable[..., None]:
+        def see(_module: Any, inputs: Any) -> None:
+            x = inputs[0] if inputs else None
+            if isinstance(x, torch.Tensor) and x.dim() >= 2 and int(np.prod(x.shape[2:])) == 1:
+                found.append(name)
+        return see
+
+    norms = torch.nn.modules.batchnorm._BatchNorm
+    handles = [m.register_forward_pre_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, norms)]
+    try:
+        return call(), found
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def check_last_batch(norms: list[str], n: int, batch: int | None) -> None:
+    """Refuse a run whose last minibatch holds one example when batch norm (`norms`) would get one value per
+    channel from it: torch cannot normalise that in training mode. The fix is named: another --batch."""
+    size = n if batch is None else min(batch, n)
+    if not norms or n % size != 1 and size != 1:
+        return
+    if n == 1:
+        raise InputError(f"batch norm ({norms[0]}) cannot train on a training set of one example")
+    fits = next(b for d in range(n) for b in (size - d, size + d) if 2 <= b <= n and n % b != 1)
+    raise InputError(f"--batch {batch or 'full'} leaves one example in the last minibatch ({n} training examples) "
+                     f"and batch norm ({norms[0]}) cannot normalise one example in training mode: give another "
+                     f"--batch, e.g. {fits}")
 
 
 def make_optimizer(torch: Any, params: Any, config: TrainConfig) -> Any:
@@ -161,9 +197,16 @@ class _Loop:
         for xb, yb in self.batches(epoch):
             self.step += 1
             self.optimizer.zero_grad(set_to_none=True)
-            out = model(xb)
-            loss = self.loss_fn(out, yb)
-            loss.backward()
+            try:
+                out = model(xb)
+                loss = self.loss_fn(out, yb)
+                loss.backward()
+            except (InputError, MemoryError, torch.cuda.OutOfMemoryError):
+                raise
+            except Exception as exc:  # the user's model failing on this minibatch: their error in one line
+                from dlcli.probe.loader import user_error
+
+                raise user_error(exc, f"step {self.step} (epoch {epoch}) failed") from None
             if self.watch is not None:
                 self.watch.record(loss=loss)
             # One fused call for every layer (a hook per layer, taking each norm while autograd has that
@@ -322,7 +365,8 @@ class _Loop:
             if not outputs[i]:
                 return Divergence(step, epoch, i + 1, net.names[i], "output")
         top = len(net.names)
-        if not bool(torch.isfinite(out).all()):
+        shown = first_tensor(out)  # a dict or tuple: its first tensor
+        if shown is not None and not bool(torch.isfinite(shown).all()):
             return Divergence(step, epoch, top, net.names[-1], "model")
         if bool(torch.isfinite(loss)):
             if only_bad:

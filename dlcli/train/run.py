@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcli.errors import InputError, RunError
+from dlcli.errors import InputError, RunError, count
 from dlcli.extras import missing
 from dlcli.train.config import TrainConfig
 from dlcli.train.loop import EpochProgress, Network, train_loop
@@ -21,7 +21,18 @@ from dlcli.vanish.memory import MEMORY_SHARE, available_bytes, human_bytes
 def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | None = None, log: str | None = None,
           log_every: int | None = None) -> TrainResult:
     """Train the configured network on `dataset` (x, y, x_test, y_test arrays; None: load config.data); `log`:
-    record the run into that run store as dlcli.watch does (`dlcli report` reads it)."""
+    record the run into that run store as dlcli.watch does (`dlcli report` reads it). The user's model runs in
+    its place (loader.user_code: its prints on stderr, its warnings marked)."""
+    if config.built:
+        return _train(config, dataset, progress, log, log_every)
+    from dlcli.probe.loader import user_code
+
+    with user_code():
+        return _train(config, dataset, progress, log, log_every)
+
+
+def _train(config: TrainConfig, dataset: Any, progress: EpochProgress | None, log: str | None,
+           log_every: int | None) -> TrainResult:
     if dataset is None:
         dataset = load_training_data(config)
     if isinstance(dataset, dict):
@@ -50,7 +61,7 @@ def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | No
         if config.built:
             x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
         y_train, y_test = (torch.from_numpy(a).to(device) for a in (data.y_train, data.y_test))
-        _check_output(torch, net, x_test, data.classes)
+        net = _check_output(torch, net, x_test, data.classes, config, len(y_train))
         threads = torch.get_num_threads()
         if device.type == "cpu" and _small_steps(config, net, len(data.y_train)):
             torch.set_num_threads(1)
@@ -164,17 +175,35 @@ def _small_steps(config: TrainConfig, net: Network, n_train: int) -> bool:
     return all(batch * w.numel() < SMALL_STEP_FLOPS for w in net.weights)
 
 
-def _check_output(torch: Any, net: Network, x: Any, classes: int) -> None:
+def _check_output(torch: Any, net: Network, x: Any, classes: int, config: TrainConfig, n_train: int) -> Network:
+    """One pass on two test examples, in eval mode (no running statistics moved, no random number drawn): the
+    user's error in one line, the logits' shape checked. A model returning a dict or tuple (a Hugging Face
+    style output) trains on its --output KEY, by default its first tensor, as `vanish --model` reads it."""
+    from dlcli.probe.kinds import select_output
+    from dlcli.train.loop import check_last_batch, loss_function, one_value_norms
+
+    training = net.model.training
     try:
+        net.model.eval()
         with torch.no_grad():
-            out = net.model(x[:2])
+            out, norms = one_value_norms(torch, net.model, lambda: net.model(x[:2]))
     except Exception as exc:
         from dlcli.probe.loader import user_error
 
         raise user_error(exc, f"the model on inputs of shape {tuple(x.shape[1:])}") from None
-    if out.ndim != 2 or out.shape[1] != classes:
-        raise InputError(f"the model's output has shape {tuple(out.shape)} for {len(x[:2])} examples; "
-                         f"the data has {classes} classes, so it should be ({len(x[:2])}, {classes})")
+    finally:
+        net.model.train(training)
+    logits, where = select_output(out, config.output)
+    if logits.ndim != 2 or logits.shape[1] != classes:
+        raise InputError(f"{where} has shape {tuple(logits.shape)} for {count(len(x[:2]), 'example')}; the data "
+                         f"has {count(classes, 'class', 'classes')}, so it should be ({len(x[:2])}, {classes})")
+    check_last_batch(norms, n_train, config.batch)
+    if isinstance(out, torch.Tensor):
+        return net
+    loss = loss_function(torch, config, classes)
+    key = config.output
+    return replace(net, loss_fn=lambda out, y: loss(select_output(out, key)[0], y),
+                   count_correct=lambda out, y: (select_output(out, key)[0].argmax(dim=1) == y).sum())
 
 
 def _check_memory(config: TrainConfig, data: Prepared, net: Network, device: Any, torch: Any) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dlcli import activations
+from dlcli.errors import count
 from dlcli.train.config import TrainConfig
 from dlcli.train.result import EpochRecord
 from dlcli.vanish import meanfield
@@ -97,8 +98,8 @@ def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epoc
         chance = 1.0 / classes
         learned = "it learned next to nothing" if last.test_accuracy < 2 * chance else \
             f"{last.test_accuracy / chance:.3g}× chance"
-        lines.append(f"After {len(epochs)} epochs test accuracy is {last.test_accuracy:.3g}, chance is {chance:.2g}: "
-                     f"{learned}.")
+        lines.append(f"After {count(len(epochs), 'epoch')} test accuracy is {last.test_accuracy:.3g}, chance is "
+                     f"{chance:.2g}: {learned}.")
         first = epochs[0].layers
         if th is not None:
             hidden = th["hidden_layers"]

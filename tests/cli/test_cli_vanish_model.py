@@ -123,7 +123,7 @@ def test_labelled_data_through_the_sigmoid_cnn_suggests_and_checks_a_fix(cli, tm
 def test_bad_models(cli, files, tmp_path):
     one_line_error(cli("vanish", "--model", f"{tmp_path}/none.py:Net"), "model file not found")
     one_line_error(cli("vanish", "--model", f"{files}/user.py:Nope"), "no 'Nope'", "it defines: Conv, Pair, broken")
-    one_line_error(cli("vanish", "--model", f"{files}/user.py:NUMBER"), "is a int, not an nn.Module")
+    one_line_error(cli("vanish", "--model", f"{files}/user.py:NUMBER"), "is an int, not an nn.Module")
     one_line_error(cli("vanish", "--model", f"{files}/user.py:broken"), "ValueError: width must be even",
                    "user.py:")
     one_line_error(cli("vanish", "--model", f"{files}/user.py:Conv"), "give --input-shape", "c (Conv2d)")
@@ -138,13 +138,13 @@ def test_bad_inputs_and_outputs(cli, files):
     assert json.loads(ok.stdout)["config"]["output"].startswith("'first', the first tensor")
     one_line_error(cli("vanish", "--model", f"{EXAMPLES}:ANN", "--loss", "cross_entropy"), "integer class labels")
     one_line_error(cli("vanish", "--model", f"{EXAMPLES}:ANN", "--depth", "3"), "--depth")
-    one_line_error(cli("vanish", "--weights", "x.pt"), "--weights need(s) --model")
+    one_line_error(cli("vanish", "--weights", "x.pt"), "--weights needs --model")
     one_line_error(cli("vanish", "--model", f"{EXAMPLES}:ANN", "--init", "lecun"), "unknown --init 'lecun'")
 
 
 def test_bad_checkpoints(cli, files, tmp_path):
     one_line_error(cli("vanish", "--model", f"{EXAMPLES}:ANN", "--weights", f"{files}/stack.pt"),
-                   "missing 4 key(s): layer1.weight, layer1.bias, layer3.weight", "unexpected 4 key(s): 0.weight")
+                   "missing 4 keys: layer1.weight, layer1.bias, layer3.weight", "unexpected 4 keys: 0.weight")
 
     class Evil:
         def __reduce__(self):

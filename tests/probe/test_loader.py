@@ -68,7 +68,7 @@ def test_importable_module():
 
 @pytest.mark.parametrize("name, args, message", [
     ("Missing", {}, "no 'Missing' in .*it defines: Net, broken, helper, instance, make"),
-    ("NUMBER", {}, "is a int, not an nn.Module"),
+    ("NUMBER", {}, "is an int, not an nn.Module"),
     ("make", {"nope": 1}, r"make\(\) does not take these arguments"),
     ("helper", {"n": 2}, r"ValueError: no such size 2 at .*models.py:\d+"),
     ("broken", {}, r"ValueError: no such size 1 at .*models.py:\d+"),
@@ -121,7 +121,7 @@ def test_weights_plain_and_wrapped(tmp_path):
 def test_weights_that_do_not_fit(tmp_path):
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
     torch.save({"0.weight": torch.zeros(2, 3), "0.bias": torch.zeros(2), "9.weight": torch.zeros(1)}, tmp_path / "k.pt")
-    with pytest.raises(InputError, match=r"missing 2 key\(s\): 1.weight, 1.bias; unexpected 1 key\(s\): 9.weight"):
+    with pytest.raises(InputError, match=r"missing 2 keys: 1.weight, 1.bias; unexpected 1 key: 9.weight"):
         load_weights(model, str(tmp_path / "k.pt"))
     wrong = {k: v.clone() for k, v in model.state_dict().items()}
     wrong["1.weight"] = torch.zeros(1, 5)
