@@ -31,7 +31,8 @@ def count(n: int, word: str, plural: str | None = None) -> str:
 def with_article(noun: str) -> str:
     """'an int', 'a str', 'an ndarray', 'a uniform': the noun after the article its sound takes."""
     first = noun[:1].lower()
-    vowel = first in "aeiou" and not noun.lower().startswith(("uni", "use", "usu", "one"))
+    vowel = first in "aeiou" and not noun.lower().startswith(("uni", "use", "usu", "one")) \
+        or noun.lower().startswith(("nd", "np"))  # ndarray, np.float64: said letter by letter
     return f"{'an' if vowel else 'a'} {noun}"
 
 

@@ -129,8 +129,9 @@ def click_message(exc: Any) -> str:
         return f"invalid value for {name}{got}"
     if match := re.match(r"Option '(.*?)' requires an argument", text):
         return f"{match.group(1)} needs a value"
-    if match := re.match(r"Got unexpected extra (arguments?) \((.*)\)", text):
-        return f"unexpected extra {match.group(1)}: {match.group(2)}"
+    if match := re.match(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", text):
+        extra = match.group(1)
+        return f"unexpected extra argument{'s' if ' ' in extra.strip() else ''}: {extra}"
     if match := re.match(r"No such command '(.*?)'", text):
         ctx = getattr(exc, "ctx", None)
         commands = ctx.command.list_commands(ctx) if ctx is not None else []

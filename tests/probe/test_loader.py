@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
+import warnings
 
 import pytest
 
@@ -149,3 +151,87 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(InputError, match="refused") as info:
         load_weights(model, str(tmp_path / "evil.pt"))
     assert not (tmp_path / "pwned").exists() and "\n" not in str(info.value)
+
+
+def test_the_model_file_imports_its_neighbours_and_the_import_path_is_left_as_it_was(tmp_path):
+    (tmp_path / "blocks_dlcli_test.py").write_text("from torch import nn\n\ndef block():\n    return nn.Linear(2, 3)\n")
+    (tmp_path / "net.py").write_text("from blocks_dlcli_test import block\n\ndef make():\n    return block()\n")
+    before = list(sys.path)
+    assert load_model(f"{tmp_path}/net.py:make").out_features == 3
+    assert sys.path == before
+
+
+LIBRARY = '''
+{future}
+from torch import nn
+
+def annotated(width: int = 2) -> nn.Module:
+    return nn.Linear(width, 1)
+
+def plain(width=2):
+    return nn.Linear(width, 1)
+'''
+
+
+@pytest.mark.parametrize("future", ["", "from __future__ import annotations"])
+def test_a_function_of_an_installed_module_is_called_only_when_it_says_it_builds_a_module(tmp_path, monkeypatch,
+                                                                                           future):
+    """A module outside the current folder (here: on the import path, as an installed one is) offers only the
+    functions annotated `-> nn.Module`; the annotation is read, never evaluated."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    name = f"dlcli_test_library_{'future' if future else 'plain'}"
+    (lib / f"{name}.py").write_text(LIBRARY.format(future=future))
+    monkeypatch.syspath_prepend(str(lib))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the module is not below the current folder
+    assert load_model(f"{name}:annotated", {"width": 4}).in_features == 4
+    with pytest.raises(InputError, match="does not say it returns an nn.Module") as info:
+        load_model(f"{name}:plain")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("spec", "why"), [
+    ("os:system", "built-in function"), ("builtins:exec", "built-in function"), ("shutil:rmtree", "does not say"),
+    ("torch:load", "imported from torch.serialization"), ("collections:Counter", "not an nn.Module subclass"),
+])
+def test_anything_but_a_model_builder_is_refused_before_it_is_called(spec, why):
+    with pytest.raises(InputError, match=why) as info:
+        load_model(spec, {"x": 1})
+    assert "\n" not in str(info.value)
+
+
+def test_directories_are_named_as_directories(tmp_path):
+    (tmp_path / "d.py").mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        load_model(f"{tmp_path}/d.py:Net")
+    with pytest.raises(InputError, match="is a directory"):
+        load_weights(torch.nn.Linear(1, 1), str(tmp_path))
+
+
+NOISY = '''
+import warnings
+from torch import nn
+print("hello from import")
+
+def make():
+    for _ in range(3):
+        warnings.warn("careful")
+    print("hello from make")
+    return nn.Linear(1, 1)
+'''
+
+
+def test_the_users_prints_go_to_stderr_and_each_warning_shows_once_marked(tmp_path, capsys):
+    from dlcli.probe.loader import user_code
+
+    (tmp_path / "noisy_loader.py").write_text(NOISY)
+    shown = warnings.showwarning
+    for _ in range(2):
+        with user_code():
+            load_model(f"{tmp_path}/noisy_loader.py:make")
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("hello from make") == 2 and "hello from import" in err
+    marked = [line for line in err.splitlines() if "careful" in line]
+    assert marked == [f"your code: {tmp_path}/noisy_loader.py:8: UserWarning: careful"]
+    assert warnings.showwarning is shown
