@@ -83,8 +83,8 @@ def config_lines(r: TrainResult) -> list[str]:
     scaled = "standardized" if d["standardized"] else "as given"
     data = (f"data: {c.data}, {d['train']} train / {d['test']} test ({d['split']}), {d['features']} features "
             f"{scaled}, {d['classes']} classes")
-    training = (f"training: {c.optimizer} lr {c.lr:g}, {batch}, {c.epochs} epochs, {c.loss}, {c.dtype}/{c.device}, "
-                f"seed {c.seed}")
+    training = (f"training: {c.optimizer} lr {c.lr:g}, {batch}, {render.count(c.epochs, 'epoch')}, {c.loss}, "
+                f"{c.dtype}/{c.device}, seed {c.seed}")
     return [net, data, training]
 
 

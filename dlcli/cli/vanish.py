@@ -124,8 +124,8 @@ def vanish(
     spectrum_samples: Annotated[int, typer.Option(help="Examples whose Jacobian --spectrum decomposes.")] = 4,
     phase: Annotated[bool, typer.Option("--phase", help="The order-to-chaos phase diagram of --act over "
                                         "(σ_w², σ_b²) instead of a run.")] = False,
-    svg: Annotated[str | None, typer.Option(help="With --phase: also write the diagram as SVG to this file.")
-                   ] = None,
+    svg: Annotated[str | None, typer.Option(help="With --phase: also write the diagram as SVG to this file ('-': the "
+                                            "SVG on stdout instead of the data).")] = None,
     # --- your own model: vanish --model (the code path: dlcli/cli/model_output.py) ---
     model: ModelOpt = None,
     model_arg: ModelArgOpt = None,

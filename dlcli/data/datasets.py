@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcli.errors import InputError
+from dlcli.errors import InputError, count
 from dlcli.extras import missing
 
 DATASETS = ("digits",)
@@ -122,7 +122,7 @@ def _targets(a: np.ndarray | None, n: int | None, spec: str, name: str, of: str)
     if n is None:
         raise InputError(f"{spec}: '{name}' given without '{of}'")
     if a.ndim < 1 or len(a) != n:
-        raise InputError(f"{spec}: '{name}' has {len(a) if a.ndim else 0} rows, '{of}' has {n}")
+        raise InputError(f"{spec}: '{name}' has {count(len(a) if a.ndim else 0, 'row')}, '{of}' has {n}")
     if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
         if a.ndim != 1:
             raise InputError(f"{spec}: integer labels '{name}' must be one per example, shape ({n},), not {a.shape}")

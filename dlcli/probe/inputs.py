@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcli.errors import InputError
+from dlcli.errors import InputError, count
 from dlcli.probe.kinds import is_dense, weighted_modules
 from dlcli.vanish.config import DEFAULT_GAIN
 from dlcli.vanish.weights import draw_weight, stream_rng
@@ -132,8 +132,8 @@ def arrays_batch(model: Any, arrays: dict[str, np.ndarray], source: str, ids: bo
     if len(set(sizes.values())) > 1:
         first = next(iter(sizes))
         odd = next(k for k, n in sizes.items() if n != sizes[first])
-        raise InputError(f"{source}: '{odd}' has {sizes[odd]} examples, '{first}' {sizes[first]}: every array needs "
-                         "the same first axis")
+        raise InputError(f"{source}: '{odd}' has {count(sizes[odd], 'example')}, '{first}' {sizes[first]}: every "
+                         "array needs the same first axis")
     if "x" in inputs:
         x = inputs["x"]
         integer = np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_

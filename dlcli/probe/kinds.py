@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from dlcli.errors import InputError
+from dlcli.errors import InputError, kind_of
 
 # Activation classes of transformers and timm, by class name (neither is imported): the registry name.
 NAMED_ACTIVATIONS = {
@@ -217,7 +217,7 @@ def select_output(out: Any, key: str | None) -> tuple[Any, str]:
                 raise InputError(f"the model returned a {kind} without tensors")
             chosen, where = out[idx], f"item {idx}, the first tensor of the model's {kind} of {len(out)} (--output N)"
     else:
-        raise InputError(f"the model returned a {kind}, not a tensor, tuple or dict")
+        raise InputError(f"the model returned {kind_of(out)}, not a tensor, tuple or dict")
     if not isinstance(chosen, torch.Tensor):
-        raise InputError(f"{where} is a {type(chosen).__name__}, not a tensor")
+        raise InputError(f"{where} is {kind_of(chosen)}, not a tensor")
     return chosen, where

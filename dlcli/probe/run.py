@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dlcli.errors import InputError
+from dlcli.errors import InputError, count
 from dlcli.extras import missing
 from dlcli.probe.inputs import Batch
 
@@ -155,7 +155,7 @@ def model_inputs(torch: Any, model: Any, opts: ModelOptions, arrays: dict[str, n
         inputs = arrays_batch(model, arrays, opts.data, ids=embedding is not None)
         n = min(opts.batch, inputs.size)
         if n < opts.batch and say is not None:
-            say(f"--batch {opts.batch}: {name} has {n} examples; using all of them")
+            say(f"--batch {opts.batch}: {name} has {count(n, 'example')}; using {'it' if n == 1 else 'all of them'}")
         inputs = inputs.head(n)
         if shape is not None:
             inputs = reshaped(inputs, shape, name)

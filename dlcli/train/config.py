@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from dlcli import activations
 from dlcli.activations.base import Params
-from dlcli.errors import InputError
+from dlcli.errors import InputError, count
 from dlcli.vanish.config import INITS, VanishConfig, check_layers, check_scales, make_config
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -71,9 +71,11 @@ class TrainConfig:
             return self
         if self.layers is not None:
             if self.layers[0] != features:
-                raise InputError(f"--layers starts with {self.layers[0]} inputs; the data has {features} features")
+                raise InputError(f"--layers starts with {count(self.layers[0], 'input')}; the data has "
+                                 f"{count(features, 'feature')}")
             if self.layers[-1] != classes:
-                raise InputError(f"--layers ends with {self.layers[-1]} outputs; the data has {classes} classes")
+                raise InputError(f"--layers ends with {count(self.layers[-1], 'output')}; the data has "
+                                 f"{count(classes, 'class', 'classes')}")
             return replace(self, widths=self.layers)
         depth = DEFAULT_DEPTH if self.depth is None else self.depth
         width = DEFAULT_WIDTH if self.width is None else self.width

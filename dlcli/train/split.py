@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcli.errors import InputError
+from dlcli.errors import InputError, count
 
 _SPLIT_STREAM, _ORDER_STREAM = 10, 11  # seed streams beside vanish's (0: inputs, 1: loss head, 2: weights)
 
@@ -84,11 +84,11 @@ def prepare(x: np.ndarray, y: np.ndarray | None, x_test: np.ndarray | None, y_te
     """Validate labels, split (unless the data brings its test arrays) and standardise."""
     y = _labels(y, "y", loss)
     if len(x) != len(y):
-        raise InputError(f"x has {len(x)} examples but y has {len(y)}")
+        raise InputError(f"x has {count(len(x), 'example')} but y has {len(y)}")
     if x_test is not None:
         y_test = _labels(y_test, "y_test", loss)
         if len(x_test) != len(y_test):
-            raise InputError(f"x_test has {len(x_test)} examples but y_test has {len(y_test)}")
+            raise InputError(f"x_test has {count(len(x_test), 'example')} but y_test has {len(y_test)}")
         x_tr, y_tr, x_te, y_te, split = x, y, x_test, y_test, "given"
     else:
         train_idx, test_idx = stratified_split(y, test_split, seed)
