@@ -25,6 +25,7 @@ CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
 _SHOWN = 3  # how many missing/unexpected keys an error names
 
 
+_PACKAGE = str(Path(__file__).resolve().parents[1])  # dlcli/: frames and warnings from here are not the user's
 _inside = 0                               # user_code() blocks open (an inner one changes nothing)
 _warned: set[tuple[Any, ...]] = set()     # the user's warnings already shown (each is shown once)
 
@@ -41,6 +42,9 @@ def user_code() -> Iterator[None]:
     shown = warnings.showwarning
 
     def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if str(Path(filename).resolve()).startswith(_PACKAGE + os.sep):  # dlcli's own warning: shown as it would be
+            shown(message, category, filename, lineno, file, line)
+            return
         text = str(message).strip().splitlines()[0] if str(message).strip() else ""
         key = (category, text, filename, lineno)
         if key in _warned:
@@ -85,8 +89,7 @@ def parse_model_args(pairs: list[str] | None) -> dict[str, object]:
 def user_error(exc: BaseException, where: str) -> InputError:
     """One line for an exception raised by the user's code: type, message and the innermost frame outside dlcli."""
     frames = traceback.extract_tb(exc.__traceback__)
-    package = str(Path(__file__).resolve().parents[1])
-    outside = [f for f in frames if not str(Path(f.filename).resolve()).startswith(package)
+    outside = [f for f in frames if not str(Path(f.filename).resolve()).startswith(_PACKAGE)
                and "/torch/" not in f.filename and "importlib" not in f.filename]
     site = f" at {outside[-1].filename}" + ("" if outside[-1].lineno is None else f":{outside[-1].lineno}") \
         if outside else ""
