@@ -31,8 +31,14 @@ def count(n: int, word: str, plural: str | None = None) -> str:
 def with_article(noun: str) -> str:
     """'an int', 'a str', 'an ndarray', 'a uniform': the noun after the article its sound takes."""
     first = noun[:1].lower()
-    vowel = first in "aeiou" and not noun.lower().startswith(("uni", "use", "usu", "one")) \
-        or noun.lower().startswith(("nd", "np"))  # ndarray, np.float64: said letter by letter
+    digits = len(noun) - len(noun.lstrip("0123456789"))
+    if digits:  # 8, 11, 18, 8192, 11000: said "eight", "eleven", "eighteen"
+        vowel = first == "8" or noun[:2] in ("11", "18") and digits % 3 == 2
+        return f"{'an' if vowel else 'a'} {noun}"
+    if noun[:2].isupper() or noun.lower().startswith(("nd", "np")):  # LSTM, RNN, ndarray: said letter by letter
+        vowel = first in "aefhilmnorsx"
+    else:
+        vowel = first in "aeiou" and not noun.lower().startswith(("uni", "use", "usu", "one"))
     return f"{'an' if vowel else 'a'} {noun}"
 
 

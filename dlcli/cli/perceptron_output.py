@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from dlcli.cli import render
+from dlcli.errors import with_article
 from dlcli.perceptron.boolean import BooleanFunction
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ def weight_text(value: Fraction | float) -> str:
 def function_title(fn: BooleanFunction) -> str:
     """'xor (2 inputs, truth table 0110)'; long tables are not repeated in full."""
     plural = "s" if fn.inputs > 1 else ""
-    table = f"truth table {fn.table}" if len(fn.table) <= MAX_TABLE_ROWS else f"a {len(fn.table)}-row truth table"
+    table = f"truth table {fn.table}" if len(fn.table) <= MAX_TABLE_ROWS else \
+        f"{with_article(str(len(fn.table)))}-row truth table"
     name = "a function" if fn.name == fn.table and len(fn.table) > MAX_TABLE_ROWS else fn.name
     return f"{name} ({fn.inputs} input{plural}, {table})"
 

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from dlcli.errors import InputError, kind_of
+from dlcli.errors import InputError, kind_of, with_article
 
 # Activation classes of transformers and timm, by class name (neither is imported): the registry name.
 NAMED_ACTIVATIONS = {
@@ -204,17 +204,18 @@ def select_output(out: Any, key: str | None) -> tuple[Any, str]:
         else:
             found = [k for k in out.keys() if isinstance(out[k], torch.Tensor)]
             if not found:
-                raise InputError(f"the model returned a {kind} without tensors (keys: {', '.join(keys)})")
+                raise InputError(f"the model returned {with_article(kind)} without tensors (keys: {', '.join(keys)})")
             chosen, where = out[found[0]], f"'{found[0]}', the first tensor of the model's {kind} (--output KEY)"
     elif isinstance(out, (tuple, list)):
         if key is not None:
             if not key.lstrip("-").isdigit() or not -len(out) <= int(key) < len(out):
-                raise InputError(f"--output {key}: the model returns a {kind} of {len(out)}; give an index 0..")
+                raise InputError(f"--output {key}: the model returns {with_article(kind)} of {len(out)}; give an "
+                                 "index 0..")
             chosen, where = out[int(key)], f"item {int(key)} of the model's {kind}"
         else:
             idx = next((i for i, v in enumerate(out) if isinstance(v, torch.Tensor)), None)
             if idx is None:
-                raise InputError(f"the model returned a {kind} without tensors")
+                raise InputError(f"the model returned {with_article(kind)} without tensors")
             chosen, where = out[idx], f"item {idx}, the first tensor of the model's {kind} of {len(out)} (--output N)"
     else:
         raise InputError(f"the model returned {kind_of(out)}, not a tensor, tuple or dict")

@@ -230,7 +230,8 @@ def _run_file(source: str) -> tuple[dict[str, Any], str]:
             spec.loader.exec_module(module)
     except SyntaxError as exc:
         sys.modules.pop(module_name, None)
-        raise InputError(f"{source}:{exc.lineno}: SyntaxError: {exc.msg}") from None
+        where = source if exc.lineno is None else f"{source}:{exc.lineno}"  # a NUL byte has no line
+        raise InputError(f"{where}: SyntaxError: {exc.msg}") from None
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise user_error(exc, f"loading {source}") from None

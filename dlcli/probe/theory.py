@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dlcli import activations
+from dlcli.errors import with_article
 from dlcli.probe.hooks import Pass, moments, value
 from dlcli.probe.kinds import is_dense, is_norm
 from dlcli.vanish import meanfield
@@ -62,7 +63,7 @@ def layer_theory(torch: Any, run: Pass, host: np.ndarray, i: int, grad_rms: list
     nm = run.rows[j][1]
     next_rms = grad_rms[j]
     if not is_dense(torch, nm):
-        return LayerTheory(False, f"the next weighted layer, {run.rows[j][0]}, is a {type(nm).__name__}, "
+        return LayerTheory(False, f"the next weighted layer, {run.rows[j][0]}, is {with_article(type(nm).__name__)}, "
                            "not a Linear or Conv")
     if next_rms is None or next_rms == 0:
         return LayerTheory(False, f"the next layer, {run.rows[j][0]}, gets no gradient")

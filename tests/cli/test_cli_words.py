@@ -33,7 +33,10 @@ def test_the_root_help_lists_train_on_whole_lines():
 
 @pytest.mark.parametrize(("noun", "expected"), [("int", "an int"), ("str", "a str"), ("ndarray", "an ndarray"),
                                                  ("OrderedDict", "an OrderedDict"), ("Tensor", "a Tensor"),
-                                                 ("uniform", "a uniform")])
+                                                 ("uniform", "a uniform"), ("LSTM", "an LSTM"), ("GRU", "a GRU"),
+                                                 ("Embedding", "an Embedding"), ("ReLU", "a ReLU"),
+                                                 ("8", "an 8"), ("16", "a 16"), ("8192", "an 8192"), ("11", "an 11"),
+                                                 ("110", "a 110"), ("18000", "an 18000")])
 def test_articles(noun, expected):
     from dlcli.errors import with_article
 

@@ -90,6 +90,10 @@ def test_bad_files(tmp_path):
     (tmp_path / "syn.py").write_text("def f(:\n")
     with pytest.raises(InputError, match=r"syn.py:1: SyntaxError"):
         load_model(f"{tmp_path}/syn.py:f")
+    (tmp_path / "nul.py").write_bytes(b"x = 1\x00\n")
+    with pytest.raises(InputError, match=r"nul.py: SyntaxError: .*null bytes") as info:
+        load_model(f"{tmp_path}/nul.py:x")
+    assert "None" not in str(info.value)
     (tmp_path / "boom.py").write_text("x = 1\nraise RuntimeError('at import')\n")
     with pytest.raises(InputError, match=r"RuntimeError: at import at .*boom.py:2"):
         load_model(f"{tmp_path}/boom.py:x")
