@@ -108,7 +108,16 @@ def weight_changes(torch: Any, model_a: Any, model_b: Any) -> dict[str, tuple[fl
 
 def diff_weights(opts: ModelOptions, path_a: str, path_b: str, tolerance: float = TOLERANCE, progress: Any = None,
                  say: Callable[[str], None] | None = None) -> WeightsDiff:
-    """Load NET with each checkpoint, read one pass of each on the same batch (the same dropout masks), compare."""
+    """Load NET with each checkpoint, read one pass of each on the same batch (the same dropout masks), compare;
+    the user's code runs in its place (loader.user_code: its prints on stderr, its warnings marked)."""
+    from dlcli.probe.loader import user_code
+
+    with user_code():
+        return _diff_weights(opts, path_a, path_b, tolerance, progress, say)
+
+
+def _diff_weights(opts: ModelOptions, path_a: str, path_b: str, tolerance: float, progress: Any,
+                  say: Callable[[str], None] | None) -> WeightsDiff:
     import torch
 
     from dlcli.errors import InputError
