@@ -22,7 +22,7 @@ def test_digits_without_sklearn_says_how_to_install(monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(InputError, match=r"pip install 'dlcli\[data\]'"):
+    with pytest.raises(InputError, match=r"pip install -e '\.\[data\]'"):
         load_dataset("digits")
 
 
