@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from dlcli.errors import InputError
+from dlcli.memory import MEMORY_SHARE, available_bytes, check_fits, human_bytes
 from dlcli.vanish.config import VanishConfig
 
-MEMORY_SHARE = 0.8       # refuse runs estimated to need more than this share of the free memory
-
+__all__ = ["MEMORY_SHARE", "available_bytes", "check_fits", "check_memory", "estimate_bytes", "human_bytes"]
 
 PER_LAYER_BYTES = 800    # Python objects kept per layer: its statistics row, list slots, small arrays' headers
 
@@ -53,105 +51,14 @@ def _numpy_bytes(sums: tuple[int, int, int, int, int], depth: int, batch: int, d
     return int(total + depth * PER_LAYER_BYTES)
 
 
-def available_bytes() -> int | None:
-    """Memory this process can still get: the least of the OS's MemAvailable, what the address-space limit
-    (RLIMIT_AS, `ulimit -v`) leaves, and what the cgroup's memory limit leaves; None where none can be read."""
-    limits = [v for v in (_mem_available(), _rlimit_room(), _cgroup_room()) if v is not None]
-    return max(0, min(limits)) if limits else None
-
-
-def _mem_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _status_bytes(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _rlimit_room() -> int | None:
-    """RLIMIT_AS minus the address space already mapped (VmSize)."""
-    try:
-        import resource
-    except ImportError:  # not on this platform
-        return None
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY or soft < 0:
-        return None
-    return soft - (_status_bytes("VmSize") or 0)
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path) as fh:
-            text = fh.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None  # "max" (v2) means no limit
-
-
-def _cgroup_room() -> int | None:
-    """The memory cgroup's limit minus its usage (cgroup v2 memory.max, or v1 memory.limit_in_bytes)."""
-    try:
-        with open("/proc/self/cgroup") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        hierarchy, controllers, path = parts
-        if hierarchy == "0" and not controllers:  # v2
-            base = "/sys/fs/cgroup" + path.rstrip("/")
-            limit, used = _read_int(base + "/memory.max"), _read_int(base + "/memory.current")
-        elif "memory" in controllers.split(","):  # v1
-            base = "/sys/fs/cgroup/memory" + path.rstrip("/")
-            limit, used = _read_int(base + "/memory.limit_in_bytes"), _read_int(base + "/memory.usage_in_bytes")
-            if limit is not None and limit >= 1 << 60:  # v1 writes "no limit" as a huge number
-                limit = None
-        else:
-            continue
-        if limit is not None:
-            return limit - (used or 0)
-    return None
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"
-
-
 def check_memory(config: VanishConfig | None, need: int | None = None, have: int | None = None,
                  where: str = "memory", advice: str = "shrink --width (memory grows with width²), --depth or --batch",
                  ) -> None:
-    """InputError with the estimate and what to shrink (`advice`) when a run will not fit."""
+    """InputError with the estimate and what to shrink (`advice`) when a run will not fit (dlcli.memory's rule)."""
     if need is None:
         assert config is not None
         need = estimate_bytes(config)
-    have = available_bytes() if have is None else have
-    if have is not None and need > MEMORY_SHARE * have:
-        raise InputError(f"this run needs about {human_bytes(need)} of {where} but {human_bytes(have)} is free; "
-                         f"{advice}")
+    check_fits(need, advice, where, have)
 
 
 def estimate_device_bytes(config: VanishConfig, on_host: bool) -> int:
