@@ -80,34 +80,70 @@ def estimate_device_bytes(config: VanishConfig, on_host: bool) -> int:
 
 
 def estimate_module_bytes(torch: Any, model: Any, probe: Any, batch: int, copies: int = 1) -> int:
-    """Peak bytes of one hooked forward and backward of `model` on `batch` examples, from a pass on the few in
-    `probe` (a tensor, or a batch with .call(model), .args, .kwargs, .size: every input cut alike): every
-    module's output four times over (the output autograd keeps, its gradient, the statistics' scratch, a spare)
-    scaled to the batch, plus the parameters and their gradients of `copies` models."""
-    sizes: list[int] = []
+    """Peak bytes of one hooked forward and backward of `model` on `batch` examples, measured on the few in
+    `probe` (a tensor, or a batch with .call(model), .head(n), .args, .kwargs, .size: every input cut alike).
+    A pass on the first example and one on all of the probe's give, per example and fixed, the distinct tensors
+    a pass keeps: what autograd saves for the backward pass (saved_tensors_hooks) and what each module returns.
+    The peak counts them 2.5 times (their gradients in the backward pass, the statistics' float64 scratch;
+    measured peaks were 0.6 to 1.1 of that), the largest tensor twice more (transient workspace), and the
+    parameters and their gradients of `copies` models."""
+    examples = len(probe) if isinstance(probe, torch.Tensor) else probe.size
+    whole = _kept_bytes(torch, model, probe)
+    if whole is None:  # the real pass reports the user's error in its own words
+        return 0
+    one = _kept_bytes(torch, model, probe[:1] if isinstance(probe, torch.Tensor) else probe.head(1)) \
+        if examples > 1 else None
+    if one is not None:
+        per_example = max(whole[0] - one[0], 0) / (examples - 1)
+        fixed = max(one[0] - per_example, 0)
+    else:
+        per_example, fixed = whole[0] / max(examples, 1), 0
+    largest = whole[1] / max(examples, 1)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    return int(2.5 * (fixed + per_example * batch) + 2 * largest * batch + 2 * copies * params)
+
+
+def _kept_bytes(torch: Any, model: Any, probe: Any) -> tuple[int, int] | None:
+    """(total, largest) bytes of the distinct tensors that one forward pass of `model` (in eval mode: batch norm
+    on one example works) on `probe` keeps or returns, its inputs counted, parameters and buffers not; None where
+    the pass fails."""
+    sizes: dict[int, int] = {}
+    held: list[Any] = []  # each tensor is kept until the end, so no freed block's address is counted twice
+    own = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+
+    def note(t: Any) -> None:
+        if isinstance(t, torch.Tensor) and t.layout == torch.strided:
+            storage = t.untyped_storage()
+            ptr = storage.data_ptr()
+            if ptr not in own:  # a block once, at the most any view of it spans (a probe's rows: not the batch's)
+                sizes[ptr] = max(sizes.get(ptr, 0), min(storage.nbytes(), t.numel() * t.element_size()))
+                held.append(t)
+
+    def pack(t: Any) -> Any:
+        note(t)
+        return t
 
     def hook(_module: Any, _inputs: Any, output: Any) -> None:
         for t in output if isinstance(output, tuple | list) else (output,):
-            if isinstance(t, torch.Tensor):
-                sizes.append(t.numel() * t.element_size())
+            note(t)
 
     if isinstance(probe, torch.Tensor):
-        inputs, examples, call = [probe], len(probe), lambda m: m(probe)
+        inputs, call = [probe], lambda m: m(probe)
     else:
-        inputs, examples, call = [*probe.args, *probe.kwargs.values()], probe.size, probe.call
+        inputs, call = [*probe.args, *probe.kwargs.values()], probe.call
+    for t in inputs:
+        note(t)
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     training = model.training
     try:
-        model.eval()  # batch norm on a probe of one or two examples: running statistics, no error
-        with torch.no_grad():
+        model.eval()
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             call(model)
-    except Exception:  # the real pass reports the user's error in its own words
-        return 0
+    except Exception:
+        return None
     finally:
         model.train(training)
         for h in handles:
             h.remove()
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    given = sum(t.numel() * t.element_size() for t in inputs if isinstance(t, torch.Tensor))
-    per_example = (4 * sum(sizes) + given) / max(examples, 1)
-    return int(per_example * batch + 2 * copies * params)
+        held.clear()
+    return sum(sizes.values()), max(sizes.values(), default=0)
