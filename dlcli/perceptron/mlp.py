@@ -194,6 +194,8 @@ def train_mlp(fn: BooleanFunction, hidden: int, act_name: str = "tanh", lr: floa
             if earlier is not None and earlier - loss < STALL_DROP * earlier:
                 outcome = "stalled"
                 break
+            if epoch == max_epochs:  # no step after the last loss: the network kept is the one it measures
+                break
             net.w1 -= lr * grads.w1
             net.b1 -= lr * grads.b1
             net.w2 -= lr * grads.w2
