@@ -16,7 +16,23 @@ FormatOpt = Annotated[
     Format | None,
     typer.Option("--format", "-f", help="Output format \\[default: table on a terminal, plain when piped]."),
 ]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for random choices (shown).")]
+SEED_LIMIT = 2**63  # every --seed: 0 <= seed < 2**63, a seed numpy, torch and Python's random all take
+
+
+def check_seed(value: int | None) -> int | None:
+    """--seed, the one rule for every command: a whole number from 0 to 2**63 - 1 (or none: a fresh one)."""
+    if value is not None and not 0 <= value < SEED_LIMIT:
+        raise InputError(f"--seed must be a whole number from 0 to 2**63 - 1 ({SEED_LIMIT - 1}), got {value}")
+    return value
+
+
+def seed_option(text: str) -> Any:
+    """The --seed option of every command: `text` says what it seeds; the rule and the default follow."""
+    return typer.Option("--seed", callback=check_seed,
+                        help=f"{text}: a whole number from 0 to 2**63 - 1 \\[default: a fresh one, shown].")
+
+
+SeedOpt = Annotated[int | None, seed_option("Seed for random choices")]
 
 # Your own model (`vanish --model`, `diff --model`): the options that load it and build its batch.
 MODEL_PANEL = "Your own model"
@@ -90,8 +106,6 @@ def parse_params(pairs: list[str] | None, expected: str = "key=value") -> dict[s
 def draw_seed(seed: int | None) -> int:
     """The seed to use: the one given, else a fresh one (which the command then shows)."""
     return secrets.randbelow(2**32) if seed is None else seed
-
-
 
 
 def click_message(exc: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from dlcli.cli import render
@@ -18,6 +19,8 @@ from dlcli.perceptron.boolean import BooleanFunction
 if TYPE_CHECKING:
     from dlcli.perceptron.mlp import MLPResult, Restart
 
+TABLE_BYTES_PER_UNIT = 10_000  # drawing the tables: measured 7.5 KB a hidden unit (100,000 units, xor)
+
 
 def train_network(function: BooleanFunction, hidden: int, act: str, param: list[str] | None, lr: str,
                   epochs: int | None, seed: int | None, plot: bool, fmt: Format) -> None:
@@ -28,9 +31,12 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
     from dlcli.perceptron.mlp import train_mlp
 
     line = render.Progress()
+    shown = [0.0]
 
     def report(attempt: int, epoch: int, loss: float) -> None:
-        if epoch % 250 == 0:
+        now = time.monotonic()  # every epoch, written at most ten times a second (Progress waits its first second)
+        if now - shown[0] >= 0.1:
+            shown[0] = now
             line.update(f"attempt {attempt}, epoch {epoch}: loss {render.fmt_short(loss, 4)}")
 
     def announce(restart: Restart) -> None:
@@ -40,6 +46,11 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
                        f"{render.fmt_short(restart.loss, 4)} ({restart.reason}); "
                        "trying a fresh initialisation")
 
+    if fmt is Format.table:  # the tables draw a row and a column for every hidden unit
+        from dlcli.memory import check_fits
+
+        check_fits(TABLE_BYTES_PER_UNIT * hidden, f"lower --hidden, or use --format json or plain (the tables draw "
+                   f"a row and a column for each of the {hidden:,} hidden units)")
     result = train_mlp(function, hidden, act, parse_number(lr, "--lr"), 5000 if epochs is None else epochs, seed,
                        parse_params(param), on_restart=announce, progress=report)
     line.clear()
@@ -61,7 +72,8 @@ def train_network(function: BooleanFunction, hidden: int, act: str, param: list[
         _mlp_story(result, verdict, plot)
     if not result.solved:
         raise RunError(f"did not solve {function.name} with {hidden} hidden unit{'s' if hidden > 1 else ''} "
-                       f"in {render.count(len(result.restarts) + 1, 'attempt')}; try more --hidden units or --epochs")
+                       f"in {render.count(result.attempts, 'attempt')} (the best, attempt {result.attempt}, got "
+                       f"{_rows_right(result)}); try more --hidden units or --epochs")
 
 
 def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
@@ -78,7 +90,7 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
         from dlcli.cli.plot import print_chart
 
         epochs = np.arange(1, len(result.loss) + 1, dtype=float)
-        attempt = len(result.restarts) + 1
+        attempt = result.attempt
         chart = canvas.Chart([canvas.Series("loss", epochs, np.array(result.loss))], log_y=True,
                              title=f"loss per epoch (attempt {attempt}, log scale)", x_label="epoch")
         print_chart(chart, 60, 10)
@@ -103,9 +115,19 @@ def _mlp_story(result: MLPResult, verdict, plot: bool) -> None:
                       render.fmt_short(unit.output_weight, 4), unit.table, unit.meaning)
     render.print_renderable(table)
     status = (f"solved: all {len(fn.table)} rows right after {render.count(result.epochs, 'epoch')}"
-              if result.solved else f"not solved: {result.accuracy:.0%} of rows right")
-    tried = f" (attempt {len(result.restarts) + 1}, after {len(result.restarts)} restart" \
-            f"{'s' if len(result.restarts) != 1 else ''})" if result.restarts else ""
+              if result.solved else f"not solved: {_rows_right(result)}")
+    if result.attempt != result.attempts:
+        tried = f" (the best of {result.attempts} attempts: attempt {result.attempt})"
+    elif result.restarts:
+        tried = f" (attempt {result.attempt}, after {render.count(len(result.restarts), 'restart')})"
+    else:
+        tried = ""
     single = "is" if verdict.separable else "is not"
     out.print(f"{status}{tried}, final loss {render.fmt_short(result.loss[-1], 6)}.\n"
               f"A single perceptron: {fn.name} {single} linearly separable.", highlight=False)
+
+
+def _rows_right(result: MLPResult) -> str:
+    """'255 of 256 rows right' (a percentage would round 99.6% up to 100%)."""
+    right = sum(a == b for a, b in zip(result.predictions, result.function.table, strict=True))
+    return f"{right:,} of {len(result.function.table):,} rows right"

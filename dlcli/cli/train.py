@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from dlcli.cli import render
-from dlcli.cli.options import FormatOpt, complete_activation, draw_seed, parse_params
+from dlcli.cli.options import FormatOpt, complete_activation, draw_seed, parse_params, seed_option
 from dlcli.errors import InputError
 
 if TYPE_CHECKING:
@@ -78,8 +78,7 @@ def train(
                                                     "C,H,W, x reshaped to it.")] = None,
     output: Annotated[str | None, typer.Option(help="With --model returning a dict or tuple: the key or index the "
                                                "loss is taken of \\[default: its first tensor].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the weights, the split and the batch order "
-                                             "\\[default: a fresh one, shown].")] = None,
+    seed: Annotated[int | None, seed_option("Seed of the weights, the split and the batch order")] = None,
     dtype: Annotated[str, typer.Option(help="float64 or float32.")] = "float64",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     fmt: FormatOpt = None,

@@ -17,6 +17,7 @@ from dlcli.cli.options import (
     OutputOpt,
     complete_activation_list,
     complete_from,
+    seed_option,
 )
 from dlcli.cli.render import Format
 from dlcli.errors import InputError
@@ -102,7 +103,7 @@ def vanish(
         "random targets; with --model also cross_entropy (per token for (B, T, C) logits with (B, T) labels) and "
         "model (its own loss, labels passed as labels=) \\[default: projection; with --model: model where forward "
         "takes labels and the data has them, else cross_entropy for class labels].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed \\[default: a fresh one, shown].")] = None,
+    seed: Annotated[int | None, seed_option("Random seed")] = None,
     dtype: Annotated[str | None, typer.Option(
         autocompletion=COMPLETE_DTYPE, help="float64, float32 or bfloat16 (torch engine); statistics are "
         "always float64 \\[default: float64; with --model: the model's own].")] = None,

@@ -17,6 +17,7 @@ import numpy as np
 
 from dlcli import activations
 from dlcli.errors import InputError
+from dlcli.memory import check_fits, human_bytes
 from dlcli.perceptron.boolean import BooleanFunction, describe, table_from_outputs
 from dlcli.perceptron.census import MAX_LIST_INPUTS, census
 from dlcli.perceptron.learning import Verdict, decide, threshold_text
@@ -39,12 +40,13 @@ class Network:
 
 @dataclass(frozen=True)
 class Restart:
-    """An attempt given up: which one, after how many epochs, at what loss and why."""
+    """An attempt given up: which one, after how many epochs, at what loss and share of rows right, and why."""
 
     attempt: int
     epochs: int
     loss: float
     reason: str
+    accuracy: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,15 @@ class MLPResult:
     lr: float
     seed: int
     solved: bool
-    epochs: int  # epochs of the final attempt
-    loss: tuple[float, ...]  # per-epoch loss of the final attempt
+    epochs: int  # epochs of the attempt reported (the best)
+    loss: tuple[float, ...]  # per-epoch loss of the attempt reported
     restarts: tuple[Restart, ...]
     network: Network
     outputs: tuple[float, ...]  # the network's probability for each row
     predictions: str
     units: tuple[HiddenUnit, ...]
+    attempt: int = 1  # the attempt reported: the solved one, else the one with most rows right, then least loss
+    attempts: int = 1  # attempts made
 
     @property
     def accuracy(self) -> float:
@@ -87,9 +91,9 @@ class MLPResult:
             "bias": float(net.b2), "predictions": self.predictions, "accuracy": self.accuracy,
             "certificate": verdict.as_dict(fn.table),
             "hidden": self.hidden, "loss": list(self.loss),
-            "act": self.act, "lr": self.lr, "seed": self.seed,
-            "restarts": [{"attempt": r.attempt, "epochs": r.epochs, "loss": r.loss, "reason": r.reason}
-                         for r in self.restarts],
+            "act": self.act, "lr": self.lr, "seed": self.seed, "attempt": self.attempt, "attempts": self.attempts,
+            "restarts": [{"attempt": r.attempt, "epochs": r.epochs, "loss": r.loss, "accuracy": r.accuracy,
+                          "reason": r.reason} for r in self.restarts],
             "hidden_units": [{"weights": list(u.weights), "bias": u.bias, "output_weight": u.output_weight,
                               "table": u.table, "computes": u.meaning} for u in self.units],
             "outputs": list(self.outputs),
@@ -139,12 +143,22 @@ def loss_and_gradients(net: Network, x: np.ndarray, t: np.ndarray, act: activati
     return loss, grads
 
 
+def mlp_bytes(inputs: int, hidden: int) -> int:
+    """Peak bytes of train_mlp on all 2^inputs rows: seven (rows, hidden) float64 arrays in a step (z1, h, its
+    gradient, f', ∂z1 and the activation's scratch), the weights three times over (the best attempt's, the
+    current one's, their gradients), and each hidden unit's report (its weights, truth table and meaning)."""
+    rows = 2**inputs
+    weights = hidden * (inputs + 2)
+    return 8 * (7 * rows * hidden + 3 * weights) + hidden * (1000 + 40 * inputs + rows)
+
+
 def train_mlp(fn: BooleanFunction, hidden: int, act_name: str = "tanh", lr: float = 1.0,
               max_epochs: int = 5000, seed: int | None = None,
               act_params: dict[str, float | str] | None = None,
               on_restart: Callable[[Restart], None] | None = None,
               progress: Callable[[int, int, float], None] | None = None) -> MLPResult:
-    """Train until every row is right and the loss is below TARGET_LOSS, restarting stalled attempts."""
+    """Train until every row is right and the loss is below TARGET_LOSS, restarting stalled attempts; report the
+    best attempt (solved, else most rows right, then least loss). `progress` is called every epoch."""
     if hidden < 1:
         raise InputError(f"--hidden must be at least 1 (got {hidden})")
     if not lr > 0:
@@ -153,11 +167,14 @@ def train_mlp(fn: BooleanFunction, hidden: int, act_name: str = "tanh", lr: floa
         raise InputError(f"--epochs must be at least 1 (got {max_epochs})")
     act = hidden_activation(act_name)
     params = act.resolve(act_params)
+    check_fits(mlp_bytes(fn.inputs, hidden), f"lower --hidden (each hidden unit takes about "
+               f"{human_bytes(mlp_bytes(fn.inputs, hidden) / hidden)} over the {2**fn.inputs:,} rows)")
     seed = secrets.randbelow(2**31) if seed is None else seed
     rng = np.random.default_rng(seed)
     x = fn.rows.astype(np.float64)
     t = fn.targets.astype(np.float64)
     restarts: list[Restart] = []
+    best: tuple[tuple[bool, int, float], int, Network, list[float]] | None = None
     for attempt in range(1, MAX_ATTEMPTS + 1):
         net = init_network(rng, fn.inputs, hidden)
         losses: list[float] = []
@@ -177,24 +194,32 @@ def train_mlp(fn: BooleanFunction, hidden: int, act_name: str = "tanh", lr: floa
             if earlier is not None and earlier - loss < STALL_DROP * earlier:
                 outcome = "stalled"
                 break
+            if epoch == max_epochs:  # no step after the last loss: the network kept is the one it measures
+                break
             net.w1 -= lr * grads.w1
             net.b1 -= lr * grads.b1
             net.w2 -= lr * grads.w2
             net.b2 -= lr * grads.b2
+        right = sum(a == b for a, b in zip(_predictions(net, x, act, params), fn.table, strict=True))
+        score = (outcome == "solved", right, -losses[-1] if np.isfinite(losses[-1]) else -np.inf)
+        if best is None or score > best[0]:
+            best = (score, attempt, net, losses)
         if outcome == "solved" or attempt == MAX_ATTEMPTS:
             break
         reason = {"stalled": f"loss fell by under {STALL_DROP:.0%} in {STALL_WINDOW} epochs",
                   "diverged": "loss became non-finite (learning rate too large?)",
                   "epochs": f"not solved within {max_epochs} epochs"}[outcome]
-        restarts.append(Restart(attempt, len(losses), losses[-1], reason))
+        restarts.append(Restart(attempt, len(losses), losses[-1], reason, right / len(fn.table)))
         if on_restart is not None:
             on_restart(restarts[-1])
+    assert best is not None
+    (solved, _, _), chosen, net, losses = best
     _, _, _, p = forward(net, x, act, params)
     return MLPResult(
-        function=fn, hidden=hidden, act=act.name, lr=lr, seed=seed, solved=outcome == "solved",
+        function=fn, hidden=hidden, act=act.name, lr=lr, seed=seed, solved=solved,
         epochs=len(losses), loss=tuple(losses), restarts=tuple(restarts), network=net,
         outputs=tuple(float(v) for v in p), predictions=_predictions(net, x, act, params),
-        units=_hidden_units(net, x),
+        units=_hidden_units(net, x), attempt=chosen, attempts=attempt,
     )
 
 
@@ -224,8 +249,11 @@ def _smallest_realisations(n: int) -> dict:
 def _hidden_units(net: Network, x: np.ndarray) -> tuple[HiddenUnit, ...]:
     z1 = x @ net.w1 + net.b1
     units = []
+    meanings: dict[str, str] = {}  # many units share a table: each is read once
     for j in range(net.w1.shape[1]):
         table = table_from_outputs(z1[:, j] >= 0)
+        if table not in meanings:
+            meanings[table] = meaning(table)
         units.append(HiddenUnit(tuple(float(v) for v in net.w1[:, j]), float(net.b1[j]), float(net.w2[j]),
-                                table, meaning(table)))
+                                table, meanings[table]))
     return tuple(units)

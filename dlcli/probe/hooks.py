@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dlcli import activations
-from dlcli.errors import InputError
+from dlcli.errors import InputError, RunError
 from dlcli.probe.graph import Graph, read_graph
 from dlcli.probe.inputs import Batch, loss_value
 from dlcli.probe.kinds import (
@@ -392,9 +392,14 @@ class Pass:
         return hook
 
 
-def _user_frame_error(exc: BaseException, what: str, failed: tuple[str, str, str] | None) -> InputError:
+def _user_frame_error(exc: BaseException, what: str, failed: tuple[str, str, str] | None) -> Exception:
+    """InputError naming the user's line where their model failed; RunError (exit 1) where memory ran out."""
+    from dlcli.memory import is_out_of_memory, out_of_memory
     from dlcli.probe.loader import user_error
 
+    if is_out_of_memory(exc):
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return RunError(out_of_memory(f"{what} ({detail})", "lower --batch"))
     where = f"{what}" + (f": {failed[0]} ({failed[1]}) got {failed[2]}" if failed else "")
     return user_error(exc, where)
 

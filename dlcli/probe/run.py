@@ -3,7 +3,6 @@ estimated, one pass analysed."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +80,7 @@ def prepare_model(opts: ModelOptions, say: Callable[[str], None] | None = None) 
         raise missing("--model", "PyTorch", "torch") from None
     from dlcli.probe.inputs import MODULE_INITS, MODULE_LOSSES, model_batch
     from dlcli.probe.loader import load_model, load_weights, parse_model_args
+    from dlcli.vanish.config import check_gain
     from dlcli.vanish.memory import check_memory, estimate_module_bytes
     from dlcli.vanish.torch_engine import resolve_device, torch_dtype
 
@@ -93,8 +93,8 @@ def prepare_model(opts: ModelOptions, say: Callable[[str], None] | None = None) 
         raise InputError(f"unknown --dtype '{opts.dtype}'; choose from: float64, float32, bfloat16")
     if opts.batch < 1:
         raise InputError(f"--batch must be at least 1, got {opts.batch}")
-    if opts.gain is not None and not (math.isfinite(opts.gain) and opts.gain > 0):
-        raise InputError(f"--gain must be a positive number, got {opts.gain:g}")
+    if opts.gain is not None:
+        check_gain(opts.gain)
     if opts.gain is not None and init == "keep":
         raise InputError("--gain scales a re-initialisation: give --init too")
     if opts.weights and init != "keep":

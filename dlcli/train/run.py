@@ -10,12 +10,12 @@ import numpy as np
 
 from dlcli.errors import InputError, RunError, count
 from dlcli.extras import missing
+from dlcli.memory import is_out_of_memory, out_of_memory
 from dlcli.train.config import TrainConfig
 from dlcli.train.loop import EpochProgress, Network, train_loop
 from dlcli.train.result import TrainResult
 from dlcli.train.split import Prepared, prepare
 from dlcli.train.verdict import explain, learning_speed_ratio, speed_rows, theory, verdict
-from dlcli.vanish.memory import MEMORY_SHARE, available_bytes, human_bytes
 
 
 def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | None = None, log: str | None = None,
@@ -55,8 +55,9 @@ def _train(config: TrainConfig, dataset: Any, progress: EpochProgress | None, lo
     device = resolve_device(torch, config.device)
     dtype = torch_dtype(torch, config.dtype)
     try:
+        _check_memory(torch, config, data, device, dtype)  # a built stack's, before a weight exists
         net = build_network(torch, config, data, device, dtype)
-        _check_memory(config, data, net, device, torch)
+        _check_memory(torch, config, data, device, dtype, net)
         x_train, x_test = (torch.from_numpy(a).to(device=device, dtype=dtype) for a in (data.x_train, data.x_test))
         if config.built:
             x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
@@ -74,6 +75,11 @@ def _train(config: TrainConfig, dataset: Any, progress: EpochProgress | None, lo
         seconds = time.perf_counter() - start
     except torch.cuda.OutOfMemoryError as exc:
         raise RunError(f"out of GPU memory: {str(exc).splitlines()[0]}") from None
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(out_of_memory(f"training ({detail})", "lower --batch, or shrink --width or --depth")) from None
     rows = tuple(net.names)
     pair = speed_rows(config, len(rows))
     ratio = learning_speed_ratio(out.epochs, *pair) if pair[0] != pair[1] else float("nan")
@@ -206,19 +212,15 @@ def _check_output(torch: Any, net: Network, x: Any, classes: int, config: TrainC
                    count_correct=lambda out, y: (select_output(out, key)[0].argmax(dim=1) == y).sum())
 
 
-def _check_memory(config: TrainConfig, data: Prepared, net: Network, device: Any, torch: Any) -> None:
-    item = 8 if config.dtype == "float64" else 4
-    params = sum(p.numel() for p in net.model.parameters())
-    n = len(data.y_train) if config.batch is None else min(config.batch, len(data.y_train))
-    width = max((w.shape[0] for w in net.weights), default=1)
-    need = (data.x_train.size + data.x_test.size) * item + params * item * 6 + n * width * len(net.weights) * item * 4
-    if device.type == "cuda":
-        have, _ = torch.cuda.mem_get_info(device)
-        where = "GPU memory"
-    else:
-        have, where = available_bytes(), "memory"
-        need += (data.x_train.size + data.x_test.size) * 8
-    if have is not None and need > MEMORY_SHARE * have:
-        raise InputError(f"this run needs about {human_bytes(need)} of {where} but {human_bytes(have)} is free; "
-                         "shrink --width, --depth or --batch")
+def _check_memory(torch: Any, config: TrainConfig, data: Prepared, device: Any, dtype: Any,
+                  net: Network | None = None) -> None:
+    """Refuse a run that will not fit (dlcli.train.memory): a built stack before it is built (`net` None), the
+    user's model once it is, from a probe pass on two examples."""
+    from dlcli.train import memory
 
+    have, where = (torch.cuda.mem_get_info(device)[0], "GPU memory") if device.type == "cuda" else (None, "memory")
+    if net is None and config.built:
+        memory.check_stack(config, data, have, where)
+    elif net is not None and not config.built:
+        probe = torch.from_numpy(data.x_train[:2]).to(device=device, dtype=dtype)
+        memory.check_model(torch, config, data, net.model, probe, have, where)

@@ -162,11 +162,21 @@ def check_layers(layers: Sequence[int], depth: int | None, width: int | None) ->
     return widths
 
 
+MAX_SCALE = 1e150  # --gain and --bias-std: their squares (the variances) and a few times those stay finite floats
+
+
+def check_gain(gain: float) -> float:
+    """--gain, once it is known to be a positive number whose square (the weights' variance) a float holds."""
+    if not (math.isfinite(gain) and 0 < gain <= MAX_SCALE):
+        raise InputError(f"--gain must be a positive number up to 1e150 (its square is the weights' "
+                         f"variance), got {gain:g}")
+    return gain
+
+
 def check_scales(init: str, gain: float | None, bias_std: float | None) -> float:
     """The gain to use (the init's own where not given), once it and --bias-std are known to be valid."""
-    gain = DEFAULT_GAIN[init] if gain is None else float(gain)
-    if not (math.isfinite(gain) and gain > 0):
-        raise InputError(f"--gain must be a positive number, got {gain:g}")
-    if bias_std is not None and not (math.isfinite(bias_std) and bias_std >= 0):
-        raise InputError(f"--bias-std must be zero or positive, got {bias_std:g}")
+    gain = check_gain(DEFAULT_GAIN[init] if gain is None else float(gain))
+    if bias_std is not None and not (math.isfinite(bias_std) and 0 <= bias_std <= MAX_SCALE):
+        raise InputError(f"--bias-std must be zero or a positive number up to 1e150 (its square is the "
+                         f"biases' variance), got {bias_std:g}")
     return gain

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from dlcli.errors import InputError
+from dlcli.memory import MEMORY_SHARE, available_bytes, check_fits, human_bytes
 from dlcli.vanish.config import VanishConfig
 
-MEMORY_SHARE = 0.8       # refuse runs estimated to need more than this share of the free memory
-
+__all__ = ["MEMORY_SHARE", "available_bytes", "check_fits", "check_memory", "estimate_bytes", "human_bytes"]
 
 PER_LAYER_BYTES = 800    # Python objects kept per layer: its statistics row, list slots, small arrays' headers
 
@@ -53,105 +51,14 @@ def _numpy_bytes(sums: tuple[int, int, int, int, int], depth: int, batch: int, d
     return int(total + depth * PER_LAYER_BYTES)
 
 
-def available_bytes() -> int | None:
-    """Memory this process can still get: the least of the OS's MemAvailable, what the address-space limit
-    (RLIMIT_AS, `ulimit -v`) leaves, and what the cgroup's memory limit leaves; None where none can be read."""
-    limits = [v for v in (_mem_available(), _rlimit_room(), _cgroup_room()) if v is not None]
-    return max(0, min(limits)) if limits else None
-
-
-def _mem_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _status_bytes(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _rlimit_room() -> int | None:
-    """RLIMIT_AS minus the address space already mapped (VmSize)."""
-    try:
-        import resource
-    except ImportError:  # not on this platform
-        return None
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY or soft < 0:
-        return None
-    return soft - (_status_bytes("VmSize") or 0)
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path) as fh:
-            text = fh.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None  # "max" (v2) means no limit
-
-
-def _cgroup_room() -> int | None:
-    """The memory cgroup's limit minus its usage (cgroup v2 memory.max, or v1 memory.limit_in_bytes)."""
-    try:
-        with open("/proc/self/cgroup") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        hierarchy, controllers, path = parts
-        if hierarchy == "0" and not controllers:  # v2
-            base = "/sys/fs/cgroup" + path.rstrip("/")
-            limit, used = _read_int(base + "/memory.max"), _read_int(base + "/memory.current")
-        elif "memory" in controllers.split(","):  # v1
-            base = "/sys/fs/cgroup/memory" + path.rstrip("/")
-            limit, used = _read_int(base + "/memory.limit_in_bytes"), _read_int(base + "/memory.usage_in_bytes")
-            if limit is not None and limit >= 1 << 60:  # v1 writes "no limit" as a huge number
-                limit = None
-        else:
-            continue
-        if limit is not None:
-            return limit - (used or 0)
-    return None
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"
-
-
 def check_memory(config: VanishConfig | None, need: int | None = None, have: int | None = None,
                  where: str = "memory", advice: str = "shrink --width (memory grows with width²), --depth or --batch",
                  ) -> None:
-    """InputError with the estimate and what to shrink (`advice`) when a run will not fit."""
+    """InputError with the estimate and what to shrink (`advice`) when a run will not fit (dlcli.memory's rule)."""
     if need is None:
         assert config is not None
         need = estimate_bytes(config)
-    have = available_bytes() if have is None else have
-    if have is not None and need > MEMORY_SHARE * have:
-        raise InputError(f"this run needs about {human_bytes(need)} of {where} but {human_bytes(have)} is free; "
-                         f"{advice}")
+    check_fits(need, advice, where, have)
 
 
 def estimate_device_bytes(config: VanishConfig, on_host: bool) -> int:
@@ -173,34 +80,70 @@ def estimate_device_bytes(config: VanishConfig, on_host: bool) -> int:
 
 
 def estimate_module_bytes(torch: Any, model: Any, probe: Any, batch: int, copies: int = 1) -> int:
-    """Peak bytes of one hooked forward and backward of `model` on `batch` examples, from a pass on the few in
-    `probe` (a tensor, or a batch with .call(model), .args, .kwargs, .size: every input cut alike): every
-    module's output four times over (the output autograd keeps, its gradient, the statistics' scratch, a spare)
-    scaled to the batch, plus the parameters and their gradients of `copies` models."""
-    sizes: list[int] = []
+    """Peak bytes of one hooked forward and backward of `model` on `batch` examples, measured on the few in
+    `probe` (a tensor, or a batch with .call(model), .head(n), .args, .kwargs, .size: every input cut alike).
+    A pass on the first example and one on all of the probe's give, per example and fixed, the distinct tensors
+    a pass keeps: what autograd saves for the backward pass (saved_tensors_hooks) and what each module returns.
+    The peak counts them 2.5 times (their gradients in the backward pass, the statistics' float64 scratch;
+    measured peaks were 0.6 to 1.1 of that), the largest tensor twice more (transient workspace), and the
+    parameters and their gradients of `copies` models."""
+    examples = len(probe) if isinstance(probe, torch.Tensor) else probe.size
+    whole = _kept_bytes(torch, model, probe)
+    if whole is None:  # the real pass reports the user's error in its own words
+        return 0
+    one = _kept_bytes(torch, model, probe[:1] if isinstance(probe, torch.Tensor) else probe.head(1)) \
+        if examples > 1 else None
+    if one is not None:
+        per_example = max(whole[0] - one[0], 0) / (examples - 1)
+        fixed = max(one[0] - per_example, 0)
+    else:
+        per_example, fixed = whole[0] / max(examples, 1), 0
+    largest = whole[1] / max(examples, 1)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    return int(2.5 * (fixed + per_example * batch) + 2 * largest * batch + 2 * copies * params)
+
+
+def _kept_bytes(torch: Any, model: Any, probe: Any) -> tuple[int, int] | None:
+    """(total, largest) bytes of the distinct tensors that one forward pass of `model` (in eval mode: batch norm
+    on one example works) on `probe` keeps or returns, its inputs counted, parameters and buffers not; None where
+    the pass fails."""
+    sizes: dict[int, int] = {}
+    held: list[Any] = []  # each tensor is kept until the end, so no freed block's address is counted twice
+    own = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+
+    def note(t: Any) -> None:
+        if isinstance(t, torch.Tensor) and t.layout == torch.strided:
+            storage = t.untyped_storage()
+            ptr = storage.data_ptr()
+            if ptr not in own:  # a block once, at the most any view of it spans (a probe's rows: not the batch's)
+                sizes[ptr] = max(sizes.get(ptr, 0), min(storage.nbytes(), t.numel() * t.element_size()))
+                held.append(t)
+
+    def pack(t: Any) -> Any:
+        note(t)
+        return t
 
     def hook(_module: Any, _inputs: Any, output: Any) -> None:
         for t in output if isinstance(output, tuple | list) else (output,):
-            if isinstance(t, torch.Tensor):
-                sizes.append(t.numel() * t.element_size())
+            note(t)
 
     if isinstance(probe, torch.Tensor):
-        inputs, examples, call = [probe], len(probe), lambda m: m(probe)
+        inputs, call = [probe], lambda m: m(probe)
     else:
-        inputs, examples, call = [*probe.args, *probe.kwargs.values()], probe.size, probe.call
+        inputs, call = [*probe.args, *probe.kwargs.values()], probe.call
+    for t in inputs:
+        note(t)
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     training = model.training
     try:
-        model.eval()  # batch norm on a probe of one or two examples: running statistics, no error
-        with torch.no_grad():
+        model.eval()
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             call(model)
-    except Exception:  # the real pass reports the user's error in its own words
-        return 0
+    except Exception:
+        return None
     finally:
         model.train(training)
         for h in handles:
             h.remove()
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    given = sum(t.numel() * t.element_size() for t in inputs if isinstance(t, torch.Tensor))
-    per_example = (4 * sum(sizes) + given) / max(examples, 1)
-    return int(per_example * batch + 2 * copies * params)
+        held.clear()
+    return sum(sizes.values()), max(sizes.values(), default=0)

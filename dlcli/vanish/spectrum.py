@@ -73,7 +73,10 @@ def spectrum_bytes(config: VanishConfig) -> int:
 
 def check_spectrum_memory(config: VanishConfig) -> None:
     """InputError before anything is allocated, when the Jacobians will not fit."""
-    check_memory(config, need=spectrum_bytes(config), where="memory for --spectrum (width² × depth × 8 bytes)")
+    samples = config.spectrum_samples
+    check_memory(config, need=spectrum_bytes(config), where="memory for --spectrum",
+                 advice=f"lower --spectrum-samples ({samples:,} Jacobians of {max(config.widths):,} × "
+                 f"{config.widths[0]:,} are kept), or shrink --width or --depth (the weights, width² × depth)")
 
 
 def jacobians(config: VanishConfig, x: np.ndarray, net: NumpyNetwork | None = None,

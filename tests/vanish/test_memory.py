@@ -61,7 +61,10 @@ def test_torch_cpu_memory_estimate_covers_the_measured_peak(dtype) -> None:
     assert grown <= estimate <= 1.5 * grown  # counting all of autograd's ∂W_l, as the GPU path must, gave 1.8×
 
 
-def test_a_run_too_big_for_memory_is_refused_with_the_estimate() -> None:
+def test_a_run_too_big_for_memory_is_refused_with_the_estimate_and_the_margin() -> None:
+    """The rule: a run may plan on 80% of the free memory; the refusal says so and names what to change."""
     config = make_config("tanh", depth=10, width=200, batch=100, seed=1)
-    with pytest.raises(InputError, match=r"needs about .* MiB .* free; shrink --width"):
-        vanish.check_memory(config, have=1_000_000)
+    need = vanish.estimate_bytes(config)
+    with pytest.raises(InputError, match=r"needs about .* MiB .*20% of it is kept in reserve\); shrink --width"):
+        vanish.check_memory(config, have=int(need / 0.9))  # it would fit, but not with the reserve kept
+    vanish.check_memory(config, have=int(need / 0.75))  # fits with the reserve kept: no refusal
