@@ -204,7 +204,11 @@ class _Loop:
             except (InputError, MemoryError, torch.cuda.OutOfMemoryError):
                 raise
             except Exception as exc:  # the user's model failing on this minibatch: their error in one line
+                from dlcli.memory import is_out_of_memory
                 from dlcli.probe.loader import user_error
+
+                if is_out_of_memory(exc):
+                    raise  # memory that ran out: train's run time failure (exit 1), not the model's
 
                 raise user_error(exc, f"step {self.step} (epoch {epoch}) failed") from None
             if self.watch is not None:
