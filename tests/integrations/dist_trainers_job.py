@@ -11,6 +11,7 @@ import sys
 import lightning as L  # noqa: N812
 import torch
 import transformers
+from lightning.pytorch.strategies import ModelParallelStrategy
 
 from dlcli.integrations.lightning import WatchCallback as LightningWatch
 from dlcli.integrations.transformers import WatchCallback as TrainerWatch
@@ -24,7 +25,9 @@ def net() -> torch.nn.Sequential:
 
 
 def norms(model: torch.nn.Module) -> dict[str, float]:
-    return {n.removesuffix(".weight"): float(p.grad.norm()) for n, p in model.named_parameters() if "weight" in n}
+    """Each layer's weight gradient norm, by hand: a sharded (DTensor) gradient gathered whole first."""
+    return {n.removesuffix(".weight"): float(getattr(p.grad, "full_tensor", lambda g=p.grad: g)().norm())
+            for n, p in model.named_parameters() if "weight" in n}
 
 
 class Tiny(L.LightningModule):
@@ -42,6 +45,18 @@ class Tiny(L.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class Sharded(Tiny):
+    """The same module under Lightning's ModelParallelStrategy: FSDP2's fully_shard on each Linear, then the root."""
+
+    def configure_model(self):
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in self.net:
+            if isinstance(layer, torch.nn.Linear):
+                fully_shard(layer, mesh=self.device_mesh["data_parallel"])
+        fully_shard(self, mesh=self.device_mesh["data_parallel"])
 
 
 class Seen(transformers.TrainerCallback):
@@ -83,6 +98,13 @@ def main(out: str) -> None:
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[LightningWatch(every=1, log=os.path.join(out, "lightning.db"), overwrite=True)])
     trainer.fit(model, torch.utils.data.DataLoader(pairs, batch_size=4))
+    sharded = Sharded()
+    fsdp2 = ModelParallelStrategy(data_parallel_size=2, tensor_parallel_size=1, process_group_backend="gloo")
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy=fsdp2,
+                        max_steps=STEPS, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[
+                            LightningWatch(every=1, log=os.path.join(out, "lightning-fsdp2.db"), overwrite=True)])
+    trainer.fit(sharded, torch.utils.data.DataLoader(pairs, batch_size=4))
     seen = Seen()
     args = transformers.TrainingArguments(output_dir=os.path.join(out, "hf"), report_to=[], save_strategy="no",
                                           use_cpu=True, disable_tqdm=True, seed=0, max_steps=STEPS,
@@ -92,7 +114,7 @@ def main(out: str) -> None:
     hf.train()
     if rank == 0:
         with open(os.path.join(out, "seen.json"), "w") as f:
-            json.dump({"lightning": model.seen, "hf": seen.seen}, f)
+            json.dump({"lightning": model.seen, "lightning-fsdp2": sharded.seen, "hf": seen.seen}, f)
 
 
 if __name__ == "__main__":

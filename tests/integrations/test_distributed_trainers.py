@@ -1,6 +1,7 @@
-"""The trainer callbacks under a real `torchrun --nproc_per_node 2` (gloo, CPU): Lightning's DDP strategy and the
-HF Trainer under accelerate. Every rank watches, rank 0 writes one store, and each stored per-layer gradient norm
-is the norm of the gradient the optimizer used (DDP's mean over the ranks), read by hand in the job."""
+"""The trainer callbacks under a real `torchrun --nproc_per_node 2` (gloo, CPU): Lightning's DDP strategy, its
+ModelParallelStrategy (FSDP2, sharded over both ranks) and the HF Trainer under accelerate. Every rank watches,
+rank 0 writes one store, and each stored per-layer gradient norm is the norm of the gradient the optimizer used
+(the ranks' mean; a sharded one gathered whole), read by hand in the job."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_lightning_ddp_and_the_hf_trainer_under_accelerate(tmp_path):
                            JOB, str(tmp_path)], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads((tmp_path / "seen.json").read_text())
-    for name in ("lightning", "hf"):
+    for name in ("lightning", "lightning-fsdp2", "hf"):
         run = load_run(str(tmp_path / f"{name}.db"))
         assert run.status == "finished" and run.config["world_size"] == 2
         assert [m.name for m in run.modules] == ["net.0", "net.2"]
