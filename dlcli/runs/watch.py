@@ -43,7 +43,8 @@ class Watch:
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise InputError(f"watch needs a torch.optim.Optimizer (or none, marking steps with w.step()), "
                              f"got {type(optimizer).__name__}")
-        if any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules()):
+        if any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules()) or \
+                any(getattr(p, "_fsdp_flattened", False) for p in model.parameters()):
             raise InputError("watch reads FSDP2 (fully_shard) and DDP models; FullyShardedDataParallel (FSDP1) "
                              "keeps flat shards it cannot name: use fully_shard")
         if not owner_modules(model):

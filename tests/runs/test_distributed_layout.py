@@ -40,3 +40,22 @@ def test_a_replicated_tensor_counts_once_over_the_ranks():
     total, squares = ranks.shares(torch, [t], world_size=4)
     assert 4 * float(squares) == pytest.approx(25.0) and 4 * float(total) == pytest.approx(7.0)
     assert ranks.replication(t, 4) == 4
+
+
+def test_fsdp1_is_refused_in_one_line():
+    """FSDP1 needs an accelerator here, so its two marks are made by hand: the wrapper's class name, and the flag
+    it sets on each parameter it flattened (Lightning's strategy="fsdp" hands the callback the module inside)."""
+    import dlcli
+    from dlcli.errors import InputError
+
+    class FullyShardedDataParallel(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = torch.nn.Linear(2, 2)
+
+    with pytest.raises(InputError, match="FSDP1"):
+        dlcli.watch(FullyShardedDataParallel())
+    flat = torch.nn.Linear(2, 2)
+    flat.weight._fsdp_flattened = True
+    with pytest.raises(InputError, match="FSDP1"):
+        dlcli.watch(flat)
