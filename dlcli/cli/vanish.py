@@ -270,12 +270,17 @@ def _plain_lines(results: list[VanishResult]) -> list[str]:
             lines.append("\t".join([r.config.activation, *(f(v) if isinstance(v, float) else str(v) for v in values)]))
     for r in results:
         t = r.theory
-        lines.append(
-            f"# {r.config.activation}: verdict {r.verdict}, gradient_ratio {f(r.gradient_ratio)}, "
-            f"grad_rms_ratio {f(r.grad_rms_ratio)}, q_star {f(t.q_star)}, chi1 {f(t.chi1)}, "
-            f"per_layer_factor {f(t.per_layer_factor)}, predicted_ratio {f(t.predicted_ratio)}, "
-            f"naive_bound {f(t.naive_bound)}, seed {r.config.seed}"
-        )
+        head = f"# {r.config.activation}: verdict {r.verdict}, gradient_ratio {f(r.gradient_ratio)}, " \
+            f"grad_rms_ratio {f(r.grad_rms_ratio)}, "
+        if r.residual is None and r.norm is None:
+            theory = (f"q_star {f(t.q_star)}, chi1 {f(t.chi1)}, per_layer_factor {f(t.per_layer_factor)}, "
+                      f"predicted_ratio {f(t.predicted_ratio)}, naive_bound {f(t.naive_bound)}")
+        else:  # the measured network's prediction first; the plain stack's kept for comparison, named so
+            d = r.theory_dict()
+            theory = (f"network {d['network']}, per_layer_factor {_plain_value(d['per_layer_factor'])}, "
+                      f"predicted_ratio {_plain_value(d['predicted_ratio'])}, plain_stack_per_layer_factor "
+                      f"{f(t.per_layer_factor)}, plain_stack_predicted_ratio {f(t.predicted_ratio)}")
+        lines.append(f"{head}{theory}, seed {r.config.seed}")
         lines += _fix_plain_lines(r)
     return lines
 
@@ -295,6 +300,10 @@ def _plain_value(v: Any) -> str:
     if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
         return "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
     return render.fmt_float(v)
+
+
+def _short_or_none(v: Any, digits: int) -> str:
+    return "none" if v is None else render.fmt_short(v, digits)
 
 
 def _print_spectrum(out: Any, r: VanishResult) -> None:
@@ -345,13 +354,16 @@ def _show_table(results: list[VanishResult], chart: bool) -> None:
     else:
         render.print_paragraph(out, _config_line(results[0]).split(", seed")[0] +
                                f", seed {results[0].config.seed}", style="bold")
-        table = render.make_table("activation", ">gradient ratio", "verdict", ">grad_rms ratio", ">√χ1",
-                                  ">predicted", ">q*", ">critical gain", drop=("critical gain", "grad_rms ratio"))
+        fixed = results[0].residual is not None or results[0].norm is not None
+        table = render.make_table("activation", ">gradient ratio", "verdict", ">grad_rms ratio",
+                                  ">factor/layer" if fixed else ">√χ1", ">predicted", ">q*", ">critical gain",
+                                  drop=("critical gain", "grad_rms ratio"))
         for r in results:
-            t = r.theory
+            t, d = r.theory, r.theory_dict()  # with --residual/--norm: that network's prediction, not the plain one
             table.add_row(r.config.activation, s(r.gradient_ratio, 3), r.verdict, s(r.grad_rms_ratio, 3),
-                          s(t.per_layer_factor, 4), s(t.predicted_ratio, 3), s(t.q_star, 4),
-                          "none" if t.critical_gain is None else s(t.critical_gain, 4))
+                          _short_or_none(d["per_layer_factor"], 4), _short_or_none(d["predicted_ratio"], 3),
+                          "–" if fixed else s(t.q_star, 4),
+                          "–" if fixed or t.critical_gain is None else s(t.critical_gain, 4))
         render.print_renderable(table)
     if chart:
         from dlcli.cli.plot import print_chart

@@ -59,6 +59,25 @@ class VanishResult:
             return tuple(math.nan if f is None else top * f ** (depth - s.layer) for s in self.layers)
         return self.theory.predicted_grad_rms
 
+    def theory_dict(self) -> dict[str, object]:
+        """The JSON's `theory`: the prediction for the network measured (`network`: plain, residual, batch norm
+        or layer norm); with --residual or --norm the plain stack's mean field, kept for comparison, under
+        `plain_stack`."""
+        plain = self.theory.as_dict()
+        if self.residual is None and self.norm is None:
+            return {"network": "plain", **plain}
+        depth = self.config.depth
+        if self.residual is not None:
+            r = self.residual
+            network, factor, ratio = "residual", r.per_layer_factor, r.predicted_ratio
+            source = "Yang & Schoenholz 2017, the reduced residual network's mean-field recursion"
+        else:
+            assert self.norm is not None
+            network, factor, source = f"{self.norm.norm} norm", self.norm.predicted_factor, self.norm.source
+            ratio = None if factor is None else factor ** (depth - 1)
+        return {"network": network, "per_layer_factor": factor, "predicted_ratio": ratio,
+                "predicted_grad_rms": list(self.predicted_grad_rms), "source": source, "plain_stack": plain}
+
     def fixes_dict(self) -> dict[str, object]:
         """The keys --residual, --norm and --spectrum add to the JSON."""
         out: dict[str, object] = {}
@@ -79,7 +98,7 @@ class VanishResult:
             "grad_rms_ratio": self.grad_rms_ratio,
             "verdict": self.verdict,
             "thresholds": {"vanishing_below": VANISHING_BELOW, "exploding_above": EXPLODING_ABOVE},
-            "theory": self.theory.as_dict(),
+            "theory": self.theory_dict(),
             "explanation": list(self.explanation),
             **self.fixes_dict(),
         }
