@@ -396,13 +396,13 @@ def _print_summary(out: Any, r: VanishResult, single: bool) -> None:
 
     t = r.theory
     s = render.fmt_short
-    colour = {"vanishing": "yellow", "exploding": "red", "healthy": "green"}[r.verdict]
+    colour = {"vanishing": "yellow", "exploding": "red", "healthy": "green", "non-finite": "red"}[r.verdict]
     head = Text()
     head.append(f"{r.config.activation}: ", style="bold")
     head.append(r.verdict.upper(), style=f"bold {colour}")
     head.append(f"  gradient_ratio {s(r.gradient_ratio, 4)} (layer 1 ‖∂W‖ / layer {r.config.depth} ‖∂W‖)")
     out.print(head)
-    if single and r.residual is None and r.norm is None:  # with those the explanation gives their own theory
+    if single and r.residual is None and r.norm is None and r.verdict != "non-finite":  # those: their own words
         render.print_paragraph(
             out, f"theory: q* = {s(t.q_star, 5)}, χ1 = {s(t.chi1, 5)}, per-layer factor √χ1 = "
             f"{s(t.per_layer_factor, 5)}, predicted ratio {s(t.predicted_ratio, 4)}, depth scale "

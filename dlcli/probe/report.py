@@ -232,7 +232,9 @@ def judge(measured: Measured, full: bool = True) -> Judged:
     per-parameter list, which watch does not store)."""
     rows = _theory(measured, _rows(measured)) if full else _rows(measured)
     structure = _structure(measured, rows)
-    return Judged(rows, _parameters(measured) if full else [], structure, conclude(rows, structure))
+    return Judged(rows, _parameters(measured) if full else [], structure, conclude(rows, structure,
+                                                                                  measured.output_finite,
+                                                                                  measured.loss_finite))
 
 
 

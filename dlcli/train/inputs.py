@@ -72,7 +72,8 @@ def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: C
                  f"{out.initial.test_loss:.4g}); no accuracy: the labels are not one class per example.",
                  *(w for w in words if not w.startswith("After ")))
     return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
-                       verdict(ratio, rows, pair), words, None, out.divergence, seconds)
+                       verdict(ratio, rows, pair, out.epochs, classes, out.divergence),
+                       words, None, out.divergence, seconds)
 
 
 def _caller(torch: Any, model: Any) -> Any:

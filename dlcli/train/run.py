@@ -68,7 +68,8 @@ def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | No
     th = theory(config, float(np.mean(data.x_train**2))) if config.built else None
     words = explain(config, rows, out.initial, out.epochs, ratio, th, data.classes)
     return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
-                       verdict(ratio, rows, pair), words, th, out.divergence, seconds)
+                       verdict(ratio, rows, pair, out.epochs, data.classes, out.divergence),
+                       words, th, out.divergence, seconds)
 
 
 def load_training_data(config: TrainConfig) -> Any:

@@ -135,6 +135,10 @@ def analyse(config: VanishConfig, stats: list[LayerStats], spectrum: Spectrum | 
     rms_ratio = _ratio(stats[0].grad_rms, stats[-1].grad_rms)
     judged = verdict(ratio)
     residual, norm = fix_theories(config)
+    bad = non_finite(config, stats)
+    if bad is not None:  # NaN/inf is its own finding: no ratio, verdict or theory can be read from such a run
+        return VanishResult(config, tuple(stats), ratio, rms_ratio, "non-finite", theory, bad, residual, norm,
+                            spectrum)
     words = explain(config, stats, ratio, rms_ratio, judged, theory)
     if residual is not None or norm is not None or spectrum is not None:
         words = explain_fixes(config, words, rms_ratio, residual, norm, spectrum)
@@ -153,6 +157,29 @@ def fix_theories(config: VanishConfig) -> tuple[ResidualTheory | None, NormTheor
         norm = predict_norm(act, config.params, config.norm, config.batch, specs[-1],
                             residual=any(config.is_residual(i + 1) for i in range(config.depth)))
     return residual, norm
+
+
+def non_finite(config: VanishConfig, stats: list[LayerStats]) -> tuple[str, ...] | None:
+    """The explanation of a run with NaN/inf activations or gradients, naming the layer where it first appears
+    (going forward, else going backward from the top); None where every statistic is finite."""
+    forward = next((s.layer for s in stats if not math.isfinite(s.act_mean)), None)
+    backward = [s.layer for s in stats if not (math.isfinite(s.weight_grad_norm) and math.isfinite(s.grad_rms))]
+    if forward is None and not backward:
+        return None
+    name = config.activation
+    if forward is not None:
+        below = " (the layers below it are finite)" if forward > 1 else ""
+        first = (f"NaN or inf first appears in the forward pass at layer {forward}{below}: a_{forward} = "
+                 f"φ(z_{forward}) is not finite ({name} undefined or overflowing for some z_{forward}, or "
+                 f"z_{forward} itself overflowed), and every layer above inherits it.")
+    else:
+        first = (f"The forward pass is finite, but NaN or inf first appears in the backward pass at layer "
+                 f"{backward[-1]} (from the top): φ'(z_{backward[-1]}) or the gradient it multiplies is not finite.")
+    return (f"{len(backward)} of {config.depth} layers get a NaN or inf gradient: no gradient ratio can be read "
+            "from this run (non-finite).",
+            first,
+            f"To try: an activation finite on the whole real line (and its derivative), or a smaller --gain "
+            f"({config.gain:g} now).")
 
 
 def _ratio(bottom: float, top: float) -> float:
