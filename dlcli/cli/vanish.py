@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -349,7 +350,7 @@ def _show_table(results: list[VanishResult], chart: bool) -> None:
                 continue
             table.add_row(str(st.layer), str(st.width), s(st.weight_grad_norm, 4), s(st.grad_rms, 4),
                           s(r.predicted_grad_rms[st.layer - 1], 4), s(st.act_mean, 4), s(st.act_std, 4),
-                          f"{st.saturated_frac:.1%}", f"{st.dead_frac:.1%}")
+                          f"{st.saturated_frac:.1%}", "–" if math.isnan(st.dead_frac) else f"{st.dead_frac:.1%}")
         render.print_renderable(table)
     else:
         render.print_paragraph(out, _config_line(results[0]).split(", seed")[0] +

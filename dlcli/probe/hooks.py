@@ -402,6 +402,7 @@ class Measured:
     graph: Graph
     output_finite: bool = True             # the output the loss was taken of holds no NaN/inf
     loss_finite: bool = True
+    examples: int | None = None            # the batch's examples (None: not known, as in dlcli.watch)
 
 
 def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
@@ -442,7 +443,9 @@ def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
         del out, top, value
     finally:
         run.remove()
-    return collect(run, params, grads, graph, where, *finite)
+    measured = collect(run, params, grads, graph, where, *finite)
+    measured.examples = batch.size
+    return measured
 
 
 def collect(run: Pass, params: list[tuple[str, Any]], grads: dict[int, Any], graph: Graph, where: str,

@@ -65,7 +65,7 @@ def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: C
     rows = tuple(net.names)
     pair = speed_rows(config, len(rows))
     ratio = learning_speed_ratio(out.epochs, *pair) if pair[0] != pair[1] else float("nan")
-    words = explain(config, rows, out.initial, out.epochs, ratio, None, classes or 1)
+    words = explain(config, rows, out.initial, out.epochs, ratio, None, classes or 1, len(data.test))
     if classes is None and out.epochs:  # no accuracy to speak of: say what the loss did instead
         last = out.epochs[-1]
         words = (f"After {len(out.epochs)} epochs the test loss is {last.test_loss:.4g} (at the start "

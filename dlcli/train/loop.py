@@ -19,6 +19,7 @@ from dlcli.probe.kinds import first_tensor
 from dlcli.train.config import MOMENTUM, TrainConfig
 from dlcli.train.result import Divergence, EpochRecord, LayerEpoch
 from dlcli.train.split import batch_order
+from dlcli.vanish.statistics import MIN_DEAD_EXAMPLES
 
 EpochProgress = Callable[[EpochRecord, int], None]  # (the epoch just finished, epochs in all)
 EVAL_CHUNK = 8192   # test examples per forward pass at an epoch's end
@@ -209,6 +210,8 @@ class _Loop:
         host = torch.cat([p.to(torch.float64) for p in parts]).cpu().numpy()
         n_test, n_train = len(self.y_test), len(self.y)
         dead_h, std_h = host[2:2 + rows], host[2 + rows:2 + 2 * rows]
+        if n_test < MIN_DEAD_EXAMPLES:  # a live unit can be constant on so few examples by chance
+            dead_h = np.full(rows, np.nan)
         self.param_max = host[2 + 2 * rows:2 + 2 * rows + n_params]
         ratios: list[float | None]
         if sums is None:

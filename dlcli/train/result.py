@@ -17,7 +17,8 @@ class LayerEpoch:
     weight_grad_norm: float   # ‖∂loss/∂W‖, mean over the epoch's steps
     update_ratio: float | None  # ‖W_after − W_before‖ / ‖W_before‖ over the epoch; None where ‖W_before‖ = 0
     update_norm: float        # ‖W_after − W_before‖ over the epoch (the absolute update)
-    dead_frac: float          # share of units whose output is the same for every test example (epoch end)
+    dead_frac: float          # share of units whose output is the same for every test example (epoch end; NaN
+                              # below MIN_DEAD_EXAMPLES test examples)
     act_std: float            # standard deviation of the layer's outputs on the test examples (epoch end)
 
     def as_dict(self) -> dict[str, Any]:

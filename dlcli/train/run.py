@@ -66,7 +66,7 @@ def train(config: TrainConfig, dataset: Any = None, progress: EpochProgress | No
     pair = speed_rows(config, len(rows))
     ratio = learning_speed_ratio(out.epochs, *pair) if pair[0] != pair[1] else float("nan")
     th = theory(config, float(np.mean(data.x_train**2))) if config.built else None
-    words = explain(config, rows, out.initial, out.epochs, ratio, th, data.classes)
+    words = explain(config, rows, out.initial, out.epochs, ratio, th, data.classes, len(data.y_test))
     return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
                        verdict(ratio, rows, pair, out.epochs, data.classes, out.divergence),
                        words, th, out.divergence, seconds)

@@ -11,6 +11,7 @@ from dlcli import activations
 from dlcli.train.config import TrainConfig
 from dlcli.train.result import Divergence, EpochRecord
 from dlcli.vanish import meanfield
+from dlcli.vanish.statistics import MIN_DEAD_EXAMPLES, dead_units_note
 
 SLOW_BELOW = 1e-2     # layer 1 moves less than 1% as fast as the last layer: the layers near the input barely train
 FAST_ABOVE = 1e2
@@ -113,8 +114,9 @@ def theory(config: TrainConfig, input_var: float) -> dict[str, Any] | None:
 
 
 def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epochs: Sequence[EpochRecord],
-            ratio: float, th: dict[str, Any] | None, classes: int) -> tuple[str, ...]:
-    """A few sentences: did it learn, why layer 1 moved as it did, dead units, what to try."""
+            ratio: float, th: dict[str, Any] | None, classes: int, tested: int | None = None) -> tuple[str, ...]:
+    """A few sentences: did it learn, why layer 1 moved as it did, dead units (`tested`: the test examples
+    they are counted on), what to try."""
     lines = []
     if epochs:
         last = epochs[-1]
@@ -150,6 +152,8 @@ def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epoc
                          "(‖W‖ = 0, e.g. a residual block's last BatchNorm γ under zero_init_last): ‖ΔW‖/‖W‖ does "
                          "not apply there, so update_ratio is empty and update_norm gives the absolute move ‖ΔW‖ "
                          f"(layer, first such epoch): {moved}{more}.")
+        if tested is not None and tested < MIN_DEAD_EXAMPLES:
+            lines.append(dead_units_note(tested, "test examples: --test-split or the data's x_test"))
         for i, name in enumerate(rows):
             before, after = initial.layers[i].dead_frac, last.layers[i].dead_frac
             if after >= 0.05 and after > before + 0.02:

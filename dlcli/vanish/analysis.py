@@ -18,7 +18,7 @@ from dlcli.vanish.memory import check_memory
 from dlcli.vanish.norm_theory import NormTheory, predict_norm
 from dlcli.vanish.numpy_engine import run_numpy
 from dlcli.vanish.residual_theory import ResidualTheory, predict_residual
-from dlcli.vanish.statistics import LayerStats
+from dlcli.vanish.statistics import MIN_DEAD_EXAMPLES, LayerStats, dead_units_note
 
 if TYPE_CHECKING:
     from dlcli.vanish.spectrum import Spectrum
@@ -238,7 +238,9 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, rms_rat
         )
         lines.append(_notes_argument(t, depth))
     sat = max(s.saturated_frac for s in stats)
-    dead = max(s.dead_frac for s in stats)
+    dead = max((s.dead_frac for s in stats if not math.isnan(s.dead_frac)), default=0.0)
+    if config.batch < MIN_DEAD_EXAMPLES:
+        lines.append(dead_units_note(config.batch))
     if sat >= 0.05:
         lines.append(f"Up to {sat:.0%} of a layer's unit-samples sit where |φ'| < 1% of its maximum (saturated).")
     if dead >= 0.05:
