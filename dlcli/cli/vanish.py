@@ -144,6 +144,11 @@ def vanish(
     eval_mode: Annotated[bool, typer.Option(
         "--eval-mode", rich_help_panel="Your own model", help="model.eval() (batch norm's running statistics, no "
         "dropout) \\[default: training mode].")] = False,
+    standardize: Annotated[bool, typer.Option(
+        "--standardize/--no-standardize", rich_help_panel="Your own model", help="With --data: x standardised per "
+        "feature as train does (by the mean and std of train's training split for the same --seed: all of x where "
+        "the file has x_test; constant features only centred), so both commands see the same inputs; named inputs "
+        "(input_ids, ...) stay as given.")] = True,
     by: Annotated[str | None, typer.Option(
         "--by", rich_help_panel="Your own model", help="block or module: the table's rows per residual block / "
         "transformer layer, or per module (JSON and CSV always have both) \\[default: block when the model has "
@@ -160,7 +165,8 @@ def vanish(
         from dlcli.probe.run import ModelOptions
 
         run_model(ModelOptions(model, model_arg, weights, data, batch, input_shape, loss, dtype, device, seed, init,
-                               gain, eval_mode, output), render.resolve_format(fmt), chart, render.Progress(), by)
+                               gain, eval_mode, output, standardize), render.resolve_format(fmt), chart,
+                  render.Progress(), by)
         return
     from dlcli.activations.formula import split_names
     from dlcli.vanish.analysis import run
