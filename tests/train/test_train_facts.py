@@ -100,3 +100,17 @@ def test_a_later_batch_that_is_nan_at_the_initial_weights_is_the_models_fault(di
     order = batch_order(0, 1, len(data.y_train))
     bad = [k for k in range(0, len(order), 64) if (data.x_train[order[k:k + 64], 38] > 2.5).any()]
     assert d.step == bad[0] // 64 + 1 > 1
+
+
+def test_the_thread_count_is_measured_without_touching_the_model_or_the_setting():
+    """faster_threads picks one thread or torch's default (no speed asserted) and leaves the model's mode, its
+    buffers and torch's thread setting as they were."""
+    from dlcli.train.run import faster_threads
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
+                                torch.nn.Linear(16, 3)).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    threads = torch.get_num_threads()
+    picked = faster_threads(torch, model, torch.randn(32, 8))
+    assert picked in (1, threads) and torch.get_num_threads() == threads and model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
