@@ -67,6 +67,8 @@ class VanishResult:
         if self.residual is None and self.norm is None:
             return {"network": "plain", **plain}
         depth = self.config.depth
+        factor: float | None
+        ratio: float | None
         if self.residual is not None:
             r = self.residual
             network, factor, ratio = "residual", r.per_layer_factor, r.predicted_ratio

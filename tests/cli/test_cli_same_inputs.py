@@ -45,8 +45,8 @@ def test_vanish_and_train_feed_the_same_standardised_digits(cli, tmp_path):
     for command, extra in (("vanish", ["--batch", "1797"]), ("train", ["--batch", "full", "--epochs", "1"])):
         folder = tmp_path / command
         folder.mkdir()
-        result = cli(command, "--model", f"{source}:Recorder", "--model-arg", f"folder={str(folder)!r}", "--data", "digits",
-                     "--seed", "5", "-f", "json", *extra)
+        result = cli(command, "--model", f"{source}:Recorder", "--model-arg", f"folder={str(folder)!r}", "--data",
+                     "digits", "--seed", "5", "-f", "json", *extra)
         assert result.exit_code == 0, result.output
         seen_by[command] = folder
     v = calls(seen_by["vanish"], 1797)[0]          # every example, in the file's order
@@ -73,7 +73,7 @@ def test_no_standardize_feeds_the_raw_pixels(cli, tmp_path):
     datasets = pytest.importorskip("sklearn.datasets")
     source = tmp_path / "recorder_raw.py"
     source.write_text(RECORDER)
-    result = cli("vanish", "--model", f"{source}:Recorder", "--model-arg", f"folder={str(tmp_path)!r}", "--data", "digits",
-                 "--batch", "50", "--seed", "5", "--no-standardize", "-f", "json")
+    result = cli("vanish", "--model", f"{source}:Recorder", "--model-arg", f"folder={str(tmp_path)!r}", "--data",
+                 "digits", "--batch", "50", "--seed", "5", "--no-standardize", "-f", "json")
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(calls(tmp_path, 50)[0], datasets.load_digits().data[:50])
