@@ -58,6 +58,11 @@ OutputOpt = Annotated[str | None, typer.Option(
 EvalModeOpt = Annotated[bool, typer.Option(
     "--eval-mode", rich_help_panel=MODEL_PANEL, help="model.eval() (batch norm's running statistics, no "
     "dropout) \\[default: training mode].")]
+StandardizeOpt = Annotated[bool, typer.Option(
+    "--standardize/--no-standardize", rich_help_panel=MODEL_PANEL, help="With --data: x standardised per "
+    "feature as train does (by the mean and std of train's training split for the same --seed: all of x where "
+    "the file has x_test; constant features only centred), so both commands see the same inputs; named inputs "
+    "(input_ids, ...) stay as given.")]
 
 
 def complete_activation(incomplete: str) -> list[str]:

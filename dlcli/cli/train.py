@@ -47,8 +47,9 @@ def train(
                                                "(the last layer is the linear head).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Activation parameter key=value "
                                                     "(repeatable).")] = None,
-    init: Annotated[str, typer.Option(help="default (nn.Linear's), xavier, kaiming, lecun, orthogonal or normal "
-                                      "(as in vanish).")] = "default",
+    init: Annotated[str, typer.Option(help="kaiming (N(0, 2/fan_in): relu keeps its gradient's size), default "
+                                      "(nn.Linear's), xavier, lecun, orthogonal or normal (as in vanish).")
+                    ] = "kaiming",
     gain: Annotated[float | None, typer.Option(help="Weight scale \\[default: the init's own].")] = None,
     bias_std: Annotated[float | None, typer.Option(help="Biases ~ N(0, S²) \\[default: the init's own].")] = None,
     model: Annotated[str | None, typer.Option(help="Your model instead: PATH.py:NAME, package.module:NAME or "

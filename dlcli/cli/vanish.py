@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -15,6 +16,7 @@ from dlcli.cli.options import (
     ModelArgOpt,
     ModelOpt,
     OutputOpt,
+    StandardizeOpt,
     complete_activation_list,
     complete_from,
     seed_option,
@@ -138,6 +140,7 @@ def vanish(
     input_shape: InputShapeOpt = None,
     output: OutputOpt = None,
     eval_mode: EvalModeOpt = False,
+    standardize: StandardizeOpt = True,
     by: Annotated[str | None, typer.Option(
         "--by", rich_help_panel="Your own model", help="block or module: the table's rows per residual block / "
         "transformer layer, or per module (JSON and CSV always have both) \\[default: block when the model has "
@@ -154,7 +157,8 @@ def vanish(
         from dlcli.probe.run import ModelOptions
 
         run_model(ModelOptions(model, model_arg, weights, data, batch, input_shape, loss, dtype, device, seed, init,
-                               gain, eval_mode, output), render.resolve_format(fmt), chart, render.Progress(), by)
+                               gain, eval_mode, output, standardize), render.resolve_format(fmt), chart,
+                  render.Progress(), by)
         return
     from dlcli.activations.formula import split_names
     from dlcli.vanish.analysis import run
@@ -266,12 +270,17 @@ def _plain_lines(results: list[VanishResult]) -> list[str]:
             lines.append("\t".join([r.config.activation, *(f(v) if isinstance(v, float) else str(v) for v in values)]))
     for r in results:
         t = r.theory
-        lines.append(
-            f"# {r.config.activation}: verdict {r.verdict}, gradient_ratio {f(r.gradient_ratio)}, "
-            f"grad_rms_ratio {f(r.grad_rms_ratio)}, q_star {f(t.q_star)}, chi1 {f(t.chi1)}, "
-            f"per_layer_factor {f(t.per_layer_factor)}, predicted_ratio {f(t.predicted_ratio)}, "
-            f"naive_bound {f(t.naive_bound)}, seed {r.config.seed}"
-        )
+        head = f"# {r.config.activation}: verdict {r.verdict}, gradient_ratio {f(r.gradient_ratio)}, " \
+            f"grad_rms_ratio {f(r.grad_rms_ratio)}, "
+        if r.residual is None and r.norm is None:
+            theory = (f"q_star {f(t.q_star)}, chi1 {f(t.chi1)}, per_layer_factor {f(t.per_layer_factor)}, "
+                      f"predicted_ratio {f(t.predicted_ratio)}, naive_bound {f(t.naive_bound)}")
+        else:  # the measured network's prediction first; the plain stack's kept for comparison, named so
+            d = r.theory_dict()
+            theory = (f"network {d['network']}, per_layer_factor {_plain_value(d['per_layer_factor'])}, "
+                      f"predicted_ratio {_plain_value(d['predicted_ratio'])}, plain_stack_per_layer_factor "
+                      f"{f(t.per_layer_factor)}, plain_stack_predicted_ratio {f(t.predicted_ratio)}")
+        lines.append(f"{head}{theory}, seed {r.config.seed}")
         lines += _fix_plain_lines(r)
     return lines
 
@@ -291,6 +300,10 @@ def _plain_value(v: Any) -> str:
     if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
         return "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
     return render.fmt_float(v)
+
+
+def _short_or_none(v: Any, digits: int) -> str:
+    return "none" if v is None else render.fmt_short(v, digits)
 
 
 def _print_spectrum(out: Any, r: VanishResult) -> None:
@@ -336,18 +349,21 @@ def _show_table(results: list[VanishResult], chart: bool) -> None:
                 continue
             table.add_row(str(st.layer), str(st.width), s(st.weight_grad_norm, 4), s(st.grad_rms, 4),
                           s(r.predicted_grad_rms[st.layer - 1], 4), s(st.act_mean, 4), s(st.act_std, 4),
-                          f"{st.saturated_frac:.1%}", f"{st.dead_frac:.1%}")
+                          f"{st.saturated_frac:.1%}", "–" if math.isnan(st.dead_frac) else f"{st.dead_frac:.1%}")
         render.print_renderable(table)
     else:
         render.print_paragraph(out, _config_line(results[0]).split(", seed")[0] +
                                f", seed {results[0].config.seed}", style="bold")
-        table = render.make_table("activation", ">gradient ratio", "verdict", ">grad_rms ratio", ">√χ1",
-                                  ">predicted", ">q*", ">critical gain", drop=("critical gain", "grad_rms ratio"))
+        fixed = results[0].residual is not None or results[0].norm is not None
+        table = render.make_table("activation", ">gradient ratio", "verdict", ">grad_rms ratio",
+                                  ">factor/layer" if fixed else ">√χ1", ">predicted", ">q*", ">critical gain",
+                                  drop=("critical gain", "grad_rms ratio"))
         for r in results:
-            t = r.theory
+            t, d = r.theory, r.theory_dict()  # with --residual/--norm: that network's prediction, not the plain one
             table.add_row(r.config.activation, s(r.gradient_ratio, 3), r.verdict, s(r.grad_rms_ratio, 3),
-                          s(t.per_layer_factor, 4), s(t.predicted_ratio, 3), s(t.q_star, 4),
-                          "none" if t.critical_gain is None else s(t.critical_gain, 4))
+                          _short_or_none(d["per_layer_factor"], 4), _short_or_none(d["predicted_ratio"], 3),
+                          "–" if fixed else s(t.q_star, 4),
+                          "–" if fixed or t.critical_gain is None else s(t.critical_gain, 4))
         render.print_renderable(table)
     if chart:
         from dlcli.cli.plot import print_chart
@@ -380,13 +396,13 @@ def _print_summary(out: Any, r: VanishResult, single: bool) -> None:
 
     t = r.theory
     s = render.fmt_short
-    colour = {"vanishing": "yellow", "exploding": "red", "healthy": "green"}[r.verdict]
+    colour = {"vanishing": "yellow", "exploding": "red", "healthy": "green", "non-finite": "red"}[r.verdict]
     head = Text()
     head.append(f"{r.config.activation}: ", style="bold")
     head.append(r.verdict.upper(), style=f"bold {colour}")
     head.append(f"  gradient_ratio {s(r.gradient_ratio, 4)} (layer 1 ‖∂W‖ / layer {r.config.depth} ‖∂W‖)")
     out.print(head)
-    if single and r.residual is None and r.norm is None:  # with those the explanation gives their own theory
+    if single and r.residual is None and r.norm is None and r.verdict != "non-finite":  # those: their own words
         render.print_paragraph(
             out, f"theory: q* = {s(t.q_star, 5)}, χ1 = {s(t.chi1, 5)}, per-layer factor √χ1 = "
             f"{s(t.per_layer_factor, 5)}, predicted ratio {s(t.predicted_ratio, 4)}, depth scale "

@@ -133,16 +133,32 @@ class Concluded:
         return lines, checks
 
 
-def conclude(rows: list[ModuleStats], structure: Structure) -> Concluded:
-    """The verdict, the alarms and the findings of one pass."""
+def conclude(rows: list[ModuleStats], structure: Structure, output_finite: bool = True,
+             loss_finite: bool = True) -> Concluded:
+    """The verdict, the alarms and the findings of one pass (`output_finite`, `loss_finite`: whether the output
+    the loss was taken of, and the loss, hold no NaN/inf)."""
     alarms: list[Alarm] = []
     lines: list[str] = []
     bad_out = [r for r in rows if r.nonfinite_output]
     bad_grad = [r for r in rows if r.nonfinite_grad]
-    if bad_out or bad_grad:
-        first = bad_out[0] if bad_out else bad_grad[-1]
-        where = "the forward pass" if bad_out else "the backward pass (output side first)"
-        text = f"NaN or inf first appears in {where} at {first.name} ({first.type})."
+    if bad_out or bad_grad or not output_finite or not loss_finite:
+        called = [r for r in rows if r.calls]
+        last = max(called, key=lambda r: r.layer) if called else rows[-1]
+        if bad_out:
+            first = bad_out[0]
+            text = f"NaN or inf first appears in the forward pass at {first.name} ({first.type})."
+        elif not output_finite:
+            first = last
+            text = (f"NaN or inf first appears in the forward pass after {first.name} ({first.type}), the last "
+                    "module with weights to run: every such module's output is finite, the model's output is not "
+                    "(made outside those modules, e.g. a log, a division or a mask in forward).")
+        elif not loss_finite:
+            first = last
+            text = (f"The model's output is finite, but the loss of it is not (it overflowed): NaN or inf first "
+                    f"appears at the loss, after {first.name} ({first.type}).")
+        else:
+            first = bad_grad[-1]
+            text = f"NaN or inf first appears in the backward pass (output side first) at {first.name} ({first.type})."
         _alarm(alarms, lines, Alarm("non_finite", (first.name,), text))
         if bad_grad:
             verb = "gets" if len(bad_grad) == 1 else "get"

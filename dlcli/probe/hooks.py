@@ -415,6 +415,9 @@ class Measured:
     params: list[tuple[str, Any]]          # (first qualified name, parameter), model.named_parameters() order
     grads: dict[int, Any]                  # id(parameter) -> its gradient or None
     graph: Graph
+    output_finite: bool = True             # the output the loss was taken of holds no NaN/inf
+    loss_finite: bool = True
+    examples: int | None = None            # the batch's examples (None: not known, as in dlcli.watch)
 
 
 def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
@@ -437,6 +440,8 @@ def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
         run.outputs.clear()
         top, where = select_output(out, output) if loss != "model" else (out, "the model's own loss")
         value = loss_value(torch, loss, top, batch.y, seed)
+        finite = (loss == "model" or not isinstance(top, torch.Tensor) or bool(torch.isfinite(top).all()),
+                  bool(torch.isfinite(value.detach()).all()))
         graph = read_graph(value.grad_fn, run.node_rows)
         for row, kind, node in graph.activations:
             if run.act[row] is None:
@@ -453,10 +458,13 @@ def measure(model: Any, batch: Batch, loss: str, seed: int, output: str | None,
         del out, top, value
     finally:
         run.remove()
-    return collect(run, params, grads, graph, where)
+    measured = collect(run, params, grads, graph, where, *finite)
+    measured.examples = batch.size
+    return measured
 
 
-def collect(run: Pass, params: list[tuple[str, Any]], grads: dict[int, Any], graph: Graph, where: str) -> Measured:
+def collect(run: Pass, params: list[tuple[str, Any]], grads: dict[int, Any], graph: Graph, where: str,
+            output_finite: bool = True, loss_finite: bool = True) -> Measured:
     """After the backward pass: the weight and gradient norms of every row and parameter (every gradient's norm
     in one fused call), then every statistic to the host at once."""
     import torch
@@ -484,7 +492,7 @@ def collect(run: Pass, params: list[tuple[str, Any]], grads: dict[int, Any], gra
             whole = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
             run.put(i, "weight_grad_norm", whole)
     host = run.host()
-    return Measured(run, host, where, params, grads, graph)
+    return Measured(run, host, where, params, grads, graph, output_finite, loss_finite)
 
 
 def value(run: Pass, host: np.ndarray, row: int, key: str) -> float | None:

@@ -17,6 +17,7 @@ from dlcli.probe.kinds import class_name, local, owner_modules, row_weights
 from dlcli.probe.result import BlockStats, Check, ModuleConfig, ModuleResult, ModuleStats, ParameterStats
 from dlcli.probe.theory import layer_theory
 from dlcli.vanish.config import DEFAULT_GAIN, Progress
+from dlcli.vanish.statistics import MIN_DEAD_EXAMPLES, dead_units_note
 
 SCALE_BELOW = 1e-3   # a per-channel parameter whose entries are all this small scales its branch to (near) zero
 BLOCK_ROWS = 12      # a block with more rows than this is split at its next numbered level
@@ -27,6 +28,7 @@ def _rows(m: Measured) -> list[ModuleStats]:
 
     EMBEDDINGS = (torch.nn.Embedding, torch.nn.EmbeddingBag)  # noqa: N806
     run, host = m.run, m.host
+    enough = m.examples is None or m.examples >= MIN_DEAD_EXAMPLES  # fewer: a live unit can look dead by chance
     order = run.order + [i for i in range(len(run.rows)) if i not in run.order]
     owner = _first_owner(m)
     out = []
@@ -59,7 +61,7 @@ def _rows(m: Measured) -> list[ModuleStats]:
             grad_rms=grad_norm / math.sqrt(numel) if grad_norm is not None and numel else None,
             act_mean=mean, act_std=std,
             saturated_frac=sat / numel if sat is not None and numel else None,
-            dead_frac=dead / width if dead is not None and width else None,
+            dead_frac=dead / width if dead is not None and width and enough else None,
             activation=act[0] if act else None, gradient=status, calls=run.calls[i],
             nonfinite_output=not finite_out,
             nonfinite_grad=(grad_norm is not None and not math.isfinite(grad_norm)) or (
@@ -232,7 +234,10 @@ def judge(measured: Measured, full: bool = True) -> Judged:
     per-parameter list, which watch does not store)."""
     rows = _theory(measured, _rows(measured)) if full else _rows(measured)
     structure = _structure(measured, rows)
-    return Judged(rows, _parameters(measured) if full else [], structure, conclude(rows, structure))
+    concluded = conclude(rows, structure, measured.output_finite, measured.loss_finite)
+    if measured.examples is not None and measured.examples < MIN_DEAD_EXAMPLES and any(r.activation for r in rows):
+        concluded.findings.append(dead_units_note(measured.examples))
+    return Judged(rows, _parameters(measured) if full else [], structure, concluded)
 
 
 

@@ -34,6 +34,7 @@ class ModelOptions:
     gain: float | None
     eval_mode: bool
     output: str | None
+    standardize: bool = True      # x standardised as `train` does (dlcli.data.preprocess)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -117,6 +118,10 @@ def prepare_model(opts: ModelOptions, say: Callable[[str], None] | None = None) 
             arrays = {"x": digits.x, "y": digits.y}
         else:
             arrays = load_arrays(opts.data)
+        if opts.standardize:  # the inputs `train` feeds: one rule for both commands
+            from dlcli.data.preprocess import TEST_SPLIT, standardize_as_train
+
+            arrays = standardize_as_train(arrays, TEST_SPLIT, seed)
 
     torch.manual_seed(seed)  # the model's own initialisation (and dropout) repeat with --seed
     model = load_model(opts.model, parse_model_args(opts.model_arg))
@@ -159,7 +164,8 @@ def model_inputs(torch: Any, model: Any, opts: ModelOptions, arrays: dict[str, n
         inputs = inputs.head(n)
         if shape is not None:
             inputs = reshaped(inputs, shape, name)
-        return inputs, f"{name} (first {n})"
+        done = ", standardised as train does" if opts.standardize and "x" in arrays else ""
+        return inputs, f"{name} (first {n}{done})"
     if embedding is not None:
         if shape is None:
             raise InputError(f"--model {opts.model}: its input goes into an Embedding ({embedding.num_embeddings} "

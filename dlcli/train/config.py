@@ -19,6 +19,10 @@ DEVICES = ("cpu", "cuda")
 MOMENTUM = 0.9
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "adam": 1e-3}
 DEFAULT_DEPTH, DEFAULT_WIDTH = 10, 64
+# The default stack learns the default data in the default epochs: relu at 10 × 64 with kaiming weights reached
+# 0.955-0.967 test accuracy on digits over seeds 0-4 in 20 epochs; nn.Linear's default init (σ_w² = 1/3) stayed at
+# chance (0.100-0.103), its gradient shrinking ×0.41 a layer going down (docs/train.md).
+DEFAULT_INIT = "kaiming"
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class TrainConfig:
     activation: str | None = "relu"
     params: Params = field(default_factory=dict)
     widths: tuple[int, ...] = ()
-    init: str = "default"
+    init: str = DEFAULT_INIT
     gain: float = 1.0
     bias_std: float | None = None
     depth: int | None = None      # hidden layers asked for with --depth/--width (widths resolved with the data)
@@ -102,7 +106,7 @@ class TrainConfig:
 
 def make_train_config(
     activation: str | None = "relu", *, depth: int | None = None, width: int | None = None,
-    layers: Sequence[int] | None = None, params: dict[str, str | float] | None = None, init: str = "default",
+    layers: Sequence[int] | None = None, params: dict[str, str | float] | None = None, init: str = DEFAULT_INIT,
     gain: float | None = None, bias_std: float | None = None, model: str | None = None,
     model_args: dict[str, object] | None = None, weights: str | None = None, data: str = "digits",
     test_split: float = 0.2, standardize: bool = True, epochs: int = 20, batch: int | str | None = 64,

@@ -66,14 +66,15 @@ def train_on_arrays(config: TrainConfig, arrays: dict[str, np.ndarray], build: C
     rows = tuple(net.names)
     pair = speed_rows(config, len(rows))
     ratio = learning_speed_ratio(out.epochs, *pair) if pair[0] != pair[1] else float("nan")
-    words = explain(config, rows, out.initial, out.epochs, ratio, None, classes or 1)
+    words = explain(config, rows, out.initial, out.epochs, ratio, None, classes or 1, len(data.test))
     if classes is None and out.epochs:  # no accuracy to speak of: say what the loss did instead
         last = out.epochs[-1]
         words = (f"After {count(len(out.epochs), 'epoch')} the test loss is {last.test_loss:.4g} (at the start "
                  f"{out.initial.test_loss:.4g}); no accuracy: the labels are not one class per example.",
                  *(w for w in words if not w.startswith("After ")))
     return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
-                       verdict(ratio, rows, pair), words, None, out.divergence, seconds)
+                       verdict(ratio, rows, pair, out.epochs, classes, out.divergence),
+                       words, None, out.divergence, seconds)
 
 
 def _caller(torch: Any, model: Any) -> Any:

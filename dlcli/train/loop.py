@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from dlcli.probe.kinds import first_tensor
 from dlcli.train.config import MOMENTUM, TrainConfig
 from dlcli.train.result import Divergence, EpochRecord, LayerEpoch
 from dlcli.train.split import batch_order
+from dlcli.vanish.statistics import MIN_DEAD_EXAMPLES
 
 EpochProgress = Callable[[EpochRecord, int], None]  # (the epoch just finished, epochs in all)
 EVAL_CHUNK = 8192   # test examples per forward pass at an epoch's end
@@ -124,6 +125,8 @@ def _train(loop: _Loop, net: Network, config: TrainConfig, progress: EpochProgre
     epochs: list[EpochRecord] = []
     for epoch in range(1, config.epochs + 1) if divergence is None else ():
         state = loop.snapshot()
+        if epoch == 1:
+            loop.first_state = state  # kept: a later bad batch is checked at the initial weights too
         saved = None if check_each else (copy.deepcopy(loop.optimizer.state_dict()), loop.step)
         sums, divergence = loop.epoch(epoch, check_each, state)
         if divergence is None and saved is not None and loop.went_bad(sums):
@@ -153,6 +156,7 @@ class _Loop:
         self.optimizer = make_optimizer(torch, net.model.parameters(), config)
         self.step = 0
         self.watch: Any = None  # dlcli.watch recording the run into a store (train --log)
+        self.first_state: dict[str, Any] | None = None  # the model's state before the first update
         self.device, self.dtype = x_train.device, x_train.dtype
         keys = {id(p): k for k, p in net.model.state_dict(keep_vars=True).items()}
         self.weight_keys = [keys.get(id(w)) for w in net.weights]  # None: a weight the state does not hold
@@ -222,7 +226,7 @@ class _Loop:
                 correct.append(self.count_correct(out.detach() if hasattr(out, "detach") else out, yb))
                 norms.extend(step_norms)
                 if check_each and not bool(torch.isfinite(loss.detach() + sum(step_norms))):
-                    return {}, self.locate(epoch, xb, yb)
+                    return {}, self.origin(epoch, xb, yb, self.locate(epoch, xb, yb))
             self.optimizer.step()
         steps = len(losses)
         with torch.no_grad():
@@ -253,6 +257,8 @@ class _Loop:
         host = torch.cat([p.to(torch.float64) for p in parts]).cpu().numpy()
         n_test, n_train = len(self.y_test), len(self.y)
         dead_h, std_h = host[2:2 + rows], host[2 + rows:2 + 2 * rows]
+        if n_test < MIN_DEAD_EXAMPLES:  # a live unit can be constant on so few examples by chance
+            dead_h = np.full(rows, np.nan)
         self.param_max = host[2 + 2 * rows:2 + 2 * rows + n_params]
         ratios: list[float | None]
         if sums is None:
@@ -342,6 +348,28 @@ class _Loop:
         std = torch.clamp(s2 / count - mean * mean, min=0.0).sqrt()
         return loss_sum / n, correct, dead_units / units, std
 
+    def origin(self, epoch: int, xb: Any, yb: Any, found: Divergence | None) -> Divergence | None:
+        """A bad step after updates, checked on the same batch at the initial weights: where it is NaN/inf there
+        too, the model makes it (located there, `at_start`), not the learning rate."""
+        if found is None or found.step <= 1 or self.first_state is None:
+            return found
+        torch, model = self.torch, self.net.model
+        now = self.snapshot()
+        try:
+            model.load_state_dict(self.first_state)
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.enable_grad():  # called from inside the step's no_grad block
+                loss = self.loss_fn(model(xb), yb)
+                loss.backward()
+            grads = [w.grad for w in self.net.weights if w.grad is not None]
+            if bool(torch.isfinite(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads):
+                return found
+            there = self.locate(epoch, xb, yb)
+        finally:
+            model.load_state_dict(now)
+            self.optimizer.zero_grad(set_to_none=True)
+        return None if there is None else replace(there, at_start=True)
+
     def locate(self, epoch: int, xb: Any, yb: Any, only_bad: bool = False) -> Divergence | None:
         """Where step self.step went wrong, from its weights (not yet updated): the first layer whose output is
         not finite, else the model's output, else the top-most layer whose weight gradient is not finite, else
@@ -353,10 +381,13 @@ class _Loop:
             def grab(_module: Any, _inputs: Any, output: Any) -> None:
                 output = first_tensor(output)
                 if output is not None:
-                    outputs.setdefault(i, bool(torch.isfinite(output).all()))
+                    outputs[i] = outputs.get(i, True) and bool(torch.isfinite(output).all())
             return grab
 
-        handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(net.layer_modules)]
+        # a row's own output, and its activation's (a built stack's φ(z) may be the first NaN: log(x) of z < 0)
+        watched = [(i, m) for i, m in enumerate(net.layer_modules)]
+        watched += [(i, p) for i, p in enumerate(net.probes) if p is not net.layer_modules[i]]
+        handles = [m.register_forward_hook(hook(i)) for i, m in watched]
         try:
             with torch.no_grad():
                 out = net.model(xb)

@@ -17,7 +17,8 @@ class LayerEpoch:
     weight_grad_norm: float   # ‖∂loss/∂W‖, mean over the epoch's steps
     update_ratio: float | None  # ‖W_after − W_before‖ / ‖W_before‖ over the epoch; None where ‖W_before‖ = 0
     update_norm: float        # ‖W_after − W_before‖ over the epoch (the absolute update)
-    dead_frac: float          # share of units whose output is the same for every test example (epoch end)
+    dead_frac: float          # share of units whose output is the same for every test example (epoch end; NaN
+                              # below MIN_DEAD_EXAMPLES test examples)
     act_std: float            # standard deviation of the layer's outputs on the test examples (epoch end)
 
     def as_dict(self) -> dict[str, Any]:
@@ -51,11 +52,13 @@ class Divergence:
     name: str
     what: str                 # "output", "model", "loss", "gradient" or "weights"
     parameter: str | None = None  # for "weights": the first parameter that is not finite
+    at_start: bool = False    # step > 1, but that step's batch gives NaN/inf at the initial weights too
 
     @property
     def before_update(self) -> bool:
-        """Whether it showed before any update: the model's own NaN/inf, not a learning rate's."""
-        return self.step <= 1
+        """Whether it showed before any update, or on a batch that is NaN/inf at the initial weights too: the
+        model's own NaN/inf, not a learning rate's."""
+        return self.step <= 1 or self.at_start
 
     def message(self, lr: float) -> str:
         after = " after the update" if not self.before_update else ""
@@ -69,7 +72,8 @@ class Divergence:
         }[self.what]
         place = f"layer {self.layer} ({self.name}){where}"
         if self.before_update:
-            when = "on the test examples before training" if self.step == 0 else "at step 1, before any update"
+            when = ("on the test examples before training" if self.step == 0 else "at step 1, before any update"
+                    if self.step == 1 else f"on the batch of step {self.step} (epoch {self.epoch})")
             return (f"the model produces NaN/inf at its initial weights, {when}: {place}; the learning rate is not "
                     "the cause (check the model, its --weights and the inputs)")
         return (f"training diverged at step {self.step} (epoch {self.epoch}): {place}; "

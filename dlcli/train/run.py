@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from typing import Any
@@ -64,8 +65,8 @@ def _train(config: TrainConfig, dataset: Any, progress: EpochProgress | None, lo
         y_train, y_test = (torch.from_numpy(a).to(device) for a in (data.y_train, data.y_test))
         net = _check_output(torch, net, x_test, data.classes, config, len(y_train))
         threads = torch.get_num_threads()
-        if device.type == "cpu" and _small_steps(config, net, len(data.y_train)):
-            torch.set_num_threads(1)
+        if device.type == "cpu" and config.built:  # the user's model: never called more than its training needs
+            torch.set_num_threads(faster_threads(torch, net.model, x_train[:config.batch or len(x_train)]))
         start = time.perf_counter()
         try:
             out = train_loop(torch, net, x_train, y_train, x_test, y_test, data.classes, config, progress,
@@ -84,9 +85,10 @@ def _train(config: TrainConfig, dataset: Any, progress: EpochProgress | None, lo
     pair = speed_rows(config, len(rows))
     ratio = learning_speed_ratio(out.epochs, *pair) if pair[0] != pair[1] else float("nan")
     th = theory(config, float(np.mean(data.x_train**2))) if config.built else None
-    words = explain(config, rows, out.initial, out.epochs, ratio, th, data.classes)
+    words = explain(config, rows, out.initial, out.epochs, ratio, th, data.classes, len(data.y_test))
     return TrainResult(config, data.as_dict(), rows, out.initial, tuple(out.epochs), ratio, pair,
-                       verdict(ratio, rows, pair), words, th, out.divergence, seconds)
+                       verdict(ratio, rows, pair, out.epochs, data.classes, out.divergence),
+                       words, th, out.divergence, seconds)
 
 
 def load_training_data(config: TrainConfig) -> Any:
@@ -171,14 +173,30 @@ def model_network(model: Any, spec: str) -> Network:
     return Network(model, names, weights, layer_modules, probes, tensor_rows=rows_of)
 
 
-SMALL_STEP_FLOPS = 2**25  # below this, torch's CPU threads wait on each other more than they help
-
-
-def _small_steps(config: TrainConfig, net: Network, n_train: int) -> bool:
-    """Whether a step's largest matrix product is small enough that one CPU thread runs it fastest (measured
-    here: a depth-10 width-64 batch-64 step took 1.2 ms on one thread, 25 ms on two of a busy machine)."""
-    batch = n_train if config.batch is None else min(config.batch, n_train)
-    return all(batch * w.numel() < SMALL_STEP_FLOPS for w in net.weights)
+def faster_threads(torch: Any, model: Any, xb: Any, rounds: int = 3) -> int:
+    """torch's thread count, or one thread where that runs this model's forward pass on a batch faster, measured
+    once on this machine (eval mode, no gradient: no running statistics, dropout or random numbers touched).
+    On a shared CPU extra threads can wait on each other: measured here, a busy 2-core machine trained depth 10,
+    width 256, batch 64 2.4× slower on torch's two threads than on one; an idle one 1.5× faster (docs/train.md)."""
+    default = torch.get_num_threads()
+    if default <= 1:
+        return default
+    was_training = model.training
+    model.eval()
+    best = {1: math.inf, default: math.inf}
+    try:
+        with torch.no_grad():
+            model(xb)  # warm-up: first-call allocations
+            for _ in range(rounds):
+                for n in (1, default):
+                    torch.set_num_threads(n)
+                    start = time.perf_counter()
+                    model(xb)
+                    best[n] = min(best[n], time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(default)
+        model.train(was_training)
+    return 1 if best[1] < best[default] else default
 
 
 def _check_output(torch: Any, net: Network, x: Any, classes: int, config: TrainConfig, n_train: int) -> Network:

@@ -7,9 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from dlcli.data.preprocess import split_indices, standardize, stratified_split
 from dlcli.errors import InputError, count
 
-_SPLIT_STREAM, _ORDER_STREAM = 10, 11  # seed streams beside vanish's (0: inputs, 1: loss head, 2: weights)
+__all__ = ["Prepared", "PreparedInputs", "batch_order", "prepare", "split_indices", "standardize",
+           "stratified_split"]
+
+_ORDER_STREAM = 11  # the batch order's seed stream, beside the split's (dlcli.data.preprocess) and vanish's
 
 
 @dataclass(frozen=True)
@@ -31,37 +35,9 @@ class Prepared:
                 "standardized": self.standardized, "constant_features": self.constant_features}
 
 
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) indices: round(fraction × count) of each class to the test side, chosen by the seed.
-
-    A class of one example stays on the training side; every other class keeps at least one example on each.
-    """
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SPLIT_STREAM,)))
-    train, test = [], []
-    for label in np.unique(y):
-        members = np.flatnonzero(y == label)
-        members = members[rng.permutation(members.size)]
-        k = 0 if members.size < 2 else min(max(round(test_fraction * members.size), 1), members.size - 1)
-        test.append(members[:k])
-        train.append(members[k:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
 def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order epoch `epoch` (1-based) visits the n training examples in."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_ORDER_STREAM, epoch))).permutation(n)
-
-
-def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Both arrays centred and scaled per feature by the training split's mean and standard deviation.
-
-    Features constant on the training split are only centred. Returns (x_train, x_test, constant features).
-    """
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0)
-    constant = std == 0
-    scale = np.where(constant, 1.0, std)
-    return (x_train - mean) / scale, (x_test - mean) / scale, int(np.count_nonzero(constant))
 
 
 def _labels(y: np.ndarray | None, name: str, loss: str) -> np.ndarray:
@@ -103,16 +79,6 @@ def prepare(x: np.ndarray, y: np.ndarray | None, x_test: np.ndarray | None, y_te
     if standardize_inputs:
         x_tr, x_te, constant = standardize(x_tr, x_te)
     return Prepared(x_tr, y_tr, x_te, y_te, classes, split, standardize_inputs, constant)
-
-
-def split_indices(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) indices: stratified for one integer label per example, else a seeded share at random."""
-    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
-        return stratified_split(y, test_fraction, seed)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SPLIT_STREAM,)))
-    order = rng.permutation(len(y))
-    k = min(max(round(test_fraction * len(y)), 1), len(y) - 1)
-    return np.sort(order[k:]), np.sort(order[:k])
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from typing import Any
 from dlcli import activations
 from dlcli.errors import count
 from dlcli.train.config import TrainConfig
-from dlcli.train.result import EpochRecord
+from dlcli.train.result import Divergence, EpochRecord
 from dlcli.vanish import meanfield
+from dlcli.vanish.statistics import MIN_DEAD_EXAMPLES, dead_units_note
 
 SLOW_BELOW = 1e-2     # layer 1 moves less than 1% as fast as the last layer: the layers near the input barely train
 FAST_ABOVE = 1e2
+NEAR_CHANCE = 0.1     # test accuracy less than a tenth of the way from chance to 1: it learned next to nothing
 
 
 def speed_rows(config: TrainConfig, rows: int) -> tuple[int, int]:
@@ -59,14 +61,37 @@ def _g(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def verdict(ratio: float, rows: Sequence[str], pair: tuple[int, int]) -> str:
-    """One sentence: how fast layer 1 learned beside the compared top layer, in the notes' terms."""
+def at_chance(epochs: Sequence[EpochRecord], classes: int | None) -> bool:
+    """Whether the last epoch's test accuracy stays within a tenth of the way from chance (1/classes) to 1: it
+    learned next to nothing (10 classes: below 0.19; 2 classes: below 0.55)."""
+    if not epochs or not classes or classes < 2 or math.isnan(epochs[-1].test_accuracy):
+        return False
+    chance = 1.0 / classes
+    return epochs[-1].test_accuracy < chance + NEAR_CHANCE * (1.0 - chance)
+
+
+def verdict(ratio: float, rows: Sequence[str], pair: tuple[int, int], epochs: Sequence[EpochRecord] = (),
+            classes: int | None = None, divergence: Divergence | None = None) -> str:
+    """One sentence: how fast layer 1 learned beside the compared top layer, in the notes' terms; never "every
+    layer learns" for a run whose test accuracy stayed near chance (`epochs`, `classes`) or that stopped on
+    NaN/inf before its first epoch ended (`divergence`)."""
+    if divergence is not None and not epochs:
+        cause = "the model's" if divergence.before_update else "training diverged"
+        return f"not trained: NaN/inf in the first epoch ({cause}; see the error)"
     first, last = pair
     if first == last:
         return "one layer: nothing to compare its learning speed with"
     head = f"layer {first} learned {_g(ratio)} times as fast as layer {last} ({rows[last - 1]})"
     if math.isnan(ratio):
         return f"no layer moved: {head}"
+    if at_chance(epochs, classes):
+        assert classes
+        chance = (f"it learned next to nothing (test accuracy {_g(epochs[-1].test_accuracy)}, chance "
+                  f"{_g(1.0 / classes)}): layer {first}'s weights moved {_g(ratio)} times as fast as layer {last}'s "
+                  f"({rows[last - 1]})")
+        if ratio < SLOW_BELOW:
+            return f"{chance}, the layers near the input barely train"
+        return f"{chance}, the layers near the input move the most" if ratio > FAST_ABOVE else chance
     if ratio < SLOW_BELOW:
         return f"{head}: the layers near the input barely train"
     if ratio > FAST_ABOVE:
@@ -90,13 +115,14 @@ def theory(config: TrainConfig, input_var: float) -> dict[str, Any] | None:
 
 
 def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epochs: Sequence[EpochRecord],
-            ratio: float, th: dict[str, Any] | None, classes: int) -> tuple[str, ...]:
-    """A few sentences: did it learn, why layer 1 moved as it did, dead units, what to try."""
+            ratio: float, th: dict[str, Any] | None, classes: int, tested: int | None = None) -> tuple[str, ...]:
+    """A few sentences: did it learn, why layer 1 moved as it did, dead units (`tested`: the test examples
+    they are counted on), what to try."""
     lines = []
     if epochs:
         last = epochs[-1]
         chance = 1.0 / classes
-        learned = "it learned next to nothing" if last.test_accuracy < 2 * chance else \
+        learned = "it learned next to nothing" if at_chance(epochs, classes) else \
             f"{last.test_accuracy / chance:.3g}× chance"
         lines.append(f"After {count(len(epochs), 'epoch')} test accuracy is {last.test_accuracy:.3g}, chance is "
                      f"{chance:.2g}: {learned}.")
@@ -127,6 +153,8 @@ def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epoc
                          "(‖W‖ = 0, e.g. a residual block's last BatchNorm γ under zero_init_last): ‖ΔW‖/‖W‖ does "
                          "not apply there, so update_ratio is empty and update_norm gives the absolute move ‖ΔW‖ "
                          f"(layer, first such epoch): {moved}{more}.")
+        if tested is not None and tested < MIN_DEAD_EXAMPLES:
+            lines.append(dead_units_note(tested, "test examples: --test-split or the data's x_test"))
         for i, name in enumerate(rows):
             before, after = initial.layers[i].dead_frac, last.layers[i].dead_frac
             if after >= 0.05 and after > before + 0.02:
@@ -135,4 +163,28 @@ def explain(config: TrainConfig, rows: Sequence[str], initial: EpochRecord, epoc
     if config.built and ratio < SLOW_BELOW and config.activation in ("sigmoid", "tanh", "softsign", "hardtanh",
                                                                        "hardsigmoid"):
         lines.append("To try: relu with --init kaiming, --optimizer adam, or fewer layers.")
+    elif at_chance(epochs, classes):
+        lines.append(_chance_hint(config, th))
     return tuple(lines)
+
+
+def _chance_hint(config: TrainConfig, th: dict[str, Any] | None) -> str:
+    """What to change when the run stayed at chance: the initial scale where the theory says the gradient
+    shrinks or grows a layer going down, else the optimizer's step and the depth."""
+    tries = []
+    factor = th["per_layer_factor"] if th is not None else math.nan
+    if th is not None and 0 < factor < math.inf and abs(math.log(factor)) > math.log(1.25):
+        way = "shrinks" if th["per_layer_factor"] < 1 else "grows"
+        gain = th["critical_gain"]
+        fix = f"--init normal --gain {gain:.4g} (χ1 = 1)" if gain is not None else "another --init"
+        if config.activation in ("relu", "leaky_relu", "prelu") and config.init != "kaiming":
+            fix = f"--init kaiming or {fix}"
+        tries.append(f"at the initial weights the gradient {way} ×{_g(th['per_layer_factor'])} a layer going down "
+                     f"(σ_w² = {_g(th['sigma_w2'])}): {fix}")
+    tries.append(f"a larger --lr than {config.lr:g}" if config.optimizer != "adam" else "--optimizer sgd or momentum")
+    if config.optimizer != "adam":
+        tries.append("--optimizer adam")
+    tries.append("more --epochs")
+    if config.built and len(config.widths) > 4:
+        tries.append("fewer layers (--depth)")
+    return "To try: " + "; ".join(tries) + "."

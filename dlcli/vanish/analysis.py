@@ -18,7 +18,7 @@ from dlcli.vanish.memory import check_memory
 from dlcli.vanish.norm_theory import NormTheory, predict_norm
 from dlcli.vanish.numpy_engine import run_numpy
 from dlcli.vanish.residual_theory import ResidualTheory, predict_residual
-from dlcli.vanish.statistics import LayerStats
+from dlcli.vanish.statistics import MIN_DEAD_EXAMPLES, LayerStats, dead_units_note
 
 if TYPE_CHECKING:
     from dlcli.vanish.spectrum import Spectrum
@@ -59,6 +59,27 @@ class VanishResult:
             return tuple(math.nan if f is None else top * f ** (depth - s.layer) for s in self.layers)
         return self.theory.predicted_grad_rms
 
+    def theory_dict(self) -> dict[str, object]:
+        """The JSON's `theory`: the prediction for the network measured (`network`: plain, residual, batch norm
+        or layer norm); with --residual or --norm the plain stack's mean field, kept for comparison, under
+        `plain_stack`."""
+        plain = self.theory.as_dict()
+        if self.residual is None and self.norm is None:
+            return {"network": "plain", **plain}
+        depth = self.config.depth
+        factor: float | None
+        ratio: float | None
+        if self.residual is not None:
+            r = self.residual
+            network, factor, ratio = "residual", r.per_layer_factor, r.predicted_ratio
+            source = "Yang & Schoenholz 2017, the reduced residual network's mean-field recursion"
+        else:
+            assert self.norm is not None
+            network, factor, source = f"{self.norm.norm} norm", self.norm.predicted_factor, self.norm.source
+            ratio = None if factor is None else factor ** (depth - 1)
+        return {"network": network, "per_layer_factor": factor, "predicted_ratio": ratio,
+                "predicted_grad_rms": list(self.predicted_grad_rms), "source": source, "plain_stack": plain}
+
     def fixes_dict(self) -> dict[str, object]:
         """The keys --residual, --norm and --spectrum add to the JSON."""
         out: dict[str, object] = {}
@@ -79,7 +100,7 @@ class VanishResult:
             "grad_rms_ratio": self.grad_rms_ratio,
             "verdict": self.verdict,
             "thresholds": {"vanishing_below": VANISHING_BELOW, "exploding_above": EXPLODING_ABOVE},
-            "theory": self.theory.as_dict(),
+            "theory": self.theory_dict(),
             "explanation": list(self.explanation),
             **self.fixes_dict(),
         }
@@ -116,6 +137,10 @@ def analyse(config: VanishConfig, stats: list[LayerStats], spectrum: Spectrum | 
     rms_ratio = _ratio(stats[0].grad_rms, stats[-1].grad_rms)
     judged = verdict(ratio)
     residual, norm = fix_theories(config)
+    bad = non_finite(config, stats)
+    if bad is not None:  # NaN/inf is its own finding: no ratio, verdict or theory can be read from such a run
+        return VanishResult(config, tuple(stats), ratio, rms_ratio, "non-finite", theory, bad, residual, norm,
+                            spectrum)
     words = explain(config, stats, ratio, rms_ratio, judged, theory)
     if residual is not None or norm is not None or spectrum is not None:
         words = explain_fixes(config, words, rms_ratio, residual, norm, spectrum)
@@ -134,6 +159,29 @@ def fix_theories(config: VanishConfig) -> tuple[ResidualTheory | None, NormTheor
         norm = predict_norm(act, config.params, config.norm, config.batch, specs[-1],
                             residual=any(config.is_residual(i + 1) for i in range(config.depth)))
     return residual, norm
+
+
+def non_finite(config: VanishConfig, stats: list[LayerStats]) -> tuple[str, ...] | None:
+    """The explanation of a run with NaN/inf activations or gradients, naming the layer where it first appears
+    (going forward, else going backward from the top); None where every statistic is finite."""
+    forward = next((s.layer for s in stats if not math.isfinite(s.act_mean)), None)
+    backward = [s.layer for s in stats if not (math.isfinite(s.weight_grad_norm) and math.isfinite(s.grad_rms))]
+    if forward is None and not backward:
+        return None
+    name = config.activation
+    if forward is not None:
+        below = " (the layers below it are finite)" if forward > 1 else ""
+        first = (f"NaN or inf first appears in the forward pass at layer {forward}{below}: a_{forward} = "
+                 f"φ(z_{forward}) is not finite ({name} undefined or overflowing for some z_{forward}, or "
+                 f"z_{forward} itself overflowed), and every layer above inherits it.")
+    else:
+        first = (f"The forward pass is finite, but NaN or inf first appears in the backward pass at layer "
+                 f"{backward[-1]} (from the top): φ'(z_{backward[-1]}) or the gradient it multiplies is not finite.")
+    return (f"{len(backward)} of {config.depth} layers get a NaN or inf gradient: no gradient ratio can be read "
+            "from this run (non-finite).",
+            first,
+            f"To try: an activation finite on the whole real line (and its derivative), or a smaller --gain "
+            f"({config.gain:g} now).")
 
 
 def _ratio(bottom: float, top: float) -> float:
@@ -192,7 +240,9 @@ def explain(config: VanishConfig, stats: list[LayerStats], ratio: float, rms_rat
         )
         lines.append(_notes_argument(t, depth))
     sat = max(s.saturated_frac for s in stats)
-    dead = max(s.dead_frac for s in stats)
+    dead = max((s.dead_frac for s in stats if not math.isnan(s.dead_frac)), default=0.0)
+    if config.batch < MIN_DEAD_EXAMPLES:
+        lines.append(dead_units_note(config.batch))
     if sat >= 0.05:
         lines.append(f"Up to {sat:.0%} of a layer's unit-samples sit where |φ'| < 1% of its maximum (saturated).")
     if dead >= 0.05:

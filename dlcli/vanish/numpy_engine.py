@@ -112,7 +112,8 @@ def run_numpy(config: VanishConfig, progress: Progress | None = None, net: Numpy
     threshold = SATURATION_LEVEL * max_abs_grad(config)
     # Products below ~16M multiply-adds gain nothing from a second BLAS thread (see dlcli.blas).
     small = config.batch * max(i * o for i, o in zip(config.widths, config.widths[1:], strict=False)) < 1 << 24
-    with blas.single_thread(small):
+    # NaN/inf is reported as the run's finding (analysis.non_finite), not as numpy's warnings on stderr
+    with blas.single_thread(small), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         stats = [layer_stats(layer, dphi, a, delta, dw, threshold)
                  for layer, dphi, a, delta, dw in forward_backward(config, net, progress)]
     return stats[::-1]

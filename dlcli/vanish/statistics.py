@@ -12,6 +12,15 @@ from dlcli import activations
 from dlcli.vanish.config import VanishConfig
 
 SATURATION_LEVEL = 0.01  # a unit-sample is saturated where |φ'(z)| < 1% of max|φ'|
+# A unit is dead where φ'(z) = 0 on every example; a live relu unit, active on half the examples, is 0 on all of
+# n of them with probability 2^−n: from 8 examples (1/256) on a dead share means dead units, below it chance.
+MIN_DEAD_EXAMPLES = 8
+
+
+def dead_units_note(examples: int, option: str = "--batch") -> str:
+    """Why no dead share is given for fewer than MIN_DEAD_EXAMPLES examples (`option`: what sets their number)."""
+    return (f"Dead units need ≥ {MIN_DEAD_EXAMPLES} examples; got {examples} ({option}): a relu unit live on half "
+            "the examples is 0 on all n of them with probability 2^−n, so no unit is called dead (dead_frac empty).")
 
 # The torch engine's per-layer table, one row per layer, named here once: both ways of taking the statistics
 # (host_stats, device_stats) fill these columns and torch_engine.to_layer_stats reads them. The centre c keeps
@@ -38,7 +47,7 @@ class LayerStats:
     act_mean: float
     act_std: float
     saturated_frac: float     # share of unit-samples with |φ'(z)| < 1% of max|φ'|
-    dead_frac: float          # share of units with φ'(z) = 0 for every sample
+    dead_frac: float          # share of units with φ'(z) = 0 for every sample (NaN below MIN_DEAD_EXAMPLES)
 
     def as_dict(self) -> dict[str, float | int]:
         return dict(self.__dict__)
@@ -78,7 +87,8 @@ def layer_stats(layer: int, z_dphi: np.ndarray, a: np.ndarray, delta: np.ndarray
         grad_rms=norm2(delta) / math.sqrt(delta.size),
         act_mean=float(a64.mean()), act_std=float(a64.std()),
         saturated_frac=float(np.count_nonzero(np.abs(z_dphi) < sat_threshold)) / z_dphi.size,
-        dead_frac=float(np.count_nonzero(zero_grad.all(axis=0))) / z_dphi.shape[1],
+        dead_frac=float(np.count_nonzero(zero_grad.all(axis=0))) / z_dphi.shape[1]
+        if z_dphi.shape[0] >= MIN_DEAD_EXAMPLES else math.nan,
     )
 
 

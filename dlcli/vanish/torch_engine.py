@@ -19,7 +19,7 @@ from dlcli.extras import missing
 from dlcli.vanish import blas
 from dlcli.vanish.config import NORM_EPS, Progress, VanishConfig
 from dlcli.vanish.memory import check_memory, estimate_device_bytes
-from dlcli.vanish.statistics import LayerStats
+from dlcli.vanish.statistics import MIN_DEAD_EXAMPLES, LayerStats
 from dlcli.vanish.weights import inputs, layer_weights, loss_head
 
 
@@ -214,6 +214,7 @@ def to_layer_stats(config: VanishConfig, table: np.ndarray) -> list[LayerStats]:
             layer=i + 1, width=width,
             weight_grad_norm=float(row[0]), grad_rms=float(row[1]) / math.sqrt(n),
             act_mean=float(row[6] + shifted_mean), act_std=math.sqrt(var),
-            saturated_frac=float(row[4]) / n, dead_frac=float(row[5]) / width,
+            saturated_frac=float(row[4]) / n,
+            dead_frac=float(row[5]) / width if batch >= MIN_DEAD_EXAMPLES else math.nan,
         ))
     return out

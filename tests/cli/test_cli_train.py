@@ -118,6 +118,6 @@ def test_csv_and_plain_are_one_row_per_epoch_and_layer(cli, blobs, tmp_path):
     assert rows[0].startswith("run,epoch,train_loss") and len(rows) == 1 + 2 * 3
     svg = tmp_path / "t.svg"
     plain = cli("train", "--data", blobs, *SMALL, "-f", "table", "--svg", str(svg))
-    assert plain.exit_code == 0 and "update ratio" in plain.stdout and "every layer learns" in plain.stdout \
-        or "barely train" in plain.stdout
+    assert plain.exit_code == 0 and "update ratio" in plain.stdout
+    assert any(words in plain.stdout for words in ("every layer learns", "barely train", "learned next to nothing"))
     assert svg.read_text().count("<svg") == 1 + 3  # the loss and accuracy curves and one heat map

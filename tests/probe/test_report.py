@@ -125,8 +125,8 @@ class SmallCNN(nn.Module):
 def test_cnn_with_batch_norm_and_pooling_against_a_plain_script():
     torch.manual_seed(2)
     model = SmallCNN().double()
-    x = torch.randn(6, 2, 8, 8, dtype=torch.float64)
-    y = torch.tensor([0, 1, 2, 3, 4, 0])
+    x = torch.randn(8, 2, 8, 8, dtype=torch.float64)  # dead units are counted from 8 examples on
+    y = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
     r = analyse_module(model, x, y, seed=0, check_advice=False)
     assert r.config.loss == "cross_entropy" and r.config.mode == "train"
     assert [s.name for s in r.layers] == ["conv1", "bn", "conv2", "fc"]
@@ -267,8 +267,8 @@ def test_dead_relu_units_and_nonfinite_gradients_are_found():
     conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2)).double()
     with torch.no_grad():
         conv[0].bias[1] = -100.0  # channel 1 below zero at every position of every example
-    r_conv = analyse_module(conv, torch.randn(3, 1, 6, 6, dtype=torch.float64), seed=0, check_advice=False)
-    z = conv[0](torch.randn(3, 1, 6, 6, dtype=torch.float64))
+    r_conv = analyse_module(conv, torch.randn(8, 1, 6, 6, dtype=torch.float64), seed=0, check_advice=False)
+    z = conv[0](torch.randn(8, 1, 6, 6, dtype=torch.float64))
     assert rows(r_conv)["0"].dead_frac == 0.25 and rows(r_conv)["0"].width == 4 and z.shape[1] == 4
     with torch.no_grad():
         model[2].weight[0, 0] = math.inf

@@ -41,7 +41,8 @@ def assert_same_stats(a: list[vanish.LayerStats], b: list[vanish.LayerStats], rt
     for x, y in zip(a, b, strict=True):
         assert (x.layer, x.width) == (y.layer, y.width)
         for name in STAT_FIELDS:
-            assert getattr(x, name) == pytest.approx(getattr(y, name), rel=rtol, abs=1e-300), (x.layer, name)
+            assert getattr(x, name) == pytest.approx(getattr(y, name), rel=rtol, abs=1e-300,
+                                                                 nan_ok=True), (x.layer, name)
 
 
 @pytest.fixture(params=[True, False], ids=["host-stats", "device-stats"])

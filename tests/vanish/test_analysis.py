@@ -82,7 +82,7 @@ def test_verdicts_follow_thresholds() -> None:
 
 
 def test_step_activation_has_no_gradient_anywhere() -> None:
-    result = vanish_analysis.run(make_config("step", depth=3, width=16, batch=4, seed=0))
+    result = vanish_analysis.run(make_config("step", depth=3, width=16, batch=8, seed=0))
     assert all(s.dead_frac == 1.0 and s.grad_rms == 0.0 for s in result.layers)
     assert math.isnan(result.gradient_ratio) and result.verdict == "vanishing"
 

@@ -79,3 +79,44 @@ def test_residual_scale_must_be_positive() -> None:
 
     with pytest.raises(InputError, match="--residual-scale"):
         make_config("tanh", residual=True, residual_scale=0.0)
+
+
+def test_theory_describes_the_residual_network_measured(cli) -> None:
+    """--residual: `theory` is the residual recursion's prediction (checked against the recursion written above,
+    and the measurement), the plain stack's mean field kept under `theory.plain_stack`, in JSON and plain text."""
+    import json
+
+    args = ("vanish", "--act", "tanh", "--depth", "20", "--width", "400", "--init", "normal", "--gain", "1",
+            "--seed", "2", "--residual")
+    result = cli(*args, "-f", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    theory, expected = doc["theory"], residual_tanh_ratio(20, 1.0, 1.0)
+    assert theory["network"] == "residual"
+    assert theory["predicted_ratio"] == pytest.approx(expected, rel=1e-3)
+    assert theory["predicted_ratio"] == pytest.approx(doc["grad_rms_ratio"], rel=0.05)
+    assert theory["per_layer_factor"] == pytest.approx(expected ** (1 / 19), rel=1e-3)
+    assert theory["predicted_grad_rms"] == pytest.approx(doc["residual"]["predicted_grad_rms"])
+    plain = theory["plain_stack"]  # tanh at σ_w² = 1 without skips: χ1 = 1 at q* = 0, ratio 1, not the residual's
+    assert plain["chi1"] == pytest.approx(1.0, abs=1e-5) and plain["predicted_ratio"] == pytest.approx(1.0, abs=1e-3)
+    assert expected > 3  # so the two cannot be confused
+    text = cli(*args, "-f", "plain").stdout
+    summary = next(line for line in text.splitlines() if line.startswith("# tanh: verdict"))
+    assert f"network residual, per_layer_factor {theory['per_layer_factor']!r}" in summary
+    assert f", predicted_ratio {theory['predicted_ratio']!r}," in summary
+    assert f"plain_stack_predicted_ratio {plain['predicted_ratio']!r}" in summary
+
+
+def test_theory_describes_the_batch_normalised_network_measured(cli) -> None:
+    """--norm batch on identity layers: Yang et al. 2019's linear rate √((B−2)/(B−3)) a layer is `theory`."""
+    import json
+
+    result = cli("vanish", "--act", "identity", "--depth", "6", "--width", "32", "--batch", "10", "--norm", "batch",
+                 "--loss", "mse", "--seed", "1", "-f", "json")
+    assert result.exit_code == 0, result.output
+    theory = json.loads(result.stdout)["theory"]
+    factor = math.sqrt(8 / 7)
+    assert theory["network"] == "batch norm" and theory["per_layer_factor"] == pytest.approx(factor, rel=1e-12)
+    assert theory["predicted_ratio"] == pytest.approx(factor**5, rel=1e-12)
+    # the plain identity stack at nn.Linear's default σ_w² = 1/3: χ1 = σ_w², far from batch norm's rate
+    assert "chi1" not in theory and theory["plain_stack"]["chi1"] == pytest.approx(1 / 3, rel=1e-9)
