@@ -16,6 +16,7 @@ from dlcli.cli.options import (
     ModelArgOpt,
     ModelOpt,
     OutputOpt,
+    StandardizeOpt,
     complete_choices,
 )
 from dlcli.errors import InputError, RunError
@@ -27,8 +28,8 @@ HELP = ("What changed between two training runs recorded by dlcli.watch: both al
         "ranked, each with the step it differs from; the loss curves side by side and a heat map of the "
         "difference. With --model NET --weights A --weights B: two checkpoints of one model, per layer the "
         "relative weight change and each checkpoint's gradient on the same batch.")
-MODEL_OPTIONS = ("model_arg", "weights", "data", "input_shape", "output", "eval_mode", "batch", "loss", "dtype",
-                 "device", "seed")
+MODEL_OPTIONS = ("model_arg", "weights", "data", "input_shape", "output", "eval_mode", "standardize", "batch", "loss",
+                 "dtype", "device", "seed")
 RUN_OPTIONS = ("metric", "html")
 COMPLETE_METRIC = complete_choices("all", "grad_norm", "update_ratio", "act_std", "dead_frac")
 
@@ -58,6 +59,7 @@ def diff(
     input_shape: InputShapeOpt = None,
     output: OutputOpt = None,
     eval_mode: EvalModeOpt = False,
+    standardize: StandardizeOpt = True,
     batch: Annotated[int, typer.Option("--batch", "-b", rich_help_panel="Your own model",
                                        help="Examples in the batch both checkpoints read.")] = 64,
     loss: Annotated[str | None, typer.Option(
@@ -88,7 +90,7 @@ def diff(
         if len(weights or []) != 2:
             raise InputError(f"--model needs --weights twice, checkpoint A then B (got {len(weights or [])})")
         result = _weights(model, model_arg, weights or [], data, batch, input_shape, loss, dtype, device, seed,
-                          eval_mode, output, tolerance)
+                          eval_mode, output, standardize, tolerance)
         show_weights(result, render.resolve_format(fmt))
         return
     extra = [flag(n) for n in MODEL_OPTIONS if n in given]
@@ -124,7 +126,7 @@ def _load(paths: list[str], tolerance: float) -> Any:
 
 def _weights(model: str, model_arg: list[str] | None, weights: list[str], data: str | None, batch: int,
              input_shape: str | None, loss: str | None, dtype: str | None, device: str, seed: int | None,
-             eval_mode: bool, output: str | None, tolerance: float) -> Any:
+             eval_mode: bool, output: str | None, standardize: bool, tolerance: float) -> Any:
     from dlcli.diff.weights import diff_weights
     from dlcli.probe.run import ModelOptions
 
@@ -133,7 +135,7 @@ def _weights(model: str, model_arg: list[str] | None, weights: list[str], data: 
 
         seed = secrets.randbelow(2**32)
     opts = ModelOptions(model, model_arg, None, data, batch, input_shape, loss, dtype, device, seed, None, None,
-                        eval_mode, output)
+                        eval_mode, output, standardize)
     progress = render.Progress()
     result = diff_weights(opts, weights[0], weights[1], tolerance, progress,
                           say=lambda line: render.message(f"diff: {line}"))

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 # Options of the built stacks that mean nothing for --model (and the reverse).
 STACK_ONLY = ("act", "depth", "width", "layers", "param", "bias_std", "engine")
-MODEL_ONLY = ("model_arg", "weights", "data", "input_shape", "output", "eval_mode", "by")
+MODEL_ONLY = ("model_arg", "weights", "data", "input_shape", "output", "eval_mode", "standardize", "by")
 BLOCK_ROWS_ABOVE = 16  # more modules than this: the table shows blocks
 COLUMNS = ["layer", "name", "type", "width", "weight_grad_norm", "weight_norm", "grad_rms", "act_mean", "act_std",
            "saturated_frac", "dead_frac", "activation", "gradient", "predicted_factor", "measured_factor"]
@@ -37,7 +37,7 @@ def given_options() -> set[str]:
 def check_combination(model: str | None) -> None:
     """One line naming an option that does not go with --model (or one that needs it)."""
     given = given_options()
-    flag = lambda n: "--" + n.replace("_", "-")  # noqa: E731
+    flag = lambda n: "--standardize/--no-standardize" if n == "standardize" else "--" + n.replace("_", "-")  # noqa: E731
     if model is None:
         extra = [flag(n) for n in MODEL_ONLY if n in given]
         if extra:

@@ -77,3 +77,8 @@ def test_no_standardize_feeds_the_raw_pixels(cli, tmp_path):
                  "digits", "--batch", "50", "--seed", "5", "--no-standardize", "-f", "json")
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(calls(tmp_path, 50)[0], datasets.load_digits().data[:50])
+
+
+def test_no_standardize_without_a_model_is_one_line(cli):
+    result = cli("vanish", "--no-standardize")
+    assert result.exit_code == 2 and "--standardize/--no-standardize needs --model" in result.stderr
