@@ -8,8 +8,6 @@ from typing import Any
 from dlcli.cli import render
 from dlcli.cli.render import Format
 
-LOSS_HEIGHT = 12
-LOSS_WIDTH = 64     # at most; less on a narrow terminal
 TABLE_LAYERS = 12   # the table lists the layers that differ most; plain, JSON and CSV list every one
 
 
@@ -89,17 +87,10 @@ def _layers(out: Any, diff: Any, styled: bool) -> None:
 
 
 def _loss(out: Any, diff: Any) -> None:
-    from dlcli.cli.plot import print_chart
+    from dlcli.cli.report_output import loss_section
     from dlcli.diff import views
 
-    out.file.write("\n")
-    chart = views.loss_chart(diff)
-    if chart is None:
-        out.file.write(f"loss: {views.loss_text(diff)}\n")
-        out.file.flush()
-        return
-    out.file.flush()
-    print_chart(chart, max(16, min(LOSS_WIDTH, out.width - 16)), LOSS_HEIGHT)
+    loss_section(out, views.loss_chart(diff), views.loss_text(diff))
 
 
 # --- two checkpoints -----------------------------------------------------------------------------

@@ -142,12 +142,16 @@ def _fit_labels(labels: list[str], width: int) -> list[str]:
 
 
 def loss(out: Any, report: Any) -> None:
+    loss_section(out, views.loss_chart(report), views.no_loss(report))
+
+
+def loss_section(out: Any, chart: Any, missing: str) -> None:
+    """The loss chart under a blank line, or one line saying why there is none (`dlcli report`, `dlcli diff`)."""
     from dlcli.cli.plot import print_chart
 
     out.file.write("\n")
-    chart = views.loss_chart(report)
     if chart is None:
-        out.file.write(f"loss: {views.no_loss(report)}\n")
+        out.file.write(f"loss: {missing}\n")
         out.file.flush()
         return
     out.file.flush()
