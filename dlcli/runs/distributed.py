@@ -56,15 +56,15 @@ def module_parallelism(module: Any, world_size: int) -> str:
 def shares(torch: Any, tensors: list[Any], world_size: int, before: list[Any] | None = None) -> tuple[Any, Any]:
     """(Σ entries, Σ squares) of `tensors` (or of tensor − before), each rank's local part divided by how many
     ranks hold it: summed over ranks, the whole tensors' figures, each entry counted once."""
-    total = torch.zeros((), dtype=torch.float64)
-    squares = torch.zeros((), dtype=torch.float64)
-    for k, t in enumerate(tensors):
+    total: Any = 0.0
+    squares: Any = 0.0
+    for k, t in enumerate(tensors):  # on the tensors' device: the host reads a row's two sums once, not each tensor's
         part = local(t.detach()).double()
         if before is not None:
             part = part - before[k].double()
         r = replication(t, world_size)
-        total = total + part.sum().cpu() / r
-        squares = squares + part.pow(2).sum().cpu() / r
+        total = total + part.sum() / r
+        squares = squares + part.pow(2).sum() / r
     return total, squares
 
 
